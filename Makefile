@@ -1,0 +1,40 @@
+# The two entry points of the README: `make demo` and `make test`. Both bootstrap .venv from the lock.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export RUDDER_SESSIONS_CONFIG ?= $(CURDIR)/include/sources.yaml
+
+.PHONY: install demo test lint lock clean
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.installed: $(BIN)/uv requirements.txt pyproject.toml
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/python include/demo.py
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+# Re-resolve the full lock from pyproject.toml (only when changing a dependency).
+lock: $(BIN)/uv
+	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 --quiet -o requirements.txt
+
+clean:
+	rm -rf $(VENV) .airflow .demo build *.egg-info

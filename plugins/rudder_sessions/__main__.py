@@ -1,0 +1,9 @@
+"""`python -m rudder_sessions` is the `rudder-sessions` command."""
+
+from __future__ import annotations
+
+import sys
+
+from rudder_sessions.cli import main
+
+sys.exit(main())

@@ -1,0 +1,131 @@
+"""`rudder-sessions`: render the SQL, run the model, without a scheduler.
+
+Runs go through the same engine as the Airflow operators; connections resolve the Airflow way
+(for example `AIRFLOW_CONN_<ID>` set to `{"conn_type": "duckdb", "host": "/path/file.duckdb"}`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from rudder_sessions.config import MODES, SourceConfig
+from rudder_sessions.dialects import DIALECTS, get_dialect
+from rudder_sessions.errors import ConfigError, RudderSessionsError
+from rudder_sessions.model import PHASES, run_key
+from rudder_sessions.rendering import RunInfo, render_phase
+
+# Config fields and the flags that set them, so errors name what the user typed.
+FLAGS = {
+    "conn_id": "--conn-id",
+    "source_schema": "--source-schema",
+    "source_table": "--source-table",
+    "target_schema": "--target-schema",
+    "timeout_minutes": "--timeout-minutes",
+    "flow_length": "--flow-length",
+    "table_prefix": "--table-prefix",
+    "dialect": "--dialect",
+}
+
+
+def _add_model_flags(parser: argparse.ArgumentParser, *, require_conn: bool) -> None:
+    parser.add_argument("--source-schema", default="rudderstack", help="schema of the tracks table")
+    parser.add_argument("--source-table", default="tracks", help="RudderStack tracks table (default: tracks)")
+    parser.add_argument("--target-schema", default="rudder_sessions", help="schema of the five tables")
+    parser.add_argument("--table-prefix", default="", help="prefix of the five table names")
+    parser.add_argument("--timeout-minutes", type=float, default=30, help="session inactivity timeout")
+    parser.add_argument("--flow-length", type=int, default=5, help="events per tracks_flow row (N)")
+    if require_conn:
+        parser.add_argument("--conn-id", required=True, help="Airflow connection id of the warehouse")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rudder-sessions",
+        description="Identity-stitched sessions and event flows from RudderStack tracks.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    render = sub.add_parser("render", help="print the SQL a run executes")
+    render.add_argument("--dialect", required=True, choices=sorted(DIALECTS))
+    render.add_argument("--step", choices=PHASES, help="one phase only (default: all, in order)")
+    render.add_argument("--run-id", default="rendered", help="run id used for staging table names")
+    _add_model_flags(render, require_conn=False)
+
+    run = sub.add_parser("run", help="run the model against an Airflow connection")
+    _add_model_flags(run, require_conn=True)
+    run.add_argument("--mode", choices=MODES, default="full_refresh")
+    run.add_argument("--run-id", help="run id (default: cli__<UTC time>__<random>)")
+    run.add_argument("--dialect", choices=sorted(DIALECTS), help="override the connection's dialect")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> SourceConfig:
+    timeout = args.timeout_minutes
+    return SourceConfig(
+        name="cli",
+        conn_id=getattr(args, "conn_id", None) or "none",
+        source_schema=args.source_schema,
+        source_table=args.source_table,
+        target_schema=args.target_schema,
+        table_prefix=args.table_prefix,
+        timeout_minutes=int(timeout) if float(timeout).is_integer() else timeout,
+        flow_length=args.flow_length,
+        dialect=getattr(args, "dialect", None),
+    )
+
+
+def _render(args: argparse.Namespace) -> int:
+    config = _config(args)
+    dialect = get_dialect(args.dialect)
+    run = RunInfo(run_key(args.run_id), dialect.literal(args.run_id), dialect.literal("full_refresh"))
+    phases = [args.step] if args.step else list(PHASES)
+    for phase in phases:
+        print(f"-- ===== {phase} =====")
+        print(render_phase(phase, config, dialect, run))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rudder_sessions.engine import SessionRunner, format_summary
+
+    config = _config(args)
+    run_id = args.run_id or f"cli__{datetime.now(UTC):%Y%m%dT%H%M%S}__{uuid.uuid4().hex[:8]}"
+    runner = SessionRunner.connect(config)
+    summary = runner.run(run_id, args.mode)
+    print(format_summary(summary, config))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if not args.debug:
+        # Hooks log every statement at INFO; the CLI prints its own summary instead. Airflow reads
+        # this when it configures logging, on first import.
+        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    try:
+        return {"render": _render, "run": _run}[args.command](args)
+    except ConfigError as exc:
+        if args.debug:
+            raise
+        flag = FLAGS.get(exc.field, exc.field)
+        print(f"rudder-sessions: error: {flag}: {str(exc).split(': ', 2)[-1]}", file=sys.stderr)
+        return 2
+    except RudderSessionsError as exc:
+        if args.debug:
+            raise
+        print(f"rudder-sessions: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Source configuration: one validated, immutable object per RudderStack source schema.
+
+Everything that later reaches SQL as an identifier is checked here, so a typo in the YAML file
+or a trigger form fails with one line naming the source and the field instead of a SQL error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rudder_sessions.errors import ConfigError
+
+IDENTIFIER = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
+SOURCE_NAME = re.compile(r"\A[a-z][a-z0-9_]{0,62}\Z")
+DIALECTS = ("duckdb", "postgres", "snowflake", "bigquery", "redshift")
+MODES = ("full_refresh",)
+CONFIG_ENV = "RUDDER_SESSIONS_CONFIG"
+
+
+def default_config_path() -> Path:
+    """`$RUDDER_SESSIONS_CONFIG`, else `include/sources.yaml` of this repository."""
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "include" / "sources.yaml"
+
+
+def validate_identifier(value: Any, *, source: str, field: str) -> str:
+    if not isinstance(value, str) or not IDENTIFIER.match(value):
+        raise ConfigError(
+            source,
+            field,
+            f"{value!r} is not a valid identifier (letters, digits and _, not starting with a digit, "
+            "at most 63 characters)",
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One RudderStack source: where its tracks live and where the five tables go."""
+
+    name: str
+    conn_id: str
+    source_schema: str
+    target_schema: str
+    source_table: str = "tracks"
+    table_prefix: str = ""
+    timeout_minutes: float = 30
+    flow_length: int = 5
+    schedule: str = "0 3 * * *"
+    dialect: str | None = None
+
+    def __post_init__(self) -> None:
+        src = self.name
+        if not isinstance(src, str) or not SOURCE_NAME.match(src):
+            raise ConfigError(str(src), "name", "use lower-case letters, digits and _, starting with a letter")
+        if not isinstance(self.conn_id, str) or not self.conn_id.strip():
+            raise ConfigError(src, "conn_id", "a non-empty Airflow connection id is required")
+        for field in ("source_schema", "source_table", "target_schema"):
+            validate_identifier(getattr(self, field), source=src, field=field)
+        if self.table_prefix:
+            validate_identifier(self.table_prefix, source=src, field="table_prefix")
+        if isinstance(self.timeout_minutes, bool) or not isinstance(self.timeout_minutes, int | float):
+            raise ConfigError(src, "timeout_minutes", f"{self.timeout_minutes!r} is not a number")
+        if not self.timeout_minutes > 0:
+            raise ConfigError(src, "timeout_minutes", f"must be > 0, got {self.timeout_minutes!r}")
+        if self.timeout_minutes * 60_000_000 != int(self.timeout_minutes * 60_000_000):
+            raise ConfigError(src, "timeout_minutes", "must be a whole number of microseconds")
+        if isinstance(self.flow_length, bool) or not isinstance(self.flow_length, int):
+            raise ConfigError(src, "flow_length", f"{self.flow_length!r} is not an integer")
+        if not 1 <= self.flow_length <= 50:
+            raise ConfigError(src, "flow_length", f"must be between 1 and 50, got {self.flow_length}")
+        if not isinstance(self.schedule, str) or not self.schedule.strip():
+            raise ConfigError(src, "schedule", "a cron expression or Airflow preset is required")
+        if self.dialect is not None and self.dialect not in DIALECTS:
+            raise ConfigError(src, "dialect", f"{self.dialect!r} is not one of {', '.join(DIALECTS)}")
+
+    @property
+    def timeout_microseconds(self) -> int:
+        return int(self.timeout_minutes * 60_000_000)
+
+    @classmethod
+    def from_mapping(cls, name: str, entry: Any, defaults: Mapping[str, Any] | None = None) -> SourceConfig:
+        """Build from one YAML entry; unknown keys are errors, not silently ignored."""
+        if not isinstance(entry, Mapping):
+            raise ConfigError(str(name), "(entry)", "must be a mapping of settings")
+        allowed = {f.name for f in fields(cls)} - {"name"}
+        merged = {**(defaults or {}), **entry}
+        for key in merged:
+            if key not in allowed:
+                raise ConfigError(str(name), str(key), f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        for required in ("conn_id", "source_schema", "target_schema"):
+            if required not in merged:
+                raise ConfigError(str(name), required, "is required")
+        return cls(name=name, **merged)
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """All sources of a config file; broken entries are kept as errors, per source."""
+
+    sources: dict[str, SourceConfig]
+    errors: dict[str, ConfigError]
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> LoadedConfig:
+    """Read the sources file. A broken entry fails that source only; a broken file fails all."""
+    path = Path(path) if path else default_config_path()
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError("*", "config file", f"{path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError("*", "config file", f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("sources"), Mapping):
+        raise ConfigError("*", "sources", f"{path} must contain a 'sources:' mapping")
+    unknown = set(raw) - {"sources", "defaults"}
+    if unknown:
+        raise ConfigError("*", sorted(unknown)[0], "unknown top-level key (allowed: defaults, sources)")
+    defaults = raw.get("defaults") or {}
+    if not isinstance(defaults, Mapping):
+        raise ConfigError("*", "defaults", "must be a mapping of settings")
+    sources: dict[str, SourceConfig] = {}
+    errors: dict[str, ConfigError] = {}
+    for name in sorted(raw["sources"], key=str):
+        try:
+            sources[name] = SourceConfig.from_mapping(name, raw["sources"][name], defaults)
+        except ConfigError as exc:
+            errors[str(name)] = exc
+    return LoadedConfig(sources=sources, errors=errors)

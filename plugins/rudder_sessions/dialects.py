@@ -1,0 +1,140 @@
+"""The few SQL pieces that differ between warehouses, as small named methods.
+
+The step templates in `sql/` call these as `{{ d.epoch_us('timestamp') }}` and stay otherwise
+plain SQL. Timestamps are compared through integer epoch microseconds so that every warehouse
+applies the session timeout exactly (no `DATEDIFF` boundary counting, no truncated minutes).
+"""
+
+from __future__ import annotations
+
+from rudder_sessions.config import IDENTIFIER
+from rudder_sessions.errors import RudderSessionsError
+
+# What counts as "only whitespace" in an id: space, tab, LF, FF, CR.
+WHITESPACE_CODEPOINTS = (32, 9, 10, 12, 13)
+
+
+class Dialect:
+    """ANSI-flavoured defaults; subclasses override what their warehouse spells differently."""
+
+    name = "ansi"
+    text_type = "VARCHAR"
+    float_type = "DOUBLE PRECISION"
+    bigint_type = "BIGINT"
+    timestamp_type = "TIMESTAMP"
+
+    def quote(self, identifier: str) -> str:
+        if not IDENTIFIER.match(identifier):
+            raise RudderSessionsError(f"refusing to quote invalid identifier {identifier!r}")
+        return self.quote_trusted(identifier)
+
+    def quote_trusted(self, identifier: str) -> str:
+        """Quote a name the engine built itself (it may hold Airflow's run-key placeholder)."""
+        return f'"{identifier}"'
+
+    def table(self, schema: str, name: str) -> str:
+        return f"{self.quote(schema)}.{self.quote(name)}"
+
+    def literal(self, value: str | int | float | None) -> str:
+        """A SQL literal for a value the engine itself produced (run ids, modes, counts)."""
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, int | float):
+            return repr(value)
+        return "'" + str(value).replace("'", "''") + "'"
+
+    def whitespace_chars(self) -> str:
+        return " || ".join(f"CHR({c})" for c in WHITESPACE_CODEPOINTS)
+
+    def blank_to_null(self, expr: str) -> str:
+        return f"CASE WHEN TRIM(BOTH {self.whitespace_chars()} FROM {expr}) = '' THEN NULL ELSE {expr} END"
+
+    def epoch_us(self, expr: str) -> str:
+        raise NotImplementedError
+
+    def to_text(self, expr: str) -> str:
+        return f"CAST({expr} AS {self.text_type})"
+
+    def to_float(self, expr: str) -> str:
+        return f"CAST({expr} AS {self.float_type})"
+
+    def session_id(self, sequence_number: str, visitor: str) -> str:
+        return f"{self.to_text(sequence_number)} || ' - ' || {visitor}"
+
+    def current_timestamp(self) -> str:
+        return "CURRENT_TIMESTAMP"
+
+    def begin(self) -> str:
+        return "BEGIN TRANSACTION"
+
+    def commit(self) -> str:
+        return "COMMIT"
+
+    def create_schema(self, schema: str) -> str:
+        return f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema)}"
+
+    def drop_table(self, table: str) -> str:
+        return f"DROP TABLE IF EXISTS {table}"
+
+    def columns_query(self) -> str:
+        """Columns of one table, case-insensitively, with bind parameters (schema, table)."""
+        return (
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE lower(table_schema) = lower(%s) AND lower(table_name) = lower(%s)"
+        )
+
+    def tables_like_query(self) -> str:
+        """Tables of a schema whose name starts with a prefix: (schema, prefix-pattern)."""
+        return (
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE lower(table_schema) = lower(%s) AND table_name LIKE %s"
+        )
+
+
+class DuckDBDialect(Dialect):
+    name = "duckdb"
+    float_type = "DOUBLE"
+
+    def epoch_us(self, expr: str) -> str:
+        return f"epoch_us({expr})"
+
+    def blank_to_null(self, expr: str) -> str:
+        return f"CASE WHEN trim({expr}, {self.whitespace_chars()}) = '' THEN NULL ELSE {expr} END"
+
+    def columns_query(self) -> str:
+        return super().columns_query().replace("%s", "?")
+
+    def tables_like_query(self) -> str:
+        return super().tables_like_query().replace("%s", "?")
+
+
+DIALECTS: dict[str, type[Dialect]] = {"duckdb": DuckDBDialect}
+
+# Airflow connection types and the dialect their SQL is written in.
+CONN_TYPE_DIALECTS = {
+    "duckdb": "duckdb",
+    "postgres": "postgres",
+    "snowflake": "snowflake",
+    "gcpbigquery": "bigquery",
+    "google_cloud_platform": "bigquery",
+    "redshift": "redshift",
+}
+
+
+def get_dialect(name: str) -> Dialect:
+    try:
+        return DIALECTS[name]()
+    except KeyError:
+        supported = ", ".join(sorted(DIALECTS))
+        raise RudderSessionsError(f"dialect {name!r} is not supported yet (supported: {supported})") from None
+
+
+def dialect_for_conn_type(conn_type: str) -> str:
+    try:
+        return CONN_TYPE_DIALECTS[conn_type]
+    except KeyError:
+        raise RudderSessionsError(
+            f"connection type {conn_type!r} has no known SQL dialect; set 'dialect' in the source config"
+        ) from None

@@ -1,0 +1,16 @@
+"""The one exception type for user mistakes: shown as a single line, never as a traceback."""
+
+from __future__ import annotations
+
+
+class RudderSessionsError(Exception):
+    """A problem the user can fix (configuration, missing table, bad parameter)."""
+
+
+class ConfigError(RudderSessionsError):
+    """A source configuration entry is invalid; the message names the source and the field."""
+
+    def __init__(self, source: str, field: str, problem: str) -> None:
+        self.source = source
+        self.field = field
+        super().__init__(f"source {source!r}: {field}: {problem}")

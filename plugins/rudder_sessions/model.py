@@ -1,0 +1,133 @@
+"""The session model's shape: its steps, their tables and published columns.
+
+One place that names everything, so the SQL templates, the operators, the CLI and the tests agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from rudder_sessions.config import SourceConfig
+from rudder_sessions.dialects import Dialect
+from rudder_sessions.errors import RudderSessionsError
+
+# The five modelling steps, in dependency order; each builds the table of the same name.
+STEPS: tuple[str, ...] = (
+    "aliases_mapping",
+    "mapped_tracks",
+    "session_tracks",
+    "track_facts",
+    "tracks_flow",
+)
+PLAN = "plan"
+PUBLISH = "publish"
+PHASES: tuple[str, ...] = (PLAN, *STEPS, PUBLISH)
+
+# Staging tables a run creates, besides one per step.
+PLAN_TABLES: tuple[str, ...] = ("input", "events", "run")
+
+SOURCE_COLUMNS: tuple[str, ...] = ("id", "anonymous_id", "user_id", "event", "timestamp", "received_at")
+DROP_REASONS: tuple[str, ...] = ("null_id", "null_timestamp", "no_identifier", "duplicate")
+
+
+def published_columns(step: str, flow_length: int) -> tuple[str, ...]:
+    """Columns of each published table: SPEC.md's columns first, documented extras after."""
+    columns = {
+        "aliases_mapping": ("alias", "dbt_visitor_id"),
+        "mapped_tracks": (
+            "event_id",
+            "anonymous_id",
+            "dbt_visitor_id",
+            "timestamp",
+            "event",
+            "idle_time_minutes",
+            "user_id",
+            "received_at",
+            "starts_session",
+        ),
+        "session_tracks": (
+            "session_id",
+            "dbt_visitor_id",
+            "session_start_at",
+            "session_sequence_number",
+            "next_session_start_at",
+        ),
+        "track_facts": (
+            "anonymous_id",
+            "timestamp",
+            "event_id",
+            "event",
+            "session_id",
+            "dbt_visitor_id",
+            "track_sequence_number",
+        ),
+        "tracks_flow": (
+            "event_id",
+            "session_id",
+            "track_sequence_number",
+            "event",
+            "dbt_visitor_id",
+            "timestamp",
+            *(f"event_{k}" for k in range(2, flow_length + 1)),
+        ),
+    }
+    return columns[step]
+
+
+def target_table_name(config: SourceConfig, step: str) -> str:
+    """Published name of a step's table: the original dbt model names, behind an optional prefix."""
+    return f"{config.table_prefix}dbt_{step}"
+
+
+# The Airflow operators render SQL before the run id is known to this package; the placeholder is
+# filled by Airflow's own template rendering (see operators.RUN_KEY_CONTEXT).
+RUN_KEY_PLACEHOLDER = "{{ rudder_run_key }}"
+_RUN_KEY = re.compile(r"\A[0-9a-f]{12}\Z")
+
+
+def run_key(run_id: str) -> str:
+    """A short, identifier-safe key of a run id, naming that run's staging tables."""
+    return hashlib.sha256(run_id.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Quoted names of every table a run reads or writes."""
+
+    config: SourceConfig
+    dialect: Dialect
+    key: str
+
+    def __post_init__(self) -> None:
+        if self.key != RUN_KEY_PLACEHOLDER and not _RUN_KEY.match(self.key):
+            raise RudderSessionsError(f"invalid run key {self.key!r}")
+
+    @property
+    def source(self) -> str:
+        return self.dialect.table(self.config.source_schema, self.config.source_table)
+
+    def target(self, step: str) -> str:
+        return self.dialect.table(self.config.target_schema, self.target_name(step))
+
+    def target_name(self, step: str) -> str:
+        return target_table_name(self.config, step)
+
+    @property
+    def runs(self) -> str:
+        return self.dialect.table(self.config.target_schema, f"{self.config.table_prefix}rudder_sessions_runs")
+
+    def stage_name(self, name: str) -> str:
+        return f"{STAGE_PREFIX}{self.key}_{name}"
+
+    def stage(self, name: str) -> str:
+        # Built by hand: the key may still be the Airflow placeholder, which quote() would reject.
+        self.dialect.quote(f"{STAGE_PREFIX}{'0' * 12}_{name}")
+        return f"{self.dialect.quote(self.config.target_schema)}.{self.dialect.quote_trusted(self.stage_name(name))}"
+
+    def all_stages(self) -> tuple[str, ...]:
+        return (*PLAN_TABLES, *STEPS)
+
+
+STAGE_PREFIX = "__rs_"

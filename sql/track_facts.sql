@@ -1,0 +1,27 @@
+-- Track facts: every event with its session and its place in that session. The session number
+-- is the running count of session starts in the visitor's event order (timestamp, id); no range
+-- join against session_tracks is needed.
+{% set ts = d.quote('timestamp') %}
+{{ d.drop_table(t.stage('track_facts')) }};
+
+CREATE TABLE {{ t.stage('track_facts') }} AS
+WITH numbered AS (
+    SELECT
+        mapped.*,
+        SUM(CASE WHEN starts_session THEN 1 ELSE 0 END) OVER (
+            PARTITION BY dbt_visitor_id ORDER BY {{ ts }}, event_id
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS session_sequence_number
+    FROM {{ t.stage('mapped_tracks') }} AS mapped
+)
+SELECT
+    anonymous_id,
+    {{ ts }},
+    event_id,
+    event,
+    {{ d.session_id('session_sequence_number', 'dbt_visitor_id') }} AS session_id,
+    dbt_visitor_id,
+    ROW_NUMBER() OVER (
+        PARTITION BY dbt_visitor_id, session_sequence_number ORDER BY {{ ts }}, event_id
+    ) AS track_sequence_number
+FROM numbered;
