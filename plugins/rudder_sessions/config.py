@@ -61,7 +61,9 @@ class SourceConfig:
     def __post_init__(self) -> None:
         src = self.name
         if not isinstance(src, str) or not SOURCE_NAME.match(src):
-            raise ConfigError(str(src), "name", "use lower-case letters, digits and _, starting with a letter")
+            raise ConfigError(
+                str(src), "name", "use lower-case letters, digits and _, starting with a letter"
+            )
         if not isinstance(self.conn_id, str) or not self.conn_id.strip():
             raise ConfigError(src, "conn_id", "a non-empty Airflow connection id is required")
         for field in ("source_schema", "source_table", "target_schema"):

@@ -26,10 +26,6 @@ class Dialect:
     def quote(self, identifier: str) -> str:
         if not IDENTIFIER.match(identifier):
             raise RudderSessionsError(f"refusing to quote invalid identifier {identifier!r}")
-        return self.quote_trusted(identifier)
-
-    def quote_trusted(self, identifier: str) -> str:
-        """Quote a name the engine built itself (it may hold Airflow's run-key placeholder)."""
         return f'"{identifier}"'
 
     def table(self, schema: str, name: str) -> str:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rudder_sessions.config import SourceConfig
 from rudder_sessions.dialects import Dialect, dialect_for_conn_type, get_dialect
-from rudder_sessions.errors import ConfigError, RudderSessionsError
+from rudder_sessions.errors import ConfigError, PhaseFailed, RudderSessionsError, SourceError
 from rudder_sessions.model import (
     DROP_REASONS,
     PHASES,
@@ -40,19 +41,22 @@ class PhaseResult:
     rows: dict[str, int] = field(default_factory=dict)
 
 
-def get_hook(config: SourceConfig) -> DbApiHook:
-    """The connection's own DbApiHook, resolved the Airflow way (env vars, secrets, metadata DB)."""
+def get_hook(config: SourceConfig, connect: Callable[[], Any] | None = None) -> DbApiHook:
+    """The connection's own DbApiHook, resolved the Airflow way (env vars, secrets, metadata DB).
+
+    `connect` lets an operator pass its own `get_db_hook`; a missing connection becomes a
+    ConfigError naming the source either way.
+    """
+    from airflow.exceptions import AirflowNotFoundException
     from airflow.providers.common.sql.hooks.sql import DbApiHook
     from airflow.providers.common.sql.operators.sql import BaseSQLOperator
 
     try:
-        hook = BaseSQLOperator.get_hook(config.conn_id)
-    except Exception as exc:
-        if type(exc).__name__ == "AirflowNotFoundException":
-            raise ConfigError(
-                config.name, "conn_id", f"Airflow connection {config.conn_id!r} does not exist"
-            ) from None
-        raise
+        hook = connect() if connect else BaseSQLOperator.get_hook(config.conn_id)
+    except AirflowNotFoundException:
+        raise ConfigError(
+            config.name, "conn_id", f"Airflow connection {config.conn_id!r} does not exist"
+        ) from None
     if not isinstance(hook, DbApiHook):
         raise ConfigError(
             config.name, "conn_id", f"connection {config.conn_id!r} does not provide a SQL (DbApiHook) hook"
@@ -102,10 +106,10 @@ class SessionRunner:
         present = {str(r[0]).lower() for r in rows}
         where = f"source table {cfg.source_schema}.{cfg.source_table} (connection {cfg.conn_id!r})"
         if not present:
-            raise RudderSessionsError(f"{where} does not exist")
+            raise SourceError(f"{where} does not exist")
         missing = [c for c in SOURCE_COLUMNS if c not in present]
         if missing:
-            raise RudderSessionsError(f"{where} has no column(s): {', '.join(missing)}")
+            raise SourceError(f"{where} has no column(s): {', '.join(missing)}")
 
     # -- execution --------------------------------------------------------------------------------
 
@@ -124,9 +128,7 @@ class SessionRunner:
             raise
         except Exception as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise RudderSessionsError(
-                f"{phase} failed for source {self.config.name!r}: {first_line}"
-            ) from exc
+            raise PhaseFailed(f"{phase} failed for source {self.config.name!r}: {first_line}") from exc
         rows: dict[str, int] = {}
         tables = Tables(self.config, self.dialect, run.key)
         if phase in STEPS:

@@ -14,3 +14,11 @@ class ConfigError(RudderSessionsError):
         self.source = source
         self.field = field
         super().__init__(f"source {source!r}: {field}: {problem}")
+
+
+class SourceError(RudderSessionsError):
+    """The source table is missing or lacks a column the model reads."""
+
+
+class PhaseFailed(RudderSessionsError):
+    """A phase's SQL failed in the warehouse; retrying may help (the cause is chained)."""

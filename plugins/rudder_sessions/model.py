@@ -81,9 +81,6 @@ def target_table_name(config: SourceConfig, step: str) -> str:
     return f"{config.table_prefix}dbt_{step}"
 
 
-# The Airflow operators render SQL before the run id is known to this package; the placeholder is
-# filled by Airflow's own template rendering (see operators.RUN_KEY_CONTEXT).
-RUN_KEY_PLACEHOLDER = "{{ rudder_run_key }}"
 _RUN_KEY = re.compile(r"\A[0-9a-f]{12}\Z")
 
 
@@ -101,7 +98,7 @@ class Tables:
     key: str
 
     def __post_init__(self) -> None:
-        if self.key != RUN_KEY_PLACEHOLDER and not _RUN_KEY.match(self.key):
+        if not _RUN_KEY.match(self.key):
             raise RudderSessionsError(f"invalid run key {self.key!r}")
 
     @property
@@ -116,15 +113,15 @@ class Tables:
 
     @property
     def runs(self) -> str:
-        return self.dialect.table(self.config.target_schema, f"{self.config.table_prefix}rudder_sessions_runs")
+        return self.dialect.table(
+            self.config.target_schema, f"{self.config.table_prefix}rudder_sessions_runs"
+        )
 
     def stage_name(self, name: str) -> str:
         return f"{STAGE_PREFIX}{self.key}_{name}"
 
     def stage(self, name: str) -> str:
-        # Built by hand: the key may still be the Airflow placeholder, which quote() would reject.
-        self.dialect.quote(f"{STAGE_PREFIX}{'0' * 12}_{name}")
-        return f"{self.dialect.quote(self.config.target_schema)}.{self.dialect.quote_trusted(self.stage_name(name))}"
+        return self.dialect.table(self.config.target_schema, self.stage_name(name))
 
     def all_stages(self) -> tuple[str, ...]:
         return (*PLAN_TABLES, *STEPS)

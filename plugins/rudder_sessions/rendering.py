@@ -1,7 +1,7 @@
 """Render the step templates of `sql/` for one source, dialect and run.
 
-Both the Airflow operators and the CLI render through `render_phase`, so what a local run executes
-is exactly what the scheduled DAG executes (and what the Rendered Template tab shows).
+Both the Airflow operators (at task start, so the Rendered Template tab shows it) and the CLI
+render through `render_phase`: what a local run executes is exactly what the scheduled DAG runs.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import jinja2
 
 from rudder_sessions.config import SourceConfig
 from rudder_sessions.dialects import Dialect
-from rudder_sessions.model import DROP_REASONS, PHASES, RUN_KEY_PLACEHOLDER, STEPS, Tables, published_columns
+from rudder_sessions.model import DROP_REASONS, PHASES, STEPS, Tables, published_columns
 
 
 @dataclass(frozen=True)
@@ -25,14 +25,6 @@ class RunInfo:
     key: str
     run_id_sql: str
     mode_sql: str
-
-
-# Filled in by Airflow at task run time; see operators.RudderSessionsStepOperator.
-AIRFLOW_RUN = RunInfo(
-    key=RUN_KEY_PLACEHOLDER,
-    run_id_sql="{{ rudder_run_id_sql }}",
-    mode_sql="{{ rudder_mode_sql }}",
-)
 
 
 def sql_directory() -> Path:

@@ -1,0 +1,82 @@
+"""Build one Airflow DAG per configured source: plan → five steps → publish, nightly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from rudder_sessions.config import SourceConfig
+from rudder_sessions.errors import ConfigError
+from rudder_sessions.model import PHASES, target_table_name
+
+DAG_ID_PREFIX = "rudder_sessions__"
+
+DOC_MD = """\
+### RudderStack sessions for source `{name}`
+
+Reads `{source_schema}.{source_table}` through connection `{conn_id}` and publishes, in
+`{target_schema}`:
+
+| table | one row per |
+| --- | --- |
+| `{aliases}` | identifier (anonymous or user id) with the visitor it belongs to |
+| `{mapped}` | clean event, with its visitor and idle time since the visitor's previous event |
+| `{sessions}` | session (a new one after {timeout} minutes of inactivity) |
+| `{facts}` | event, with its session and place in it |
+| `{flow}` | event, with the {following} events that follow it in its session |
+
+`plan` cleans and deduplicates the source (dropped rows are counted by reason in
+`{target_schema}.{prefix}rudder_sessions_runs`), the five steps write run-scoped staging tables,
+and `publish` replaces the five tables and records the run in one transaction: readers never
+see a half-updated model, and a failed run leaves the previous one in place.
+"""
+
+
+def dag_id(source: SourceConfig) -> str:
+    return f"{DAG_ID_PREFIX}{source.name}"
+
+
+def _timetable(source: SourceConfig):
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
+    try:
+        return CronDataIntervalTimetable(source.schedule, timezone="UTC")
+    except Exception as exc:
+        raise ConfigError(
+            source.name, "schedule", f"{source.schedule!r} is not a valid cron expression: {exc}"
+        ) from None
+
+
+def build_dag(source: SourceConfig):
+    """The DAG of one source. Pure construction: no connection or warehouse access at parse time."""
+    from airflow.sdk import DAG, chain
+
+    from rudder_sessions.operators import RudderSessionsPhaseOperator
+
+    names = {step: target_table_name(source, step) for step in PHASES[1:-1]}
+    doc = DOC_MD.format(
+        name=source.name,
+        source_schema=source.source_schema,
+        source_table=source.source_table,
+        conn_id=source.conn_id,
+        target_schema=source.target_schema,
+        prefix=source.table_prefix,
+        aliases=names["aliases_mapping"],
+        mapped=names["mapped_tracks"],
+        sessions=names["session_tracks"],
+        facts=names["track_facts"],
+        flow=names["tracks_flow"],
+        timeout=source.timeout_minutes,
+        following=source.flow_length - 1,
+    )
+    with DAG(
+        dag_id=dag_id(source),
+        schedule=_timetable(source),
+        start_date=datetime(2024, 1, 1, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=["rudder-sessions", f"source:{source.name}"],
+        doc_md=doc,
+        default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
+    ) as dag:
+        chain(*(RudderSessionsPhaseOperator(task_id=phase, source=source, phase=phase) for phase in PHASES))
+    return dag
