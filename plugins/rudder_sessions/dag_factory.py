@@ -39,7 +39,9 @@ def _timetable(source: SourceConfig):
     from airflow.timetables.interval import CronDataIntervalTimetable
 
     try:
-        return CronDataIntervalTimetable(source.schedule, timezone="UTC")
+        timetable = CronDataIntervalTimetable(source.schedule, timezone="UTC")
+        timetable.validate()
+        return timetable
     except Exception as exc:
         raise ConfigError(
             source.name, "schedule", f"{source.schedule!r} is not a valid cron expression: {exc}"

@@ -1,0 +1,41 @@
+"""Shared fixtures: an isolated Airflow home, DuckDB warehouses, and pipeline runners."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+# Airflow reads its configuration on first import: point it at a throw-away home first.
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="rudder-sessions-airflow-")
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+
+import pytest  # noqa: E402
+
+from pipeline import ROOT  # noqa: E402
+
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    """A fresh DuckDB database file."""
+    return tmp_path / "warehouse.duckdb"
+
+
+def assert_rows_equal(actual: list[dict], expected: list[dict], table: str) -> None:
+    """Row-for-row equality; floats (idle minutes) compared to 1e-9 relative."""
+    assert len(actual) == len(expected), f"{table}: {len(actual)} rows, expected {len(expected)}"
+    for index, (got, want) in enumerate(zip(actual, expected, strict=True)):
+        assert set(got) == set(want), f"{table}: columns {sorted(got)} != {sorted(want)}"
+        for column, value in want.items():
+            other = got[column]
+            if isinstance(value, float) and isinstance(other, float):
+                ok = math.isclose(other, value, rel_tol=1e-9, abs_tol=1e-12)
+            else:
+                ok = other == value
+            assert ok, f"{table} row {index} ({want}): {column} = {other!r}, expected {value!r}"

@@ -1,0 +1,93 @@
+"""Test helpers: load source rows into DuckDB, run the model, read the five tables back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from rudder_sessions.config import SourceConfig
+from rudder_sessions.dialects import DuckDBDialect
+from rudder_sessions.engine import SessionRunner
+from rudder_sessions.model import STEPS, target_table_name
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SOURCE_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("anonymous_id", pa.string()),
+        ("user_id", pa.string()),
+        ("event", pa.string()),
+        ("timestamp", pa.timestamp("us")),
+        ("received_at", pa.timestamp("us")),
+    ]
+)
+
+# Natural key of each table, to compare sorted rows.
+SORT_KEYS = {
+    "aliases_mapping": "alias",
+    "mapped_tracks": "event_id",
+    "session_tracks": "session_id",
+    "track_facts": "event_id",
+    "tracks_flow": "event_id",
+}
+
+
+def load_source(database: Path, rows: Iterable[Mapping[str, Any]], schema: str = "rudderstack") -> None:
+    table = pa.Table.from_pylist([{k: r.get(k) for k in SOURCE_SCHEMA.names} for r in rows], SOURCE_SCHEMA)
+    with duckdb.connect(str(database)) as conn:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        conn.register("source_rows", table)
+        conn.execute(f"CREATE OR REPLACE TABLE {schema}.tracks AS SELECT * FROM source_rows")
+
+
+def source_rows(database: Path, schema: str = "rudderstack", table: str = "tracks") -> list[dict]:
+    with duckdb.connect(str(database), read_only=True) as conn:
+        cursor = conn.execute(
+            f"SELECT id, anonymous_id, user_id, event, timestamp, received_at FROM {schema}.{table}"
+        )
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def make_config(**overrides: Any) -> SourceConfig:
+    settings: dict[str, Any] = {
+        "name": "test",
+        "conn_id": "unused",
+        "source_schema": "rudderstack",
+        "target_schema": "sessions",
+    }
+    settings.update(overrides)
+    return SourceConfig(**settings)
+
+
+def duckdb_runner(database: Path, config: SourceConfig) -> SessionRunner:
+    from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
+
+    return SessionRunner(config, DuckDBHook(database=str(database)), DuckDBDialect())
+
+
+def read_tables(database: Path, config: SourceConfig) -> dict[str, list[dict]]:
+    """The five published tables, rows as dicts sorted by natural key."""
+    result = {}
+    with duckdb.connect(str(database), read_only=True) as conn:
+        for step in STEPS:
+            cursor = conn.execute(
+                f'SELECT * FROM "{config.target_schema}"."{target_table_name(config, step)}"'
+            )
+            names = [d[0] for d in cursor.description]
+            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            result[step] = sorted(rows, key=lambda r, k=SORT_KEYS[step]: r[k])
+    return result
+
+
+def table_names(database: Path, schema: str) -> set[str]:
+    with duckdb.connect(str(database), read_only=True) as conn:
+        rows = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [schema]
+        ).fetchall()
+    return {r[0] for r in rows}

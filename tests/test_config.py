@@ -1,0 +1,108 @@
+"""Source configuration: every mistake is one line naming the source and the field."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from rudder_sessions.config import SourceConfig, load_config
+from rudder_sessions.errors import ConfigError
+
+GOOD = {"conn_id": "wh", "source_schema": "rudder", "target_schema": "sessions"}
+
+
+def write(tmp_path, text):
+    path = tmp_path / "sources.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_repository_config_is_valid():
+    loaded = load_config()
+    assert loaded.errors == {}
+    demo = loaded.sources["demo"]
+    assert (demo.conn_id, demo.source_schema, demo.source_table) == (
+        "rudder_demo_duckdb",
+        "rudderstack",
+        "tracks",
+    )
+    assert demo.timeout_minutes == 30 and demo.flow_length == 5
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "fragment"),
+    [
+        ({"colour": "blue"}, "colour", "unknown key"),
+        ({"source_schema": "my-schema"}, "source_schema", "not a valid identifier"),
+        ({"target_schema": "x; DROP TABLE y"}, "target_schema", "not a valid identifier"),
+        ({"source_table": "1tracks"}, "source_table", "not a valid identifier"),
+        ({"table_prefix": "a.b"}, "table_prefix", "not a valid identifier"),
+        ({"timeout_minutes": 0}, "timeout_minutes", "must be > 0"),
+        ({"timeout_minutes": -5}, "timeout_minutes", "must be > 0"),
+        ({"timeout_minutes": "30"}, "timeout_minutes", "not a number"),
+        ({"flow_length": 0}, "flow_length", "between 1 and 50"),
+        ({"flow_length": 2.5}, "flow_length", "not an integer"),
+        ({"conn_id": ""}, "conn_id", "non-empty"),
+        ({"dialect": "oracle"}, "dialect", "not one of"),
+    ],
+)
+def test_invalid_field_names_source_and_field(override, field, fragment):
+    with pytest.raises(ConfigError) as err:
+        SourceConfig.from_mapping("shop", {**GOOD, **override})
+    message = str(err.value)
+    assert message.startswith(f"source 'shop': {field}: ")
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_missing_required_field():
+    with pytest.raises(ConfigError, match=r"source 'shop': target_schema: is required"):
+        SourceConfig.from_mapping("shop", {"conn_id": "wh", "source_schema": "rudder"})
+
+
+def test_bad_source_name():
+    with pytest.raises(ConfigError, match="name"):
+        SourceConfig.from_mapping("Shop-EU", GOOD)
+
+
+def test_broken_entry_fails_only_that_source(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        defaults:
+          timeout_minutes: 20
+        sources:
+          good:
+            conn_id: wh
+            source_schema: rudder
+            target_schema: sessions
+          bad:
+            conn_id: wh
+            source_schema: rudder
+            target_schema: sessions
+            timeout_minutes: 0
+        """,
+    )
+    loaded = load_config(path)
+    assert list(loaded.sources) == ["good"]
+    assert loaded.sources["good"].timeout_minutes == 20
+    assert str(loaded.errors["bad"]) == "source 'bad': timeout_minutes: must be > 0, got 0"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("sources: [a, b]\n", "must contain a 'sources:' mapping"),
+        ("sources: {a: 1\n", "not valid YAML"),
+        ("sources: {}\nextra: 1\n", "unknown top-level key"),
+    ],
+)
+def test_broken_file(tmp_path, text, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(write(tmp_path, text))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")

@@ -1,0 +1,92 @@
+"""User mistakes end in one clear line naming what is wrong, never in a traceback."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import duckdb
+import pytest
+
+from pipeline import load_source
+from rudder_sessions.cli import main
+
+ROW = {
+    "id": "e1",
+    "anonymous_id": "a1",
+    "user_id": None,
+    "event": "x",
+    "timestamp": datetime(2026, 1, 1),
+    "received_at": datetime(2026, 1, 1),
+}
+
+
+@pytest.fixture
+def conn_env(warehouse, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_WH", json.dumps({"conn_type": "duckdb", "host": str(warehouse)}))
+    return warehouse
+
+
+def run_cli(capsys, *args):
+    code = main(["run", "--conn-id", "wh", "--target-schema", "sessions", *args])
+    out, err = capsys.readouterr()
+    return code, out, err.strip()
+
+
+def test_missing_source_table(conn_env, capsys):
+    load_source(conn_env, [ROW])
+    code, _, err = run_cli(capsys, "--source-schema", "rudderstack", "--source-table", "trackz")
+    assert code == 1
+    assert err == "rudder-sessions: error: source table rudderstack.trackz (connection 'wh') does not exist"
+
+
+def test_missing_source_schema(conn_env, capsys):
+    load_source(conn_env, [ROW])
+    code, _, err = run_cli(capsys, "--source-schema", "nowhere")
+    assert code == 1
+    assert "source table nowhere.tracks" in err and "does not exist" in err
+
+
+def test_missing_column(conn_env, capsys):
+    with duckdb.connect(str(conn_env)) as conn:
+        conn.execute("CREATE SCHEMA rudderstack")
+        conn.execute(
+            "CREATE TABLE rudderstack.tracks "
+            "(id VARCHAR, anonymous_id VARCHAR, event VARCHAR, timestamp TIMESTAMP)"
+        )
+    code, _, err = run_cli(capsys, "--source-schema", "rudderstack")
+    assert code == 1
+    assert err.endswith("has no column(s): user_id, received_at")
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--source-schema", "bad-schema"), ("--target-schema", "x y")])
+def test_bad_schema_name(conn_env, capsys, flag, value):
+    args = ["--source-schema", "rudderstack"]
+    code = main(["run", "--conn-id", "wh", "--target-schema", "sessions", *args, flag, value])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith(f"rudder-sessions: error: {flag}: {value!r} is not a valid identifier")
+
+
+def test_bad_timeout(conn_env, capsys):
+    code, _, err = run_cli(capsys, "--source-schema", "rudderstack", "--timeout-minutes", "0")
+    assert code == 2
+    assert err == "rudder-sessions: error: --timeout-minutes: must be > 0, got 0"
+
+
+def test_missing_connection(capsys):
+    code = main(["run", "--conn-id", "does_not_exist", "--source-schema", "s", "--target-schema", "t"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err == "rudder-sessions: error: --conn-id: Airflow connection 'does_not_exist' does not exist"
+
+
+def test_failed_run_leaves_no_staging_and_no_tables(conn_env, capsys):
+    load_source(conn_env, [ROW])
+    with duckdb.connect(str(conn_env)) as conn:  # timestamp as text: mapped_tracks fails mid-run
+        conn.execute('ALTER TABLE rudderstack.tracks ALTER "timestamp" TYPE VARCHAR')
+    code, _, err = run_cli(capsys, "--source-schema", "rudderstack")
+    with duckdb.connect(str(conn_env), read_only=True) as conn:
+        tables = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert tables == {"tracks"}
+    assert code == 1 and err.startswith("rudder-sessions: error: mapped_tracks failed for source 'cli': ")
