@@ -21,6 +21,8 @@ pytestmark = pytest.mark.airflow
 def test_demo_dag_runs_through_airflow(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env["AIRFLOW_HOME"] = str(tmp_path / "airflow")
+    # As in a deployment: the repository's plugins/ is Airflow's plugins folder.
+    env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
     done = subprocess.run(
         [sys.executable, str(ROOT / "include" / "demo.py"), "--events", "5000", "--workdir", str(tmp_path)],
         env=env,
