@@ -91,3 +91,15 @@ def test_provider_is_registered():
         check=True,
     ).stdout
     assert '"rudder-sessions"' in out
+
+
+def test_operator_names_a_missing_connection():
+    from pipeline import make_config
+    from rudder_sessions.errors import ConfigError
+    from rudder_sessions.operators import RudderSessionsPhaseOperator
+
+    op = RudderSessionsPhaseOperator(task_id="plan", source=make_config(conn_id="not_there"), phase="plan")
+    with pytest.raises(
+        ConfigError, match=r"^source 'test': conn_id: Airflow connection 'not_there' does not exist$"
+    ):
+        _ = op.runner
