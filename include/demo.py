@@ -30,9 +30,7 @@ def airflow(args: list[str], env: dict[str, str], log: Path) -> None:
         done = subprocess.run([sys.executable, "-m", "airflow", *args], env=env, stdout=out, stderr=out)
     if done.returncode != 0:
         tail = log.read_text().splitlines()[-40:]
-        sys.exit(
-            f"`airflow {' '.join(args)}` failed (exit {done.returncode}); end of {log}:\n" + "\n".join(tail)
-        )
+        sys.exit(f"`airflow {' '.join(args)}` failed (exit {done.returncode}); end of {log}:\n" + "\n".join(tail))
 
 
 def show(conn: duckdb.DuckDBPyConnection, title: str, sql: str) -> None:

@@ -375,9 +375,9 @@ def _generate(total: int, seed: int, window_us: int, start_us: int) -> pa.Table:
     ).astype(np.int64)
     earlier = rng.choice(len(copy_src), size=max(1, round(EARLIER_COPY_SHARE * len(copy_src))), replace=False)
     src = copy_src[earlier]
-    copy_received[earlier] = ts[src] + (
-        (received[src] - ts[src]) * rng.uniform(0.05, 0.95, size=len(earlier))
-    ).astype(np.int64)
+    copy_received[earlier] = ts[src] + ((received[src] - ts[src]) * rng.uniform(0.05, 0.95, size=len(earlier))).astype(
+        np.int64
+    )
 
     # Rows in arrival order (ties by row number), each one a base event or a copy of one.
     all_received = np.concatenate([received, copy_received])
@@ -399,9 +399,7 @@ def _generate(total: int, seed: int, window_us: int, start_us: int) -> pa.Table:
     id_bytes[:, 1] = lo
     del hi, lo
     id_valid = pa.py_buffer(np.packbits(~id_null[row_src], bitorder="little"))
-    id_storage = pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(16), len(row_src), [id_valid, pa.py_buffer(id_bytes)]
-    )
+    id_storage = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(row_src), [id_valid, pa.py_buffer(id_bytes)])
 
     row_dev = ev_dev[row_src]
     row_user = user[row_src]
@@ -484,9 +482,7 @@ def _bounded_int(low: int, high: int | None = None) -> Callable[[str], int]:
 def main(argv: list[str] | None = None) -> int:
     """Command line: write a sample tracks table into a DuckDB file."""
     parser = argparse.ArgumentParser(description="Write a deterministic sample RudderStack tracks table.")
-    parser.add_argument(
-        "--database", required=True, type=Path, help="DuckDB database file (created if missing)"
-    )
+    parser.add_argument("--database", required=True, type=Path, help="DuckDB database file (created if missing)")
     parser.add_argument("--schema", default="rudderstack", type=_identifier)
     parser.add_argument("--table", default="tracks", type=_identifier)
     parser.add_argument(
@@ -505,9 +501,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = write_tracks(
             conn, schema=args.schema, table=args.table, events=args.events, seed=args.seed, days=args.days
         )
-    print(
-        f"wrote {rows} rows to {args.schema}.{args.table} in {database} ({time.perf_counter() - began:.1f}s)"
-    )
+    print(f"wrote {rows} rows to {args.schema}.{args.table} in {database} ({time.perf_counter() - began:.1f}s)")
     return 0
 
 

@@ -3,33 +3,93 @@
 --   * an anonymous_id maps to the user_id of its latest identified event, by (timestamp, id);
 --   * an anonymous_id never identified maps to itself;
 --   * a value seen both as user_id and as anonymous_id follows the user_id rule.
+-- Extra columns keep what decided the mapping (is_user_id and the latest identification), so an
+-- incremental run updates an identifier from its new events alone.
+{%- if not plan.full %}
+-- This run recomputes only the identifiers its changed events name ({{ t.stage('touched') }}).
+{%- endif %}
 {% set ts = d.quote('timestamp') %}
 {{ d.drop_table(t.stage('aliases_mapping')) }};
 
 CREATE TABLE {{ t.stage('aliases_mapping') }} AS
-WITH user_ids AS (
-    SELECT DISTINCT user_id AS alias
-    FROM {{ t.stage('events') }}
-    WHERE user_id IS NOT NULL
+WITH
+{%- if plan.full %}
+deciding_events AS (
+    SELECT id, anonymous_id, user_id, {{ ts }} FROM {{ t.stage('events') }}
 ),
-anonymous_ids AS (
-    SELECT DISTINCT anonymous_id AS alias
-    FROM {{ t.stage('events') }}
-    WHERE anonymous_id IS NOT NULL
+{%- else %}
+-- Identifiers that lost an event (its copy was replaced or removed) are decided again from
+-- every other published event naming them; the others from their published row plus new events.
+rescanned AS (
+    SELECT old_anonymous_id AS alias FROM {{ t.stage('changes') }} WHERE old_anonymous_id IS NOT NULL
+    UNION
+    SELECT old_user_id FROM {{ t.stage('changes') }} WHERE old_user_id IS NOT NULL
+),
+deciding_events AS (
+    SELECT event_id AS id, anonymous_id, user_id, {{ ts }}
+    FROM {{ t.stage('changes') }}
+    WHERE present
+    UNION ALL
+    SELECT mapped.event_id, mapped.anonymous_id, mapped.user_id, mapped.{{ ts }}
+    FROM {{ t.target('mapped_tracks') }} AS mapped
+    WHERE (mapped.anonymous_id IN (SELECT alias FROM rescanned) OR mapped.user_id IN (SELECT alias FROM rescanned))
+      AND mapped.event_id NOT IN (SELECT event_id FROM {{ t.stage('changes') }})
+),
+published AS (
+    SELECT aliases.*
+    FROM {{ t.target('aliases_mapping') }} AS aliases
+    WHERE aliases.alias IN (SELECT alias FROM {{ t.stage('touched') }})
+      AND aliases.alias NOT IN (SELECT alias FROM rescanned)
+),
+{%- endif %}
+user_ids AS (
+    SELECT DISTINCT user_id AS alias FROM deciding_events WHERE user_id IS NOT NULL
+{%- if not plan.full %}
+    UNION
+    SELECT alias FROM published WHERE is_user_id
+{%- endif %}
 ),
 identifications AS (
     SELECT
-        anonymous_id,
+        alias,
         user_id,
-        ROW_NUMBER() OVER (PARTITION BY anonymous_id ORDER BY {{ ts }} DESC, id DESC) AS recency
-    FROM {{ t.stage('events') }}
-    WHERE anonymous_id IS NOT NULL AND user_id IS NOT NULL
+        identified_at,
+        identified_event_id,
+        ROW_NUMBER() OVER (PARTITION BY alias ORDER BY identified_at DESC, identified_event_id DESC) AS recency
+    FROM (
+        SELECT anonymous_id AS alias, user_id, {{ ts }} AS identified_at, id AS identified_event_id
+        FROM deciding_events
+        WHERE anonymous_id IS NOT NULL AND user_id IS NOT NULL
+{%- if not plan.full %}
+        UNION ALL
+        SELECT alias, identified_user_id, identified_at, identified_event_id
+        FROM published
+        WHERE identified_event_id IS NOT NULL
+{%- endif %}
+    ) AS candidates
+),
+aliases AS (
+    SELECT anonymous_id AS alias FROM deciding_events WHERE anonymous_id IS NOT NULL
+    UNION
+    SELECT alias FROM user_ids
+{%- if not plan.full %}
+    UNION
+    SELECT alias FROM published
+{%- endif %}
 )
-SELECT alias, alias AS dbt_visitor_id
-FROM user_ids
-UNION ALL
-SELECT anonymous_ids.alias, COALESCE(identifications.user_id, anonymous_ids.alias) AS dbt_visitor_id
-FROM anonymous_ids
-LEFT JOIN identifications
-    ON identifications.anonymous_id = anonymous_ids.alias AND identifications.recency = 1
-WHERE NOT EXISTS (SELECT 1 FROM user_ids WHERE user_ids.alias = anonymous_ids.alias);
+SELECT
+    aliases.alias,
+    CASE
+        WHEN user_ids.alias IS NOT NULL THEN aliases.alias
+        ELSE COALESCE(identifications.user_id, aliases.alias)
+    END AS dbt_visitor_id,
+    user_ids.alias IS NOT NULL AS is_user_id,
+    identifications.user_id AS identified_user_id,
+    identifications.identified_at,
+    identifications.identified_event_id
+FROM aliases
+LEFT JOIN user_ids ON user_ids.alias = aliases.alias
+LEFT JOIN identifications ON identifications.alias = aliases.alias AND identifications.recency = 1
+{%- if not plan.full %}
+WHERE aliases.alias IN (SELECT alias FROM {{ t.stage('touched') }})
+{%- endif %};

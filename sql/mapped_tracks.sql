@@ -2,11 +2,16 @@
 -- previous event, in fractional minutes. `starts_session` marks the events that open a session:
 -- a visitor's first event, or one strictly more than the timeout after the previous event,
 -- compared in exact microseconds ({{ cfg.timeout_microseconds }} = {{ cfg.timeout_minutes }} minutes).
+{%- if not plan.full %}
+-- This run recomputes the scoped events ({{ t.stage('region') }}); a reopened session's first
+-- event keeps its published idle time, since the event before it is unchanged.
+{%- endif %}
 {% set ts = d.quote('timestamp') %}
 {{ d.drop_table(t.stage('mapped_tracks')) }};
 
 CREATE TABLE {{ t.stage('mapped_tracks') }} AS
 WITH visited AS (
+{%- if plan.full %}
     SELECT
         events.id AS event_id,
         events.anonymous_id,
@@ -18,6 +23,10 @@ WITH visited AS (
     FROM {{ t.stage('events') }} AS events
     LEFT JOIN {{ t.stage('aliases_mapping') }} AS aliases
         ON aliases.alias = events.anonymous_id
+{%- else %}
+    SELECT event_id, anonymous_id, user_id, dbt_visitor_id, {{ ts }}, received_at, event
+    FROM {{ t.stage('region') }}
+{%- endif %}
 ),
 with_previous AS (
     SELECT
@@ -32,13 +41,23 @@ gaps AS (
     FROM with_previous
 )
 SELECT
-    event_id,
-    anonymous_id,
-    dbt_visitor_id,
-    {{ ts }},
-    event,
-    {{ d.to_float('idle_us') }} / 60000000 AS idle_time_minutes,
-    user_id,
-    received_at,
-    (idle_us IS NULL OR idle_us > {{ cfg.timeout_microseconds }}) AS starts_session
-FROM gaps;
+    gaps.event_id,
+    gaps.anonymous_id,
+    gaps.dbt_visitor_id,
+    gaps.{{ ts }},
+    gaps.event,
+{%- if plan.full %}
+    {{ d.to_float('gaps.idle_us') }} / 60000000 AS idle_time_minutes,
+{%- else %}
+    CASE
+        WHEN gaps.idle_us IS NULL THEN affected.reopen_idle_time_minutes
+        ELSE {{ d.to_float('gaps.idle_us') }} / 60000000
+    END AS idle_time_minutes,
+{%- endif %}
+    gaps.user_id,
+    gaps.received_at,
+    (gaps.idle_us IS NULL OR gaps.idle_us > {{ cfg.timeout_microseconds }}) AS starts_session
+FROM gaps
+{%- if not plan.full %}
+LEFT JOIN {{ t.stage('affected') }} AS affected ON affected.dbt_visitor_id = gaps.dbt_visitor_id
+{%- endif %};

@@ -1,11 +1,15 @@
--- Plan: read the source once, clean it and fix this run's input.
+-- Plan: read the source rows of this run once, clean them, and fix what the run must recompute.
 --   * blank or whitespace-only ids count as NULL;
 --   * rows without id, without timestamp, or without any identifier are dropped with a reason;
---   * copies of an id collapse to the copy received first (then by content, for determinism);
+--   * copies of an id collapse to the copy received first (then by content, for determinism),
+--     whichever load brought it: in incremental and backfill runs the published copy competes;
 --   * the counts by reason are kept with the run, so nothing is lost without a trace.
+-- Mode {{ plan.mode }}{% if plan.incremental %}: rows whose {{ cfg.watermark_column }} is later than
+-- {{ plan.window_start }} (stored watermark {{ plan.watermark_before }} minus the lookback of {{ cfg.lookback }}).
+{%- elif plan.backfill %}: visitors with an event in [{{ plan.window_start }}, {{ plan.window_end }}).
+{%- else %}: the whole source.{% endif %}
 {% set ts = d.quote('timestamp') %}
-{{ d.create_schema(cfg.target_schema) }};
-
+{% set wm = d.quote(cfg.watermark_column) %}
 {{ d.drop_table(t.stage('input')) }};
 
 CREATE TABLE {{ t.stage('input') }} AS
@@ -16,8 +20,18 @@ WITH cleaned AS (
         {{ d.blank_to_null('user_id') }} AS user_id,
         event,
         {{ ts }},
-        received_at
+        received_at,
+        {{ wm }} AS watermark_value
     FROM {{ t.source }}
+{%- if plan.incremental %}
+    WHERE {{ wm }} > {{ d.timestamp_literal(plan.window_start) }} OR {{ wm }} IS NULL
+{%- elif plan.backfill %}
+    WHERE ({{ ts }} >= {{ d.timestamp_literal(plan.window_start) }} AND {{ ts }} < {{ d.timestamp_literal(plan.window_end) }})
+       OR id IN (
+           SELECT event_id FROM {{ t.target('mapped_tracks') }}
+           WHERE {{ ts }} >= {{ d.timestamp_literal(plan.window_start) }} AND {{ ts }} < {{ d.timestamp_literal(plan.window_end) }}
+       )
+{%- endif %}
 ),
 classified AS (
     SELECT
@@ -46,6 +60,7 @@ SELECT
     event,
     {{ ts }},
     received_at,
+    watermark_value,
     CASE
         WHEN invalid_reason IS NOT NULL THEN invalid_reason
         WHEN copy_rank > 1 THEN 'duplicate'
@@ -58,19 +73,97 @@ CREATE TABLE {{ t.stage('events') }} AS
 SELECT id, anonymous_id, user_id, event, {{ ts }}, received_at
 FROM {{ t.stage('input') }}
 WHERE drop_reason IS NULL;
+{% if not plan.full %}
+-- Changes: incoming events that are new or replace their published copy (received earlier, or
+-- equal receipt and smaller content), with the published copy's identity and position.
+{%- if plan.backfill %} Published events of the window with no valid copy left in the source are removed.{% endif %}
+{{ d.drop_table(t.stage('changes')) }};
 
+CREATE TABLE {{ t.stage('changes') }} AS
+WITH published AS (
+    SELECT
+        mapped.event_id AS id, mapped.anonymous_id, mapped.user_id, mapped.event,
+        mapped.{{ ts }}, mapped.received_at, mapped.dbt_visitor_id
+    FROM {{ t.target('mapped_tracks') }} AS mapped
+    WHERE mapped.event_id IN (SELECT id FROM {{ t.stage('events') }})
+),
+versions AS (
+    SELECT id, anonymous_id, user_id, event, {{ ts }}, received_at, 1 AS incoming
+    FROM {{ t.stage('events') }}
+    UNION ALL
+    SELECT id, anonymous_id, user_id, event, {{ ts }}, received_at, 0 AS incoming
+    FROM published
+),
+ranked AS (
+    SELECT
+        versions.*,
+        ROW_NUMBER() OVER (
+            PARTITION BY id
+            ORDER BY received_at NULLS LAST, {{ ts }}, event NULLS LAST,
+                     anonymous_id NULLS LAST, user_id NULLS LAST, incoming
+        ) AS copy_rank
+    FROM versions
+)
+SELECT
+    winner.id AS event_id,
+    TRUE AS present,
+    winner.anonymous_id,
+    winner.user_id,
+    winner.event,
+    winner.{{ ts }},
+    winner.received_at,
+    published.anonymous_id AS old_anonymous_id,
+    published.user_id AS old_user_id,
+    published.{{ ts }} AS old_timestamp,
+    published.dbt_visitor_id AS old_visitor_id
+FROM ranked AS winner
+LEFT JOIN published ON published.id = winner.id
+WHERE winner.copy_rank = 1 AND winner.incoming = 1
+{%- if plan.backfill %}
+UNION ALL
+SELECT
+    mapped.event_id,
+    FALSE,
+    CAST(NULL AS {{ d.text_type }}),
+    CAST(NULL AS {{ d.text_type }}),
+    CAST(NULL AS {{ d.text_type }}),
+    CAST(NULL AS {{ d.timestamp_type }}),
+    CAST(NULL AS {{ d.timestamp_type }}),
+    mapped.anonymous_id,
+    mapped.user_id,
+    mapped.{{ ts }},
+    mapped.dbt_visitor_id
+FROM {{ t.target('mapped_tracks') }} AS mapped
+WHERE mapped.{{ ts }} >= {{ d.timestamp_literal(plan.window_start) }}
+  AND mapped.{{ ts }} < {{ d.timestamp_literal(plan.window_end) }}
+  AND NOT EXISTS (SELECT 1 FROM {{ t.stage('events') }} AS events WHERE events.id = mapped.event_id)
+{%- endif %};
+
+-- Identifiers whose mapping may change: every id of a changed event, before and after.
+{{ d.drop_table(t.stage('touched')) }};
+
+CREATE TABLE {{ t.stage('touched') }} AS
+SELECT anonymous_id AS alias FROM {{ t.stage('changes') }} WHERE anonymous_id IS NOT NULL
+UNION
+SELECT user_id FROM {{ t.stage('changes') }} WHERE user_id IS NOT NULL
+UNION
+SELECT old_anonymous_id FROM {{ t.stage('changes') }} WHERE old_anonymous_id IS NOT NULL
+UNION
+SELECT old_user_id FROM {{ t.stage('changes') }} WHERE old_user_id IS NOT NULL;
+{% endif %}
 {{ d.drop_table(t.stage('run')) }};
 
 CREATE TABLE {{ t.stage('run') }} AS
 SELECT
-    {{ run.run_id_sql }} AS run_id,
-    {{ run.mode_sql }} AS mode,
+    {{ d.literal(plan.run_id) }} AS run_id,
+    {{ d.literal(plan.mode) }} AS mode,
     {{ d.current_timestamp() }} AS started_at,
     CAST(COUNT(*) AS {{ d.bigint_type }}) AS rows_read,
 {%- for reason in drop_reasons %}
     CAST(COALESCE(SUM(CASE WHEN drop_reason = '{{ reason }}' THEN 1 ELSE 0 END), 0) AS {{ d.bigint_type }})
-        AS dropped_{{ reason }}{{ "," if not loop.last }}
+        AS dropped_{{ reason }},
 {%- endfor %}
+    MAX(watermark_value) AS max_watermark
 FROM {{ t.stage('input') }};
 
 {{ d.drop_table(t.stage('input')) }};

@@ -1,6 +1,34 @@
--- Publish: replace the five tables and record the run, in one transaction. Readers see the
--- previous model or the new one, never a mix; a failure anywhere leaves the previous one.
+-- Publish, in one transaction: claim the run state the plan saw (a concurrent or stale run finds
+-- it moved and is refused), write the five tables, advance the watermark, log the run. Readers
+-- see the previous model or the new one, never a mix; a failure anywhere leaves the previous one.
+{% set ts = d.quote('timestamp') %}
+{%- set watermark_after -%}
+{%- if plan.incremental -%}
+COALESCE(GREATEST(run.max_watermark, {{ d.timestamp_literal(plan.watermark_before) }}), run.max_watermark, {{ d.timestamp_literal(plan.watermark_before) }})
+{%- elif plan.backfill -%}
+{{ d.timestamp_literal(plan.watermark_before) }}
+{%- else -%}
+run.max_watermark
+{%- endif -%}
+{%- endset %}
 {{ d.begin() }};
+{% if plan.state_version == 0 %}
+INSERT INTO {{ t.state }} (source, watermark, version, last_run_id, last_mode, last_window_start, last_window_end, updated_at)
+SELECT {{ d.literal(cfg.name) }}, {{ watermark_after }}, 1, run.run_id, run.mode,
+    {{ d.timestamp_literal(plan.window_start) }}, {{ d.timestamp_literal(plan.window_end) }}, {{ d.current_timestamp() }}
+FROM {{ t.stage('run') }} AS run;
+{% else %}
+UPDATE {{ t.state }} SET
+    watermark = (SELECT {{ watermark_after }} FROM {{ t.stage('run') }} AS run),
+    version = version + 1,
+    last_run_id = {{ d.literal(plan.run_id) }},
+    last_mode = {{ d.literal(plan.mode) }},
+    last_window_start = {{ d.timestamp_literal(plan.window_start) }},
+    last_window_end = {{ d.timestamp_literal(plan.window_end) }},
+    updated_at = {{ d.current_timestamp() }}
+WHERE source = {{ d.literal(cfg.name) }} AND version = {{ plan.state_version }};
+{% endif %}
+{%- if plan.full %}
 {% for step in steps %}
 {{ d.drop_table(t.target(step)) }};
 
@@ -8,36 +36,60 @@ CREATE TABLE {{ t.target(step) }} AS
 SELECT {% for c in columns[step] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %}
 FROM {{ t.stage(step) }};
 {% endfor %}
-CREATE TABLE IF NOT EXISTS {{ t.runs }} (
-    run_id {{ d.text_type }},
-    source {{ d.text_type }},
-    mode {{ d.text_type }},
-    started_at {{ d.timestamp_type }},
-    finished_at {{ d.timestamp_type }},
-    rows_read {{ d.bigint_type }},
-{%- for reason in drop_reasons %}
-    dropped_{{ reason }} {{ d.bigint_type }},
-{%- endfor %}
-    visitors {{ d.bigint_type }},
-    sessions {{ d.bigint_type }},
-{%- for step in steps %}
-    rows_{{ step }} {{ d.bigint_type }}{{ "," if not loop.last }}
-{%- endfor %}
+{%- else %}
+
+DELETE FROM {{ t.target('aliases_mapping') }}
+WHERE alias IN (SELECT alias FROM {{ t.stage('touched') }});
+
+INSERT INTO {{ t.target('aliases_mapping') }} ({% for c in columns['aliases_mapping'] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %})
+SELECT {% for c in columns['aliases_mapping'] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %}
+FROM {{ t.stage('aliases_mapping') }};
+{% for step, start_column in (('mapped_tracks', ts), ('session_tracks', 'session_start_at'), ('track_facts', ts), ('tracks_flow', ts)) %}
+DELETE FROM {{ t.target(step) }}
+WHERE EXISTS (
+    SELECT 1 FROM {{ t.stage('affected') }} AS affected
+    WHERE affected.dbt_visitor_id = {{ t.target(step) }}.dbt_visitor_id
+      AND (affected.reopen_at IS NULL OR {{ t.target(step) }}.{{ start_column }} >= affected.reopen_at)
 );
 
-INSERT INTO {{ t.runs }}
+INSERT INTO {{ t.target(step) }} ({% for c in columns[step] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %})
+SELECT {% for c in columns[step] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %}
+FROM {{ t.stage(step) }};
+{% endfor %}
+{%- endif %}
+
+INSERT INTO {{ t.runs }} (
+    run_id, source, mode, requested_mode, window_start, window_end, watermark_before, watermark_after,
+    started_at, finished_at, outcome, rows_read,
+{%- for reason in drop_reasons %} dropped_{{ reason }},{% endfor %}
+    events_changed, visitors_affected, visitors, sessions,
+{%- for step in steps %} rows_{{ step }}{{ "," if not loop.last }}{% endfor %}
+)
 SELECT
     run.run_id,
     {{ d.literal(cfg.name) }},
     run.mode,
+    {{ d.literal(plan.requested_mode) }},
+    {{ d.timestamp_literal(plan.window_start) }},
+    {{ d.timestamp_literal(plan.window_end) }},
+    {{ d.timestamp_literal(plan.watermark_before) }},
+    {{ watermark_after }},
     run.started_at,
     {{ d.current_timestamp() }},
+    'published',
     run.rows_read,
 {%- for reason in drop_reasons %}
     run.dropped_{{ reason }},
 {%- endfor %}
+{%- if plan.full %}
+    (SELECT COUNT(*) FROM {{ t.stage('mapped_tracks') }}),
     (SELECT COUNT(DISTINCT dbt_visitor_id) FROM {{ t.stage('mapped_tracks') }}),
-    (SELECT COUNT(*) FROM {{ t.stage('session_tracks') }}),
+{%- else %}
+    (SELECT COUNT(*) FROM {{ t.stage('changes') }}),
+    (SELECT COUNT(*) FROM {{ t.stage('affected') }}),
+{%- endif %}
+    (SELECT COUNT(DISTINCT dbt_visitor_id) FROM {{ t.target('mapped_tracks') }}),
+    (SELECT COUNT(*) FROM {{ t.target('session_tracks') }}),
 {%- for step in steps %}
     (SELECT COUNT(*) FROM {{ t.stage(step) }}){{ "," if not loop.last }}
 {%- endfor %}

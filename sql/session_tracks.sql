@@ -1,16 +1,29 @@
 -- Session tracks: one row per session, numbered from 1 per visitor in time order, with the
 -- start of the visitor's next session (NULL for the last one).
+{%- if not plan.full %}
+-- Reopened visitors continue the numbering after their unchanged sessions (sessions_before).
+{%- endif %}
 {% set ts = d.quote('timestamp') %}
 {{ d.drop_table(t.stage('session_tracks')) }};
 
 CREATE TABLE {{ t.stage('session_tracks') }} AS
 WITH session_starts AS (
     SELECT
-        dbt_visitor_id,
-        {{ ts }} AS session_start_at,
-        ROW_NUMBER() OVER (PARTITION BY dbt_visitor_id ORDER BY {{ ts }}, event_id) AS session_sequence_number
-    FROM {{ t.stage('mapped_tracks') }}
-    WHERE starts_session
+        mapped.dbt_visitor_id,
+        mapped.{{ ts }} AS session_start_at,
+{%- if plan.full %}
+        ROW_NUMBER() OVER (
+            PARTITION BY mapped.dbt_visitor_id ORDER BY mapped.{{ ts }}, mapped.event_id
+        ) AS session_sequence_number
+    FROM {{ t.stage('mapped_tracks') }} AS mapped
+{%- else %}
+        affected.sessions_before + ROW_NUMBER() OVER (
+            PARTITION BY mapped.dbt_visitor_id ORDER BY mapped.{{ ts }}, mapped.event_id
+        ) AS session_sequence_number
+    FROM {{ t.stage('mapped_tracks') }} AS mapped
+    JOIN {{ t.stage('affected') }} AS affected ON affected.dbt_visitor_id = mapped.dbt_visitor_id
+{%- endif %}
+    WHERE mapped.starts_session
 )
 SELECT
     {{ d.session_id('session_sequence_number', 'dbt_visitor_id') }} AS session_id,

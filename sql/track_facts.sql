@@ -8,11 +8,14 @@ CREATE TABLE {{ t.stage('track_facts') }} AS
 WITH numbered AS (
     SELECT
         mapped.*,
-        SUM(CASE WHEN starts_session THEN 1 ELSE 0 END) OVER (
-            PARTITION BY dbt_visitor_id ORDER BY {{ ts }}, event_id
+        {%- if not plan.full %} affected.sessions_before +{% endif %} SUM(CASE WHEN mapped.starts_session THEN 1 ELSE 0 END) OVER (
+            PARTITION BY mapped.dbt_visitor_id ORDER BY mapped.{{ ts }}, mapped.event_id
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS session_sequence_number
     FROM {{ t.stage('mapped_tracks') }} AS mapped
+{%- if not plan.full %}
+    JOIN {{ t.stage('affected') }} AS affected ON affected.dbt_visitor_id = mapped.dbt_visitor_id
+{%- endif %}
 )
 SELECT
     anonymous_id,

@@ -47,9 +47,7 @@ def load_source(database: Path, rows: Iterable[Mapping[str, Any]], schema: str =
 
 def source_rows(database: Path, schema: str = "rudderstack", table: str = "tracks") -> list[dict]:
     with duckdb.connect(str(database), read_only=True) as conn:
-        cursor = conn.execute(
-            f"SELECT id, anonymous_id, user_id, event, timestamp, received_at FROM {schema}.{table}"
-        )
+        cursor = conn.execute(f"SELECT id, anonymous_id, user_id, event, timestamp, received_at FROM {schema}.{table}")
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
@@ -76,9 +74,7 @@ def read_tables(database: Path, config: SourceConfig) -> dict[str, list[dict]]:
     result = {}
     with duckdb.connect(str(database), read_only=True) as conn:
         for step in STEPS:
-            cursor = conn.execute(
-                f'SELECT * FROM "{config.target_schema}"."{target_table_name(config, step)}"'
-            )
+            cursor = conn.execute(f'SELECT * FROM "{config.target_schema}"."{target_table_name(config, step)}"')
             names = [d[0] for d in cursor.description]
             rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
             result[step] = sorted(rows, key=lambda r, k=SORT_KEYS[step]: r[k])

@@ -130,9 +130,7 @@ def visitor_id(ev: _Event, mapping: Mapping[str, str]) -> str:
     return mapping[ev.anonymous_id]
 
 
-def compute(
-    rows: Iterable[Mapping[str, Any]], timeout_minutes: float = 30, flow_length: int = 5
-) -> SpecResult:
+def compute(rows: Iterable[Mapping[str, Any]], timeout_minutes: float = 30, flow_length: int = 5) -> SpecResult:
     """Compute the five SPEC.md tables from raw track rows, as a full rebuild would."""
     if flow_length < 1:
         raise ValueError(f"flow_length must be >= 1, got {flow_length}")

@@ -74,9 +74,7 @@ def test_bad_entry_is_an_import_error_naming_source_and_field(monkeypatch, tmp_p
 
 def test_bad_cron_names_the_field(monkeypatch, tmp_path):
     path = tmp_path / "sources.yaml"
-    path.write_text(
-        "sources:\n  shop: {conn_id: wh, source_schema: eu, target_schema: eu, schedule: 'at noon'}\n"
-    )
+    path.write_text("sources:\n  shop: {conn_id: wh, source_schema: eu, target_schema: eu, schedule: 'at noon'}\n")
     bag = dagbag(monkeypatch, path)
     (error,) = bag.import_errors.values()
     assert "source 'shop': schedule: 'at noon' is not a valid cron expression" in error
@@ -99,7 +97,5 @@ def test_operator_names_a_missing_connection():
     from rudder_sessions.operators import RudderSessionsPhaseOperator
 
     op = RudderSessionsPhaseOperator(task_id="plan", source=make_config(conn_id="not_there"), phase="plan")
-    with pytest.raises(
-        ConfigError, match=r"^source 'test': conn_id: Airflow connection 'not_there' does not exist$"
-    ):
+    with pytest.raises(ConfigError, match=r"^source 'test': conn_id: Airflow connection 'not_there' does not exist$"):
         _ = op.runner

@@ -77,9 +77,7 @@ def run_and_compare(warehouse, rows, **settings):
     load_source(warehouse, rows)
     runner = duckdb_runner(warehouse, config)
     summary = runner.run("test-run", "full_refresh")
-    expected = compute(
-        source_rows(warehouse), timeout_minutes=config.timeout_minutes, flow_length=config.flow_length
-    )
+    expected = compute(source_rows(warehouse), timeout_minutes=config.timeout_minutes, flow_length=config.flow_length)
     actual = read_tables(warehouse, config)
     for step in STEPS:
         assert_rows_equal(actual[step], expected.tables[step], step)

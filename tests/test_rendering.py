@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import pytest
 import sqlglot
 
 from pipeline import make_config
@@ -9,18 +12,28 @@ from rudder_sessions.cli import main
 from rudder_sessions.dialects import DuckDBDialect
 from rudder_sessions.engine import SessionRunner
 from rudder_sessions.model import PHASES, run_key
-from rudder_sessions.rendering import RunInfo, render_phase
+from rudder_sessions.plan import RunPlan
+from rudder_sessions.rendering import render_phase
+
+WINDOWS = {
+    "full_refresh": {},
+    "incremental": {"window_start": datetime(2026, 1, 1), "watermark_before": datetime(2026, 1, 1, 3)},
+    "backfill": {"window_start": datetime(2026, 1, 1), "window_end": datetime(2026, 1, 2)},
+}
 
 
-def run_info(run_id="r1"):
-    d = DuckDBDialect()
-    return RunInfo(run_key(run_id), d.literal(run_id), d.literal("full_refresh"))
+def run_info(run_id="r1", mode="full_refresh"):
+    return RunPlan(run_id, mode, mode, state_version=0 if mode == "full_refresh" else 3, **WINDOWS[mode])
 
 
-def test_every_phase_parses_as_duckdb():
+@pytest.mark.parametrize("mode", list(WINDOWS))
+def test_every_phase_parses_as_duckdb(mode):
     config = make_config(flow_length=7, table_prefix="acme_")
     for phase in PHASES:
-        sql = render_phase(phase, config, DuckDBDialect(), run_info())
+        sql = render_phase(phase, config, DuckDBDialect(), run_info(mode=mode))
+        if phase == "scope" and mode == "full_refresh":
+            assert "nothing to scope" in sql
+            continue
         statements = sqlglot.parse(sql, read="duckdb", error_level=sqlglot.ErrorLevel.RAISE)
         assert statements, phase
         assert "{{" not in sql and "{%" not in sql
@@ -59,7 +72,7 @@ def test_cli_render_prints_the_engine_sql(capsys):
     assert code == 0
     config = make_config(name="cli", conn_id="none")
     runner = SessionRunner(config, hook=None, dialect=DuckDBDialect())  # type: ignore[arg-type]
-    assert runner.render("session_tracks", runner.run_info("r1", "full_refresh")) in out
+    assert runner.render("session_tracks", run_info("r1")) in out
 
 
 def test_cli_render_all_phases_in_order(capsys):

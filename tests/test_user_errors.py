@@ -51,8 +51,7 @@ def test_missing_column(conn_env, capsys):
     with duckdb.connect(str(conn_env)) as conn:
         conn.execute("CREATE SCHEMA rudderstack")
         conn.execute(
-            "CREATE TABLE rudderstack.tracks "
-            "(id VARCHAR, anonymous_id VARCHAR, event VARCHAR, timestamp TIMESTAMP)"
+            "CREATE TABLE rudderstack.tracks (id VARCHAR, anonymous_id VARCHAR, event VARCHAR, timestamp TIMESTAMP)"
         )
     code, _, err = run_cli(capsys, "--source-schema", "rudderstack")
     assert code == 1
@@ -81,12 +80,12 @@ def test_missing_connection(capsys):
     assert err == "rudder-sessions: error: --conn-id: Airflow connection 'does_not_exist' does not exist"
 
 
-def test_failed_run_leaves_no_staging_and_no_tables(conn_env, capsys):
+def test_failed_run_leaves_no_staging_and_publishes_nothing(conn_env, capsys):
     load_source(conn_env, [ROW])
     with duckdb.connect(str(conn_env)) as conn:  # timestamp as text: mapped_tracks fails mid-run
         conn.execute('ALTER TABLE rudderstack.tracks ALTER "timestamp" TYPE VARCHAR')
     code, _, err = run_cli(capsys, "--source-schema", "rudderstack")
     with duckdb.connect(str(conn_env), read_only=True) as conn:
         tables = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    assert tables == {"tracks"}
+    assert tables == {"tracks", "rudder_sessions_state", "rudder_sessions_runs"}  # no model, no staging
     assert code == 1 and err.startswith("rudder-sessions: error: mapped_tracks failed for source 'cli': ")

@@ -1,4 +1,4 @@
-"""`rudder-sessions`: render the SQL, run the model, without a scheduler.
+"""`rudder-sessions`: render the SQL, run the model, show a source's state, without a scheduler.
 
 Runs go through the same engine as the Airflow operators; connections resolve the Airflow way
 (for example `AIRFLOW_CONN_<ID>` set to `{"conn_type": "duckdb", "host": "/path/file.duckdb"}`).
@@ -12,13 +12,14 @@ import os
 import sys
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from rudder_sessions.config import MODES, SourceConfig
+from rudder_sessions.config import SourceConfig
 from rudder_sessions.dialects import DIALECTS, get_dialect
 from rudder_sessions.errors import ConfigError, RudderSessionsError
-from rudder_sessions.model import PHASES, run_key
-from rudder_sessions.rendering import RunInfo, render_phase
+from rudder_sessions.model import MODES, PHASES
+from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan
+from rudder_sessions.rendering import render_phase
 
 # Config fields and the flags that set them, so errors name what the user typed.
 FLAGS = {
@@ -30,7 +31,23 @@ FLAGS = {
     "flow_length": "--flow-length",
     "table_prefix": "--table-prefix",
     "dialect": "--dialect",
+    "watermark_column": "--watermark-column",
+    "lookback": "--lookback",
 }
+
+
+def timestamp_arg(value: str) -> datetime:
+    """An ISO date or timestamp; naive values are UTC."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        try:
+            parsed = datetime.combine(date.fromisoformat(value), datetime.min.time())
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{value!r} is not an ISO date or timestamp (e.g. 2026-03-01 or 2026-03-01T06:00)"
+            ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _add_model_flags(parser: argparse.ArgumentParser, *, require_conn: bool) -> None:
@@ -40,6 +57,9 @@ def _add_model_flags(parser: argparse.ArgumentParser, *, require_conn: bool) -> 
     parser.add_argument("--table-prefix", default="", help="prefix of the five table names")
     parser.add_argument("--timeout-minutes", type=float, default=30, help="session inactivity timeout")
     parser.add_argument("--flow-length", type=int, default=5, help="events per tracks_flow row (N)")
+    parser.add_argument("--watermark-column", default="received_at", help="column incremental runs follow")
+    parser.add_argument("--lookback", default="3 hours", help="re-read this much before the watermark")
+    parser.add_argument("--source-name", default="cli", help="name of the source in the run state")
     if require_conn:
         parser.add_argument("--conn-id", required=True, help="Airflow connection id of the warehouse")
 
@@ -55,21 +75,29 @@ def build_parser() -> argparse.ArgumentParser:
     render = sub.add_parser("render", help="print the SQL a run executes")
     render.add_argument("--dialect", required=True, choices=sorted(DIALECTS))
     render.add_argument("--step", choices=PHASES, help="one phase only (default: all, in order)")
+    render.add_argument("--mode", choices=MODES, default=FULL_REFRESH)
     render.add_argument("--run-id", default="rendered", help="run id used for staging table names")
     _add_model_flags(render, require_conn=False)
 
     run = sub.add_parser("run", help="run the model against an Airflow connection")
     _add_model_flags(run, require_conn=True)
-    run.add_argument("--mode", choices=MODES, default="full_refresh")
+    run.add_argument("--mode", choices=MODES, default=FULL_REFRESH)
+    run.add_argument("--start", type=timestamp_arg, help="backfill window start (ISO date or timestamp, UTC)")
+    run.add_argument("--end", type=timestamp_arg, help="backfill window end, exclusive")
     run.add_argument("--run-id", help="run id (default: cli__<UTC time>__<random>)")
     run.add_argument("--dialect", choices=sorted(DIALECTS), help="override the connection's dialect")
+
+    status = sub.add_parser("status", help="show the watermark and the last runs of a source")
+    _add_model_flags(status, require_conn=True)
+    status.add_argument("--dialect", choices=sorted(DIALECTS), help="override the connection's dialect")
+    status.add_argument("--limit", type=int, default=10, help="runs to show")
     return parser
 
 
 def _config(args: argparse.Namespace) -> SourceConfig:
     timeout = args.timeout_minutes
     return SourceConfig(
-        name="cli",
+        name=args.source_name,
         conn_id=getattr(args, "conn_id", None) or "none",
         source_schema=args.source_schema,
         source_table=args.source_table,
@@ -78,28 +106,64 @@ def _config(args: argparse.Namespace) -> SourceConfig:
         timeout_minutes=int(timeout) if float(timeout).is_integer() else timeout,
         flow_length=args.flow_length,
         dialect=getattr(args, "dialect", None),
+        watermark_column=args.watermark_column,
+        lookback=args.lookback,
     )
 
 
 def _render(args: argparse.Namespace) -> int:
     config = _config(args)
     dialect = get_dialect(args.dialect)
-    run = RunInfo(run_key(args.run_id), dialect.literal(args.run_id), dialect.literal("full_refresh"))
+    example = datetime(2026, 1, 1)
+    plan = RunPlan(
+        run_id=args.run_id,
+        mode=args.mode,
+        requested_mode=args.mode,
+        window_start=example if args.mode != FULL_REFRESH else None,
+        window_end=datetime(2026, 1, 2) if args.mode == BACKFILL else None,
+        watermark_before=example if args.mode == INCREMENTAL else None,
+        state_version=1 if args.mode != FULL_REFRESH else 0,
+    )
     phases = [args.step] if args.step else list(PHASES)
     for phase in phases:
         print(f"-- ===== {phase} =====")
-        print(render_phase(phase, config, dialect, run))
+        print(render_phase(phase, config, dialect, plan))
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
     from rudder_sessions.engine import SessionRunner, format_summary
 
+    if args.mode == BACKFILL and (args.start is None or args.end is None):
+        raise RudderSessionsError("--mode backfill needs --start and --end")
+    if args.mode != BACKFILL and (args.start or args.end):
+        raise RudderSessionsError("--start and --end apply to --mode backfill only")
     config = _config(args)
     run_id = args.run_id or f"cli__{datetime.now(UTC):%Y%m%dT%H%M%S}__{uuid.uuid4().hex[:8]}"
     runner = SessionRunner.connect(config)
-    summary = runner.run(run_id, args.mode)
+    summary = runner.run(run_id, args.mode, args.start, args.end)
     print(format_summary(summary, config))
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from rudder_sessions.engine import SessionRunner
+
+    config = _config(args)
+    state, runs = SessionRunner.connect(config).status(args.limit)
+    if state is None:
+        print(f"source {config.name!r}: nothing published in {config.target_schema} yet")
+        return 0
+    print(
+        f"source {config.name!r}: watermark {state['watermark']} (version {state['version']}, "
+        f"last run {state['last_run_id']}, {state['last_mode']}, at {state['updated_at']})"
+    )
+    for run in runs:
+        window = f"[{run['window_start']}, {run['window_end'] or '…'})" if run["window_start"] else "everything"
+        print(
+            f"  {run['finished_at']}  {run['mode']:<12} {window}  read {run['rows_read']}, "
+            f"changed {run['events_changed']}, visitors {run['visitors_affected']}  {run['run_id']}"
+        )
     return 0
 
 
@@ -113,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # this when it configures logging, on first import.
         os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     try:
-        return {"render": _render, "run": _run}[args.command](args)
+        return {"render": _render, "run": _run, "status": _status}[args.command](args)
     except ConfigError as exc:
         if args.debug:
             raise

@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from rudder_sessions.errors import ConfigError
 IDENTIFIER = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
 SOURCE_NAME = re.compile(r"\A[a-z][a-z0-9_]{0,62}\Z")
 DIALECTS = ("duckdb", "postgres", "snowflake", "bigquery", "redshift")
-MODES = ("full_refresh",)
+LOOKBACK = re.compile(r"\A\s*(\d+)\s*(minute|minutes|hour|hours|day|days)\s*\Z")
 CONFIG_ENV = "RUDDER_SESSIONS_CONFIG"
 
 
@@ -43,6 +44,15 @@ def validate_identifier(value: Any, *, source: str, field: str) -> str:
     return value
 
 
+def parse_lookback(value: Any, *, source: str, field: str = "lookback") -> timedelta:
+    """'3 hours', '90 minutes', '1 day': how far before the watermark an incremental run re-reads."""
+    match = LOOKBACK.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ConfigError(source, field, f"{value!r} is not a duration like '3 hours', '90 minutes' or '1 day'")
+    amount, unit = int(match.group(1)), match.group(2).rstrip("s")
+    return timedelta(**{f"{unit}s": amount})
+
+
 @dataclass(frozen=True)
 class SourceConfig:
     """One RudderStack source: where its tracks live and where the five tables go."""
@@ -57,13 +67,13 @@ class SourceConfig:
     flow_length: int = 5
     schedule: str = "0 3 * * *"
     dialect: str | None = None
+    watermark_column: str = "received_at"
+    lookback: str = "3 hours"
 
     def __post_init__(self) -> None:
         src = self.name
         if not isinstance(src, str) or not SOURCE_NAME.match(src):
-            raise ConfigError(
-                str(src), "name", "use lower-case letters, digits and _, starting with a letter"
-            )
+            raise ConfigError(str(src), "name", "use lower-case letters, digits and _, starting with a letter")
         if not isinstance(self.conn_id, str) or not self.conn_id.strip():
             raise ConfigError(src, "conn_id", "a non-empty Airflow connection id is required")
         for field in ("source_schema", "source_table", "target_schema"):
@@ -82,8 +92,14 @@ class SourceConfig:
             raise ConfigError(src, "flow_length", f"must be between 1 and 50, got {self.flow_length}")
         if not isinstance(self.schedule, str) or not self.schedule.strip():
             raise ConfigError(src, "schedule", "a cron expression or Airflow preset is required")
+        validate_identifier(self.watermark_column, source=src, field="watermark_column")
+        parse_lookback(self.lookback, source=src)
         if self.dialect is not None and self.dialect not in DIALECTS:
             raise ConfigError(src, "dialect", f"{self.dialect!r} is not one of {', '.join(DIALECTS)}")
+
+    @property
+    def lookback_delta(self) -> timedelta:
+        return parse_lookback(self.lookback, source=self.name)
 
     @property
     def timeout_microseconds(self) -> int:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from rudder_sessions.config import SourceConfig
 from rudder_sessions.errors import ConfigError
-from rudder_sessions.model import PHASES, target_table_name
+from rudder_sessions.model import MODES, PHASES, STEPS, target_table_name
 
 DAG_ID_PREFIX = "rudder_sessions__"
 
@@ -24,10 +24,17 @@ Reads `{source_schema}.{source_table}` through connection `{conn_id}` and publis
 | `{facts}` | event, with its session and place in it |
 | `{flow}` | event, with the {following} events that follow it in its session |
 
-`plan` cleans and deduplicates the source (dropped rows are counted by reason in
-`{target_schema}.{prefix}rudder_sessions_runs`), the five steps write run-scoped staging tables,
-and `publish` replaces the five tables and records the run in one transaction: readers never
-see a half-updated model, and a failed run leaves the previous one in place.
+Scheduled runs are **incremental**: `plan` reads the rows whose watermark column
+(`{watermark}`) is later than the stored watermark minus {lookback}, cleans and deduplicates them
+(dropped rows are counted by reason in `{target_schema}.{prefix}rudder_sessions_runs`), and
+`scope` finds the visitors whose output can change and from which session on. The steps write
+run-scoped staging tables, `checks` audits them, and `publish` replaces the affected rows of the
+five tables, advances the watermark and logs the run in one transaction: readers never see a
+half-updated model, and a failed run leaves the previous one in place.
+
+Trigger with `mode` = `full_refresh` to rebuild everything (e.g. after changing the timeout), or
+`backfill` with `start`/`end` to recompute the visitors with events in that window; an Airflow
+backfill runs each interval as a backfill of its data interval.
 """
 
 
@@ -48,13 +55,29 @@ def _timetable(source: SourceConfig):
         ) from None
 
 
+def _params() -> dict:
+    from airflow.sdk import Param
+
+    return {
+        "mode": Param(
+            "incremental",
+            enum=list(MODES),
+            title="Mode",
+            description="incremental: new rows since the watermark (the nightly default); backfill: recompute "
+            "the visitors with events in [start, end); full_refresh: rebuild everything.",
+        ),
+        "start": Param(None, type=["null", "string"], title="Backfill start", description="ISO date or timestamp, UTC"),
+        "end": Param(None, type=["null", "string"], title="Backfill end", description="exclusive; ISO, UTC"),
+    }
+
+
 def build_dag(source: SourceConfig):
     """The DAG of one source. Pure construction: no connection or warehouse access at parse time."""
     from airflow.sdk import DAG, chain
 
     from rudder_sessions.operators import RudderSessionsPhaseOperator
 
-    names = {step: target_table_name(source, step) for step in PHASES[1:-1]}
+    names = {step: target_table_name(source, step) for step in STEPS}
     doc = DOC_MD.format(
         name=source.name,
         source_schema=source.source_schema,
@@ -69,9 +92,12 @@ def build_dag(source: SourceConfig):
         flow=names["tracks_flow"],
         timeout=source.timeout_minutes,
         following=source.flow_length - 1,
+        watermark=source.watermark_column,
+        lookback=source.lookback,
     )
     with DAG(
         dag_id=dag_id(source),
+        params=_params(),
         schedule=_timetable(source),
         start_date=datetime(2024, 1, 1, tzinfo=UTC),
         catchup=False,

@@ -7,6 +7,8 @@ applies the session timeout exactly (no `DATEDIFF` boundary counting, no truncat
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from rudder_sessions.config import IDENTIFIER
 from rudder_sessions.errors import RudderSessionsError
 
@@ -40,6 +42,14 @@ class Dialect:
         if isinstance(value, int | float):
             return repr(value)
         return "'" + str(value).replace("'", "''") + "'"
+
+    def timestamp_literal(self, value: datetime | None) -> str:
+        """A UTC timestamp literal (naive), or a typed NULL."""
+        if value is None:
+            return f"CAST(NULL AS {self.timestamp_type})"
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return f"CAST('{value.isoformat(sep=' ', timespec='microseconds')}' AS {self.timestamp_type})"
 
     def whitespace_chars(self) -> str:
         return " || ".join(f"CHR({c})" for c in WHITESPACE_CODEPOINTS)
@@ -81,12 +91,9 @@ class Dialect:
             "WHERE lower(table_schema) = lower(%s) AND lower(table_name) = lower(%s)"
         )
 
-    def tables_like_query(self) -> str:
-        """Tables of a schema whose name starts with a prefix: (schema, prefix-pattern)."""
-        return (
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE lower(table_schema) = lower(%s) AND table_name LIKE %s"
-        )
+    def tables_query(self) -> str:
+        """Tables of a schema, with a bind parameter (schema)."""
+        return "SELECT table_name FROM information_schema.tables WHERE lower(table_schema) = lower(%s)"
 
 
 class DuckDBDialect(Dialect):
@@ -102,8 +109,8 @@ class DuckDBDialect(Dialect):
     def columns_query(self) -> str:
         return super().columns_query().replace("%s", "?")
 
-    def tables_like_query(self) -> str:
-        return super().tables_like_query().replace("%s", "?")
+    def tables_query(self) -> str:
+        return super().tables_query().replace("%s", "?")
 
 
 DIALECTS: dict[str, type[Dialect]] = {"duckdb": DuckDBDialect}

@@ -1,7 +1,8 @@
-"""The run engine: executes plan, the five steps and publish against an Airflow DbApiHook.
+"""The run engine: plans a run and executes its phases against an Airflow DbApiHook.
 
-Shared by the operators and the CLI. Steps write run-scoped staging tables only; `publish`
-replaces the five tables and records the run in one transaction, then drops the staging tables.
+Shared by the operators and the CLI. Steps write run-scoped staging tables only; `checks` audits
+them; `publish` claims the source's state version, replaces the affected rows of the five tables,
+advances the watermark and logs the run in one transaction, then drops the staging tables.
 """
 
 from __future__ import annotations
@@ -9,14 +10,25 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rudder_sessions.config import SourceConfig
 from rudder_sessions.dialects import Dialect, dialect_for_conn_type, get_dialect
-from rudder_sessions.errors import ConfigError, PhaseFailed, RudderSessionsError, SourceError
+from rudder_sessions.errors import (
+    AuditFailed,
+    ConfigError,
+    PhaseFailed,
+    PublishConflict,
+    RudderSessionsError,
+    SourceError,
+)
 from rudder_sessions.model import (
+    CHECKS,
     DROP_REASONS,
+    MODES,
     PHASES,
     PLAN,
     PUBLISH,
@@ -26,7 +38,8 @@ from rudder_sessions.model import (
     run_key,
     target_table_name,
 )
-from rudder_sessions.rendering import RunInfo, render_phase
+from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan
+from rudder_sessions.rendering import render_phase, render_template
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -54,9 +67,7 @@ def get_hook(config: SourceConfig, connect: Callable[[], Any] | None = None) -> 
     try:
         hook = connect() if connect else BaseSQLOperator.get_hook(config.conn_id)
     except AirflowNotFoundException:
-        raise ConfigError(
-            config.name, "conn_id", f"Airflow connection {config.conn_id!r} does not exist"
-        ) from None
+        raise ConfigError(config.name, "conn_id", f"Airflow connection {config.conn_id!r} does not exist") from None
     if not isinstance(hook, DbApiHook):
         raise ConfigError(
             config.name, "conn_id", f"connection {config.conn_id!r} does not provide a SQL (DbApiHook) hook"
@@ -67,14 +78,20 @@ def get_hook(config: SourceConfig, connect: Callable[[], Any] | None = None) -> 
 def resolve_dialect(config: SourceConfig, hook: DbApiHook) -> Dialect:
     if config.dialect:
         return get_dialect(config.dialect)
-    conn_type = getattr(getattr(hook, "connection", None), "conn_type", None) or getattr(
-        hook, "conn_type", ""
-    )
+    conn_type = getattr(getattr(hook, "connection", None), "conn_type", None) or getattr(hook, "conn_type", "")
     return get_dialect(dialect_for_conn_type(conn_type))
 
 
+def _naive_utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is None:
+        return value
+    from datetime import UTC
+
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
 class SessionRunner:
-    """Runs the model's phases for one source through one hook."""
+    """Plans and runs the model's phases for one source through one hook."""
 
     def __init__(self, config: SourceConfig, hook: DbApiHook, dialect: Dialect | None = None) -> None:
         self.config = config
@@ -85,75 +102,200 @@ class SessionRunner:
     def connect(cls, config: SourceConfig) -> SessionRunner:
         return cls(config, get_hook(config))
 
-    def run_info(self, run_id: str, mode: str) -> RunInfo:
-        return RunInfo(
-            key=run_key(run_id),
-            run_id_sql=self.dialect.literal(run_id),
-            mode_sql=self.dialect.literal(mode),
-        )
+    def tables(self, key: str) -> Tables:
+        return Tables(self.config, self.dialect, key)
 
-    def render(self, phase: str, run: RunInfo) -> str:
-        return render_phase(phase, self.config, self.dialect, run)
+    def render(self, phase: str, plan: RunPlan) -> str:
+        return render_phase(phase, self.config, self.dialect, plan)
 
-    # -- checks -----------------------------------------------------------------------------------
+    # -- planning ---------------------------------------------------------------------------------
 
     def check_source(self) -> None:
         """Fail with a message naming what is missing, before any SQL touches the source."""
         cfg = self.config
-        rows = self.hook.get_records(
-            self.dialect.columns_query(), parameters=(cfg.source_schema, cfg.source_table)
-        )
-        present = {str(r[0]).lower() for r in rows}
+        present = self._columns(cfg.source_schema, cfg.source_table)
         where = f"source table {cfg.source_schema}.{cfg.source_table} (connection {cfg.conn_id!r})"
         if not present:
             raise SourceError(f"{where} does not exist")
-        missing = [c for c in SOURCE_COLUMNS if c not in present]
+        needed = dict.fromkeys((*SOURCE_COLUMNS, cfg.watermark_column))
+        missing = [c for c in needed if c.lower() not in present]
         if missing:
             raise SourceError(f"{where} has no column(s): {', '.join(missing)}")
 
+    def _columns(self, schema: str, table: str) -> set[str]:
+        rows = self.hook.get_records(self.dialect.columns_query(), parameters=(schema, table))
+        return {str(r[0]).lower() for r in rows}
+
+    def plan(
+        self,
+        run_id: str,
+        mode: str = INCREMENTAL,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> RunPlan:
+        """Fix the run's mode and window from the request and the stored state."""
+        if mode not in MODES:
+            raise RudderSessionsError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+        start, end = _naive_utc(start), _naive_utc(end)
+        if mode == BACKFILL:
+            if start is None or end is None:
+                raise RudderSessionsError("a backfill needs a start and an end")
+            if not start < end:
+                raise RudderSessionsError(f"backfill end {end} must be after its start {start}")
+        self.check_source()
+        tables = self.tables(run_key(run_id))
+        self._execute(self._statements(render_template("state.sql", self.config, self.dialect, tables)))
+        if self._published(run_id):
+            return RunPlan(run_id, mode, mode, noop=True, reason="this run was already published")
+        state = self.hook.get_first(
+            f"SELECT watermark, version FROM {tables.state} WHERE source = {self.dialect.literal(self.config.name)}"
+        )
+        watermark, version = (state[0], int(state[1])) if state else (None, 0)
+        self._drop_stale_stages(tables)
+
+        effective, reason = mode, ""
+        if mode != FULL_REFRESH and (state is None or not self._targets_exist(tables)):
+            effective, reason = FULL_REFRESH, "nothing published yet"
+        elif mode == INCREMENTAL and watermark is None:
+            effective, reason = FULL_REFRESH, "no watermark stored yet"
+        if effective == INCREMENTAL:
+            start, end = watermark - self.config.lookback_delta, None
+        elif effective == FULL_REFRESH:
+            start, end = None, None
+        return RunPlan(
+            run_id=run_id,
+            mode=effective,
+            requested_mode=mode,
+            window_start=start,
+            window_end=end,
+            watermark_before=watermark,
+            state_version=version,
+            reason=reason,
+        )
+
+    def _published(self, run_id: str) -> bool:
+        tables = self.tables(run_key(run_id))
+        row = self.hook.get_first(f"SELECT COUNT(*) FROM {tables.runs} WHERE run_id = {self.dialect.literal(run_id)}")
+        return bool(row and row[0])
+
+    def _targets_exist(self, tables: Tables) -> bool:
+        return all(self._columns(self.config.target_schema, tables.target_name(step)) for step in STEPS)
+
+    def _drop_stale_stages(self, tables: Tables) -> None:
+        """Staging tables of crashed or killed runs of this source (any key but this run's)."""
+        rows = self.hook.get_records(self.dialect.tables_query(), parameters=(self.config.target_schema,))
+        mine = tables.stage_name("")
+        stale = [r[0] for r in rows if str(r[0]).startswith(tables.stage_prefix) and not str(r[0]).startswith(mine)]
+        if stale:
+            log.info("dropping %d staging tables of earlier runs: %s", len(stale), ", ".join(stale))
+            self._execute([self.dialect.drop_table(self.dialect.table(self.config.target_schema, n)) for n in stale])
+
     # -- execution --------------------------------------------------------------------------------
 
-    def execute(self, phase: str, run: RunInfo, sql: str | None = None) -> PhaseResult:
+    def _statements(self, sql: str) -> list[str]:
+        return [s for s in self.hook.split_sql_string(sql, strip_semicolon=True) if s.strip()]
+
+    def _execute(self, statements: list[str], phase: str = "setup") -> None:
+        if not statements:
+            return
+        try:
+            self.hook.run(statements, autocommit=False)
+        except Exception as exc:
+            raise PhaseFailed(f"{phase} failed for source {self.config.name!r}: {_first_line(exc)}") from exc
+
+    def execute(self, phase: str, plan: RunPlan, sql: str | None = None) -> PhaseResult:
         """Run one phase. `sql` is the already rendered text (the operators pass their own)."""
         if phase not in PHASES:
             raise ValueError(f"unknown phase {phase!r}")
         started = time.monotonic()
-        if phase == PLAN:
-            self.check_source()
-        sql = sql if sql is not None else self.render(phase, run)
-        statements = [s for s in self.hook.split_sql_string(sql, strip_semicolon=True) if s.strip()]
-        try:
-            self.hook.run(statements, autocommit=False)
-        except RudderSessionsError:
-            raise
-        except Exception as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise PhaseFailed(f"{phase} failed for source {self.config.name!r}: {first_line}") from exc
+        if plan.noop:
+            log.info("%s: %s", phase, plan.describe())
+            return PhaseResult(phase, 0.0)
+        sql = sql if sql is not None else self.render(phase, plan)
+        statements = self._statements(sql)
+        tables = self.tables(plan.key)
         rows: dict[str, int] = {}
-        tables = Tables(self.config, self.dialect, run.key)
-        if phase in STEPS:
-            rows[phase] = self._count(tables.stage(phase))
-        elif phase == PLAN:
-            rows["events"] = self._count(tables.stage("events"))
+        if phase == CHECKS:
+            self._audit(statements)
         elif phase == PUBLISH:
-            self.drop_stages(run)
+            if self._published(plan.run_id):
+                log.info("run %s was already published; nothing to do", plan.run_id)
+            else:
+                self._publish(statements, plan, tables)
+            self.drop_stages(plan)
+        else:
+            self._execute(statements, phase)
+            if phase in STEPS:
+                rows[phase] = self._count(tables.stage(phase))
+            elif phase == PLAN:
+                rows["events"] = self._count(tables.stage("events"))
         result = PhaseResult(phase, time.monotonic() - started, rows)
         log.info("%s finished in %.2fs %s", phase, result.seconds, rows or "")
         return result
 
-    def drop_stages(self, run: RunInfo) -> None:
-        tables = Tables(self.config, self.dialect, run.key)
-        self.hook.run([self.dialect.drop_table(tables.stage(n)) for n in tables.all_stages()])
+    def _audit(self, statements: list[str]) -> None:
+        failed = []
+        for statement in statements:
+            try:
+                name, failures = self.hook.get_first(statement)
+            except Exception as exc:
+                raise PhaseFailed(f"checks failed for source {self.config.name!r}: {_first_line(exc)}") from exc
+            if int(failures or 0):
+                failed.append(f"{name}: {int(failures)} rows")
+        if failed:
+            raise AuditFailed(f"audit of source {self.config.name!r} failed before publish: {'; '.join(failed)}")
 
-    def run(self, run_id: str, mode: str = "full_refresh") -> dict[str, Any]:
-        """Plan, the five steps and publish, in order; staging is dropped if any of them fails."""
-        run = self.run_info(run_id, mode)
+    def _publish(self, statements: list[str], plan: RunPlan, tables: Tables) -> None:
+        """All statements in one transaction, committed only if this run still owns the state."""
+        begin, *body, commit = statements
+        claim = (
+            f"SELECT last_run_id, version FROM {tables.state} WHERE source = {self.dialect.literal(self.config.name)}"
+        )
+        with closing(self.hook.get_conn()) as conn, closing(conn.cursor()) as cursor:
+            try:
+                cursor.execute(begin)
+                for statement in body:
+                    cursor.execute(statement)
+                cursor.execute(claim)
+                owner = cursor.fetchone()
+                if owner is None or owner[0] != plan.run_id or int(owner[1]) != plan.state_version + 1:
+                    raise PublishConflict(
+                        f"publish of run {plan.run_id} refused: the state of source {self.config.name!r} moved "
+                        f"since the plan (version {plan.state_version}, now {owner[1] if owner else 'none'}, "
+                        f"last run {owner[0] if owner else 'none'}); another run published first"
+                    )
+                cursor.execute(commit)
+            except BaseException as exc:
+                try:
+                    conn.rollback()
+                except Exception:  # the connection may be gone; closing it discards the transaction
+                    log.warning("rollback failed", exc_info=True)
+                if isinstance(exc, RudderSessionsError):
+                    raise
+                if isinstance(exc, Exception):
+                    raise PhaseFailed(f"publish failed for source {self.config.name!r}: {_first_line(exc)}") from exc
+                raise
+
+    def drop_stages(self, plan: RunPlan) -> None:
+        tables = self.tables(plan.key)
+        self._execute([self.dialect.drop_table(tables.stage(n)) for n in tables.all_stages()], "cleanup")
+
+    def run(
+        self,
+        run_id: str,
+        mode: str = INCREMENTAL,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Plan, the steps, checks and publish, in order; staging is dropped if any of them fails."""
+        plan = self.plan(run_id, mode, start, end)
+        log.info("%s", plan.describe())
         try:
             for phase in PHASES:
-                self.execute(phase, run)
+                self.execute(phase, plan)
         except BaseException:
             try:
-                self.drop_stages(run)
+                self.drop_stages(plan)
             except Exception:  # the original error matters more than a failed cleanup
                 log.warning("could not drop the staging tables of run %s", run_id, exc_info=True)
             raise
@@ -164,39 +306,88 @@ class SessionRunner:
     def _count(self, table: str) -> int:
         return int(self.hook.get_first(f"SELECT COUNT(*) FROM {table}")[0])
 
+    SUMMARY_COLUMNS = (
+        "run_id",
+        "mode",
+        "requested_mode",
+        "window_start",
+        "window_end",
+        "watermark_before",
+        "watermark_after",
+        "rows_read",
+        *(f"dropped_{r}" for r in DROP_REASONS),
+        "events_changed",
+        "visitors_affected",
+        "visitors",
+        "sessions",
+        *(f"rows_{s}" for s in STEPS),
+    )
+
     def summary(self, run_id: str) -> dict[str, Any]:
-        """The run log row of a finished run, as a dict."""
-        tables = Tables(self.config, self.dialect, run_key(run_id))
-        columns = [
-            "run_id",
-            "mode",
-            "rows_read",
-            *(f"dropped_{r}" for r in DROP_REASONS),
-            "visitors",
-            "sessions",
-            *(f"rows_{s}" for s in STEPS),
-        ]
+        """The run log row of a published run, as a dict."""
+        tables = self.tables(run_key(run_id))
         row = self.hook.get_first(
-            f"SELECT {', '.join(columns)} FROM {tables.runs} WHERE run_id = {self.dialect.literal(run_id)}"
+            f"SELECT {', '.join(self.SUMMARY_COLUMNS)} FROM {tables.runs} WHERE run_id = {self.dialect.literal(run_id)}"
         )
         if row is None:
             raise RudderSessionsError(f"run {run_id!r} has not been published")
-        return dict(zip(columns, row, strict=True))
+        return dict(zip(self.SUMMARY_COLUMNS, row, strict=True))
+
+    def status(self, limit: int = 10) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The stored state of the source and its last runs, newest first."""
+        tables = self.tables(run_key("status"))
+        if not self._columns(self.config.target_schema, tables.state_name):
+            return None, []
+        state_columns = ("watermark", "version", "last_run_id", "last_mode", "updated_at")
+        state = self.hook.get_first(
+            f"SELECT {', '.join(state_columns)} FROM {tables.state} "
+            f"WHERE source = {self.dialect.literal(self.config.name)}"
+        )
+        columns = (
+            "run_id",
+            "mode",
+            "window_start",
+            "window_end",
+            "watermark_after",
+            "rows_read",
+            "events_changed",
+            "visitors_affected",
+            "finished_at",
+        )
+        runs = self.hook.get_records(
+            f"SELECT {', '.join(columns)} FROM {tables.runs} "
+            f"WHERE source = {self.dialect.literal(self.config.name)} ORDER BY finished_at DESC LIMIT {int(limit)}"
+        )
+        return (
+            dict(zip(state_columns, state, strict=True)) if state else None,
+            [dict(zip(columns, r, strict=True)) for r in runs],
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def format_summary(summary: dict[str, Any], config: SourceConfig) -> str:
     """A short human summary of a run, for the CLI and task logs."""
     dropped = ", ".join(f"{r} {summary[f'dropped_{r}']}" for r in DROP_REASONS)
+    mode = summary["mode"]
+    if summary["requested_mode"] != mode:
+        mode += f" (requested {summary['requested_mode']})"
+    window = ""
+    if summary["window_start"] or summary["window_end"]:
+        window = f", window [{summary['window_start']}, {summary['window_end'] or '…'})"
     lines = [
-        f"run {summary['run_id']} ({summary['mode']}) of source {config.name!r}",
-        f"  rows read      {summary['rows_read']}",
-        f"  rows dropped   {sum(summary[f'dropped_{r}'] for r in DROP_REASONS)} ({dropped})",
-        f"  visitors       {summary['visitors']}",
-        f"  sessions       {summary['sessions']}",
+        f"run {summary['run_id']}: {mode} of source {config.name!r}{window}",
+        f"  rows read         {summary['rows_read']}",
+        f"  rows dropped      {sum(summary[f'dropped_{r}'] for r in DROP_REASONS)} ({dropped})",
+        f"  events changed    {summary['events_changed']}",
+        f"  visitors affected {summary['visitors_affected']}",
+        f"  visitors          {summary['visitors']}",
+        f"  sessions          {summary['sessions']}",
+        f"  watermark         {summary['watermark_before']} -> {summary['watermark_after']}",
         "  rows written:",
-        *(
-            f"    {config.target_schema}.{target_table_name(config, s):<28} {summary[f'rows_{s}']}"
-            for s in STEPS
-        ),
+        *(f"    {config.target_schema}.{target_table_name(config, s):<28} {summary[f'rows_{s}']}" for s in STEPS),
     ]
     return "\n".join(lines)

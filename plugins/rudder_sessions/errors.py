@@ -22,3 +22,11 @@ class SourceError(RudderSessionsError):
 
 class PhaseFailed(RudderSessionsError):
     """A phase's SQL failed in the warehouse; retrying may help (the cause is chained)."""
+
+
+class AuditFailed(RudderSessionsError):
+    """A data-quality check on the staged tables failed; nothing was published."""
+
+
+class PublishConflict(RudderSessionsError):
+    """Another run published for the same source since this run was planned."""

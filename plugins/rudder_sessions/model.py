@@ -22,11 +22,17 @@ STEPS: tuple[str, ...] = (
     "tracks_flow",
 )
 PLAN = "plan"
+SCOPE = "scope"
+CHECKS = "checks"
 PUBLISH = "publish"
-PHASES: tuple[str, ...] = (PLAN, *STEPS, PUBLISH)
+# Every phase of a run, in order: plan, the five steps (scope after the mapping, which it needs),
+# the audit checks, publish.
+PHASES: tuple[str, ...] = (PLAN, STEPS[0], SCOPE, *STEPS[1:], CHECKS, PUBLISH)
 
-# Staging tables a run creates, besides one per step.
-PLAN_TABLES: tuple[str, ...] = ("input", "events", "run")
+MODES: tuple[str, ...] = ("incremental", "backfill", "full_refresh")
+
+# Staging tables a run may create, besides one per step.
+RUN_TABLES: tuple[str, ...] = ("input", "events", "changes", "touched", "run", "moves", "affected", "region")
 
 SOURCE_COLUMNS: tuple[str, ...] = ("id", "anonymous_id", "user_id", "event", "timestamp", "received_at")
 DROP_REASONS: tuple[str, ...] = ("null_id", "null_timestamp", "no_identifier", "duplicate")
@@ -35,7 +41,14 @@ DROP_REASONS: tuple[str, ...] = ("null_id", "null_timestamp", "no_identifier", "
 def published_columns(step: str, flow_length: int) -> tuple[str, ...]:
     """Columns of each published table: SPEC.md's columns first, documented extras after."""
     columns = {
-        "aliases_mapping": ("alias", "dbt_visitor_id"),
+        "aliases_mapping": (
+            "alias",
+            "dbt_visitor_id",
+            "is_user_id",
+            "identified_user_id",
+            "identified_at",
+            "identified_event_id",
+        ),
         "mapped_tracks": (
             "event_id",
             "anonymous_id",
@@ -112,19 +125,30 @@ class Tables:
         return target_table_name(self.config, step)
 
     @property
+    def state_name(self) -> str:
+        return f"{self.config.table_prefix}rudder_sessions_state"
+
+    @property
+    def state(self) -> str:
+        return self.dialect.table(self.config.target_schema, self.state_name)
+
+    @property
     def runs(self) -> str:
-        return self.dialect.table(
-            self.config.target_schema, f"{self.config.table_prefix}rudder_sessions_runs"
-        )
+        return self.dialect.table(self.config.target_schema, f"{self.config.table_prefix}rudder_sessions_runs")
 
     def stage_name(self, name: str) -> str:
-        return f"{STAGE_PREFIX}{self.key}_{name}"
+        return f"{self.stage_prefix}{self.key}_{name}"
+
+    @property
+    def stage_prefix(self) -> str:
+        """Every staging table of this source starts with it (runs are told apart by key)."""
+        return f"{self.config.table_prefix}{STAGE_PREFIX}"
 
     def stage(self, name: str) -> str:
         return self.dialect.table(self.config.target_schema, self.stage_name(name))
 
     def all_stages(self) -> tuple[str, ...]:
-        return (*PLAN_TABLES, *STEPS)
+        return (*RUN_TABLES, *STEPS)
 
 
 STAGE_PREFIX = "__rs_"

@@ -1,14 +1,16 @@
-"""Airflow operators for the session model: plan, one per modelling step, publish.
+"""Airflow operators for the session model: plan, the five steps, scope, checks, publish.
 
 They are thin: a common.sql `BaseSQLOperator` (so the hook comes from the connection id, and
 OpenLineage and connection extras work as for any SQL operator) that hands its phase to the
-shared run engine. The SQL is rendered when the task starts, from the connection's dialect and
-the run id, and is what the UI's Rendered Template tab shows.
+shared run engine. The plan task fixes the run (mode, window, state version) and shares it as
+XCom; every task renders its SQL from that plan when it starts, which is what the UI's Rendered
+Template tab shows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -16,31 +18,66 @@ from airflow.providers.common.sql.operators.sql import BaseSQLOperator
 
 from rudder_sessions.config import SourceConfig
 from rudder_sessions.engine import SessionRunner, format_summary, get_hook
-from rudder_sessions.errors import ConfigError, SourceError
-from rudder_sessions.model import PHASES, PUBLISH
+from rudder_sessions.errors import (
+    AuditFailed,
+    ConfigError,
+    PhaseFailed,
+    PublishConflict,
+    RudderSessionsError,
+    SourceError,
+)
+from rudder_sessions.model import MODES, PHASES, PLAN, PUBLISH
+from rudder_sessions.plan import BACKFILL, INCREMENTAL, RunPlan
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+# Mistakes and refusals that a retry cannot fix: fail at once with the message.
+FINAL_ERRORS = (ConfigError, SourceError, AuditFailed, PublishConflict)
+
+
+def _timestamp(value: Any, name: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        raise RudderSessionsError(f"parameter {name}: {value!r} is not an ISO date or timestamp") from None
+
+
+def requested_run(context: Context) -> tuple[str, datetime | None, datetime | None]:
+    """Mode and window a DAG run asks for: an Airflow backfill covers its data interval,
+    otherwise the trigger parameters decide (scheduled runs are incremental)."""
+    dag_run = context.get("dag_run")
+    run_type = str(getattr(dag_run, "run_type", "") or "").lower()
+    if run_type.endswith("backfill") or run_type.endswith("backfill_job"):
+        return BACKFILL, context.get("data_interval_start"), context.get("data_interval_end")
+    params = context.get("params") or {}
+    mode = params.get("mode") or INCREMENTAL
+    if mode not in MODES:
+        raise RudderSessionsError(f"parameter mode: {mode!r} is not one of {', '.join(MODES)}")
+    return mode, _timestamp(params.get("start"), "start"), _timestamp(params.get("end"), "end")
+
 
 class RudderSessionsPhaseOperator(BaseSQLOperator):
-    """Run one phase (`plan`, a modelling step, or `publish`) of the session model for a source."""
+    """Run one phase of the session model for a source (see `rudder_sessions.model.PHASES`)."""
 
     template_fields: Sequence[str] = (*BaseSQLOperator.template_fields, "sql")
     template_ext: Sequence[str] = ()
     template_fields_renderers = {"sql": "sql"}
     ui_color = "#d7ecfb"
 
-    def __init__(
-        self, *, source: SourceConfig, phase: str, mode: str = "full_refresh", **kwargs: Any
-    ) -> None:
+    def __init__(self, *, source: SourceConfig, phase: str, plan_task_id: str = PLAN, **kwargs: Any) -> None:
         if phase not in PHASES:
             raise ValueError(f"unknown phase {phase!r}; expected one of {', '.join(PHASES)}")
         super().__init__(conn_id=source.conn_id, **kwargs)
         self.source = source
         self.phase = phase
-        self.mode = mode
+        self.plan_task_id = plan_task_id
         self.sql: str | None = None
+        self.plan: RunPlan | None = None
 
     @cached_property
     def runner(self) -> SessionRunner:
@@ -49,29 +86,41 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
         try:
-            self.sql = self.runner.render(self.phase, self._run(context))
-        except ConfigError as exc:
+            self.plan = self._plan(context)
+            self.sql = self.runner.render(self.phase, self.plan)
+        except PhaseFailed:
+            raise  # the warehouse failed: let Airflow retry
+        except RudderSessionsError as exc:
             self._fail(exc)
 
-    def _run(self, context: Context):
-        return self.runner.run_info(context["run_id"], self.mode)
+    def _plan(self, context: Context) -> RunPlan:
+        if self.phase == PLAN:
+            mode, start, end = requested_run(context)
+            plan = self.runner.plan(context["run_id"], mode, start, end)
+            self.log.info("%s", plan.describe())
+            return plan
+        data = context["ti"].xcom_pull(task_ids=self.plan_task_id)
+        if not data:
+            raise RudderSessionsError(f"no plan from task {self.plan_task_id!r}; clear the whole DAG run")
+        return RunPlan.from_dict(data)
 
     def _fail(self, exc: Exception) -> None:
         from airflow.exceptions import AirflowFailException
 
-        # A user mistake: retrying cannot help, and one clear line says what to fix.
+        # A user mistake or a refusal: retrying cannot help, and one clear line says what to fix.
         raise AirflowFailException(str(exc)) from None
 
     def execute(self, context: Context) -> dict[str, Any]:
+        assert self.plan is not None, "templates are rendered before execute"
         try:
-            result = self.runner.execute(self.phase, self._run(context), sql=self.sql)
-        except (ConfigError, SourceError) as exc:
+            result = self.runner.execute(self.phase, self.plan, sql=self.sql)
+        except FINAL_ERRORS as exc:
             self._fail(exc)
-        self.log.info(
-            "%s of source %r took %.2fs; rows: %s", self.phase, self.source.name, result.seconds, result.rows
-        )
-        if self.phase == PUBLISH:
-            summary = self.runner.summary(context["run_id"])
+        self.log.info("%s of source %r took %.2fs; rows: %s", self.phase, self.source.name, result.seconds, result.rows)
+        if self.phase == PLAN:
+            return self.plan.to_dict()
+        if self.phase == PUBLISH and not self.plan.noop:
+            summary = self.runner.summary(self.plan.run_id)
             self.log.info("%s", format_summary(summary, self.source))
-            return summary
+            return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in summary.items()}
         return {"phase": self.phase, "seconds": round(result.seconds, 3), "rows": result.rows}

@@ -6,25 +6,17 @@ render through `render_phase`: what a local run executes is exactly what the sch
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
 from rudder_sessions.config import SourceConfig
 from rudder_sessions.dialects import Dialect
 from rudder_sessions.model import DROP_REASONS, PHASES, STEPS, Tables, published_columns
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """What a rendered statement needs to know about its run (SQL literals, already quoted)."""
-
-    key: str
-    run_id_sql: str
-    mode_sql: str
+from rudder_sessions.plan import RunPlan
 
 
 def sql_directory() -> Path:
@@ -45,17 +37,24 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render_phase(phase: str, config: SourceConfig, dialect: Dialect, run: RunInfo) -> str:
-    """The SQL of one phase (plan, a step, publish) as it will run."""
+def render_phase(phase: str, config: SourceConfig, dialect: Dialect, plan: RunPlan) -> str:
+    """The SQL of one phase (plan, a step, checks, publish) as it will run."""
     if phase not in PHASES:
         raise ValueError(f"unknown phase {phase!r}; expected one of {', '.join(PHASES)}")
-    template = _environment().get_template(f"{phase}.sql")
-    return template.render(
-        d=dialect,
-        t=Tables(config, dialect, run.key),
-        cfg=config,
-        run=run,
-        steps=STEPS,
-        columns={step: published_columns(step, config.flow_length) for step in STEPS},
-        drop_reasons=DROP_REASONS,
+    return render_template(f"{phase}.sql", config, dialect, Tables(config, dialect, plan.key), plan=plan)
+
+
+def render_template(name: str, config: SourceConfig, dialect: Dialect, tables: Tables, **extra: Any) -> str:
+    return (
+        _environment()
+        .get_template(name)
+        .render(
+            d=dialect,
+            t=tables,
+            cfg=config,
+            **extra,
+            steps=STEPS,
+            columns={step: published_columns(step, config.flow_length) for step in STEPS},
+            drop_reasons=DROP_REASONS,
+        )
     )

@@ -1,0 +1,67 @@
+"""A run's plan: its effective mode, window and the state it builds on, fixed before any step.
+
+The plan travels from the plan task to the others as XCom (a plain dict) and is rendered into
+their SQL, so every task of a run works on the same decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from rudder_sessions.model import run_key
+
+FULL_REFRESH, INCREMENTAL, BACKFILL = "full_refresh", "incremental", "backfill"
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    run_id: str
+    mode: str
+    requested_mode: str
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    watermark_before: datetime | None = None
+    state_version: int = 0
+    noop: bool = False
+    reason: str = ""
+
+    @property
+    def key(self) -> str:
+        return run_key(self.run_id)
+
+    @property
+    def full(self) -> bool:
+        return self.mode == FULL_REFRESH
+
+    @property
+    def incremental(self) -> bool:
+        return self.mode == INCREMENTAL
+
+    @property
+    def backfill(self) -> bool:
+        return self.mode == BACKFILL
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunPlan:
+        values = dict(data)
+        for name in ("window_start", "window_end", "watermark_before"):
+            if values.get(name):
+                values[name] = datetime.fromisoformat(values[name])
+        return cls(**values)
+
+    def describe(self) -> str:
+        if self.noop:
+            return f"run {self.run_id}: nothing to do ({self.reason})"
+        text = f"run {self.run_id}: {self.mode}"
+        if self.mode != self.requested_mode:
+            text += f" (requested {self.requested_mode}: {self.reason})"
+        if self.incremental:
+            text += f", rows with watermark after {self.window_start}"
+        if self.backfill:
+            text += f", visitors with events in [{self.window_start}, {self.window_end})"
+        return text

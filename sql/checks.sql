@@ -1,0 +1,48 @@
+-- Audit: each query counts the staged rows that break a promise of the model. Any count above
+-- zero stops the run before publish, with the check's name and the count.
+{% set ts = d.quote('timestamp') %}
+SELECT 'unique session_id in session_tracks' AS check_name, COUNT(*) AS failures
+FROM (SELECT session_id FROM {{ t.stage('session_tracks') }} GROUP BY session_id HAVING COUNT(*) > 1) AS dup;
+{% for step in ('mapped_tracks', 'track_facts', 'tracks_flow') %}
+SELECT 'unique event_id in {{ step }}' AS check_name, COUNT(*) AS failures
+FROM (SELECT event_id FROM {{ t.stage(step) }} GROUP BY event_id HAVING COUNT(*) > 1) AS dup;
+{% endfor %}
+SELECT 'every event in exactly one session' AS check_name, COUNT(*) AS failures
+FROM {{ t.stage('track_facts') }} AS facts
+WHERE NOT EXISTS (
+    SELECT 1 FROM {{ t.stage('session_tracks') }} AS sessions WHERE sessions.session_id = facts.session_id
+);
+
+SELECT 'no idle gap above the timeout inside a session' AS check_name, COUNT(*) AS failures
+FROM (
+    SELECT
+        {{ d.epoch_us(ts) }} - {{ d.epoch_us('LAG(' ~ ts ~ ') OVER (PARTITION BY session_id ORDER BY track_sequence_number)') }}
+            AS gap_us
+    FROM {{ t.stage('track_facts') }}
+) AS gaps
+WHERE gap_us > {{ cfg.timeout_microseconds }};
+
+SELECT 'same events in mapped_tracks, track_facts and tracks_flow' AS check_name,
+    ABS((SELECT COUNT(*) FROM {{ t.stage('mapped_tracks') }}) - (SELECT COUNT(*) FROM {{ t.stage('track_facts') }}))
+    + ABS((SELECT COUNT(*) FROM {{ t.stage('mapped_tracks') }}) - (SELECT COUNT(*) FROM {{ t.stage('tracks_flow') }}))
+    AS failures;
+{%- if not plan.full %}
+
+SELECT 'staged events not already published outside the reopened part' AS check_name, COUNT(*) AS failures
+FROM {{ t.stage('mapped_tracks') }} AS staged
+JOIN {{ t.target('mapped_tracks') }} AS published ON published.event_id = staged.event_id
+WHERE NOT EXISTS (
+    SELECT 1 FROM {{ t.stage('affected') }} AS affected
+    WHERE affected.dbt_visitor_id = published.dbt_visitor_id
+      AND (affected.reopen_at IS NULL OR published.{{ ts }} >= affected.reopen_at)
+);
+
+SELECT 'staged sessions not already published outside the reopened part' AS check_name, COUNT(*) AS failures
+FROM {{ t.stage('session_tracks') }} AS staged
+JOIN {{ t.target('session_tracks') }} AS published ON published.session_id = staged.session_id
+WHERE NOT EXISTS (
+    SELECT 1 FROM {{ t.stage('affected') }} AS affected
+    WHERE affected.dbt_visitor_id = published.dbt_visitor_id
+      AND (affected.reopen_at IS NULL OR published.session_start_at >= affected.reopen_at)
+);
+{%- endif %}

@@ -1,0 +1,133 @@
+-- Scope: which visitors this run changes, and from which of their sessions on.
+{%- if plan.full %}
+-- Full refresh: every visitor is rebuilt from the first event; there is nothing to scope.
+{%- else %}
+-- A visitor's output before its first changed event cannot change: the run reopens the visitor's
+-- last published session that starts strictly before that event (its start event, unchanged,
+-- still starts a session) and recomputes from there; earlier sessions keep their numbers.
+{%- if plan.backfill %}
+-- A backfill recomputes every visitor with an event in [{{ plan.window_start }}, {{ plan.window_end }}) whole.
+{%- endif %}
+{% set ts = d.quote('timestamp') %}
+{{ d.drop_table(t.stage('moves')) }};
+
+-- Every event whose content or visitor changes, with its old and new visitor and position.
+CREATE TABLE {{ t.stage('moves') }} AS
+SELECT
+    changes.event_id,
+    changes.anonymous_id,
+    changes.user_id,
+    changes.event,
+    changes.{{ ts }},
+    changes.received_at,
+    CASE WHEN changes.present THEN COALESCE(changes.user_id, aliases.dbt_visitor_id) END AS new_visitor_id,
+    changes.old_visitor_id,
+    changes.old_timestamp
+FROM {{ t.stage('changes') }} AS changes
+LEFT JOIN {{ t.stage('aliases_mapping') }} AS aliases ON aliases.alias = changes.anonymous_id
+UNION ALL
+SELECT
+    mapped.event_id,
+    mapped.anonymous_id,
+    mapped.user_id,
+    mapped.event,
+    mapped.{{ ts }},
+    mapped.received_at,
+    remapped.dbt_visitor_id,
+    mapped.dbt_visitor_id,
+    mapped.{{ ts }}
+FROM {{ t.target('mapped_tracks') }} AS mapped
+JOIN (
+    SELECT staged.alias, staged.dbt_visitor_id
+    FROM {{ t.stage('aliases_mapping') }} AS staged
+    JOIN {{ t.target('aliases_mapping') }} AS published ON published.alias = staged.alias
+    WHERE published.dbt_visitor_id <> staged.dbt_visitor_id
+) AS remapped ON remapped.alias = mapped.anonymous_id
+WHERE mapped.user_id IS NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM {{ t.stage('changes') }} AS changes WHERE changes.event_id = mapped.event_id
+  );
+
+{{ d.drop_table(t.stage('affected')) }};
+
+CREATE TABLE {{ t.stage('affected') }} AS
+WITH change_points AS (
+    SELECT old_visitor_id AS dbt_visitor_id, old_timestamp AS changed_at
+    FROM {{ t.stage('moves') }}
+    WHERE old_visitor_id IS NOT NULL
+    UNION ALL
+    SELECT new_visitor_id, {{ ts }}
+    FROM {{ t.stage('moves') }}
+    WHERE new_visitor_id IS NOT NULL
+{%- if plan.backfill %}
+    UNION ALL
+    SELECT dbt_visitor_id, CAST(NULL AS {{ d.timestamp_type }})
+    FROM {{ t.target('mapped_tracks') }}
+    WHERE {{ ts }} >= {{ d.timestamp_literal(plan.window_start) }} AND {{ ts }} < {{ d.timestamp_literal(plan.window_end) }}
+    UNION ALL
+    SELECT new_visitor_id, CAST(NULL AS {{ d.timestamp_type }})
+    FROM {{ t.stage('moves') }}
+    WHERE new_visitor_id IS NOT NULL
+      AND {{ ts }} >= {{ d.timestamp_literal(plan.window_start) }} AND {{ ts }} < {{ d.timestamp_literal(plan.window_end) }}
+{%- endif %}
+),
+first_changes AS (
+    -- A NULL change point means "the whole visitor".
+    SELECT
+        dbt_visitor_id,
+        MIN(changed_at) AS first_change_at,
+        COUNT(*) - COUNT(changed_at) AS whole_visitor
+    FROM change_points
+    GROUP BY dbt_visitor_id
+),
+reopened AS (
+    SELECT
+        first_changes.dbt_visitor_id,
+        sessions.session_start_at,
+        sessions.session_sequence_number,
+        ROW_NUMBER() OVER (
+            PARTITION BY first_changes.dbt_visitor_id ORDER BY sessions.session_start_at DESC
+        ) AS recency
+    FROM first_changes
+    JOIN {{ t.target('session_tracks') }} AS sessions
+        ON sessions.dbt_visitor_id = first_changes.dbt_visitor_id
+       AND sessions.session_start_at < first_changes.first_change_at
+    WHERE first_changes.whole_visitor = 0
+)
+SELECT
+    first_changes.dbt_visitor_id,
+    reopened.session_start_at AS reopen_at,
+    COALESCE(reopened.session_sequence_number - 1, 0) AS sessions_before,
+    mapped.idle_time_minutes AS reopen_idle_time_minutes
+FROM first_changes
+LEFT JOIN reopened
+    ON reopened.dbt_visitor_id = first_changes.dbt_visitor_id AND reopened.recency = 1
+LEFT JOIN {{ t.target('mapped_tracks') }} AS mapped
+    ON mapped.dbt_visitor_id = reopened.dbt_visitor_id
+   AND mapped.{{ ts }} = reopened.session_start_at
+   AND mapped.starts_session;
+
+-- The events to recompute: the reopened part of each affected visitor, as it is after this run.
+{{ d.drop_table(t.stage('region')) }};
+
+CREATE TABLE {{ t.stage('region') }} AS
+SELECT
+    mapped.event_id,
+    mapped.anonymous_id,
+    mapped.user_id,
+    mapped.dbt_visitor_id,
+    mapped.{{ ts }},
+    mapped.received_at,
+    mapped.event
+FROM {{ t.target('mapped_tracks') }} AS mapped
+JOIN {{ t.stage('affected') }} AS affected
+    ON affected.dbt_visitor_id = mapped.dbt_visitor_id
+   AND (affected.reopen_at IS NULL OR mapped.{{ ts }} >= affected.reopen_at)
+WHERE NOT EXISTS (
+    SELECT 1 FROM {{ t.stage('moves') }} AS moves WHERE moves.event_id = mapped.event_id
+)
+UNION ALL
+SELECT event_id, anonymous_id, user_id, new_visitor_id, {{ ts }}, received_at, event
+FROM {{ t.stage('moves') }}
+WHERE new_visitor_id IS NOT NULL;
+{%- endif %}
