@@ -26,11 +26,14 @@ WITH cleaned AS (
 {%- if plan.incremental %}
     WHERE {{ wm }} > {{ d.timestamp_literal(plan.window_start) }} OR {{ wm }} IS NULL
 {%- elif plan.backfill %}
-    WHERE ({{ ts }} >= {{ d.timestamp_literal(plan.window_start) }} AND {{ ts }} < {{ d.timestamp_literal(plan.window_end) }})
-       OR id IN (
-           SELECT event_id FROM {{ t.target('mapped_tracks') }}
-           WHERE {{ ts }} >= {{ d.timestamp_literal(plan.window_start) }} AND {{ ts }} < {{ d.timestamp_literal(plan.window_end) }}
-       )
+    -- every copy of every id with a copy, or a published event, in the window
+    WHERE id IN (
+        SELECT id FROM {{ t.source }}
+        WHERE {{ ts }} >= {{ d.timestamp_literal(plan.window_start) }} AND {{ ts }} < {{ d.timestamp_literal(plan.window_end) }}
+        UNION
+        SELECT event_id FROM {{ t.target('mapped_tracks') }}
+        WHERE {{ ts }} >= {{ d.timestamp_literal(plan.window_start) }} AND {{ ts }} < {{ d.timestamp_literal(plan.window_end) }}
+    )
 {%- endif %}
 ),
 classified AS (
@@ -74,9 +77,13 @@ SELECT id, anonymous_id, user_id, event, {{ ts }}, received_at
 FROM {{ t.stage('input') }}
 WHERE drop_reason IS NULL;
 {% if not plan.full %}
+{%- if plan.incremental %}
 -- Changes: incoming events that are new or replace their published copy (received earlier, or
 -- equal receipt and smaller content), with the published copy's identity and position.
-{%- if plan.backfill %} Published events of the window with no valid copy left in the source are removed.{% endif %}
+{%- else %}
+-- Changes: the source is the truth for the window's events (all their copies were read): each
+-- replaces its published copy; published events of the window left without a valid copy go.
+{%- endif %}
 {{ d.drop_table(t.stage('changes')) }};
 
 CREATE TABLE {{ t.stage('changes') }} AS
@@ -90,9 +97,11 @@ WITH published AS (
 versions AS (
     SELECT id, anonymous_id, user_id, event, {{ ts }}, received_at, 1 AS incoming
     FROM {{ t.stage('events') }}
+{%- if plan.incremental %}
     UNION ALL
     SELECT id, anonymous_id, user_id, event, {{ ts }}, received_at, 0 AS incoming
     FROM published
+{%- endif %}
 ),
 ranked AS (
     SELECT

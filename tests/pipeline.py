@@ -37,12 +37,18 @@ SORT_KEYS = {
 }
 
 
-def load_source(database: Path, rows: Iterable[Mapping[str, Any]], schema: str = "rudderstack") -> None:
+def load_source(
+    database: Path, rows: Iterable[Mapping[str, Any]], schema: str = "rudderstack", append: bool = False
+) -> None:
+    """Write rows as the source tracks table (or append them, as a new load would)."""
     table = pa.Table.from_pylist([{k: r.get(k) for k in SOURCE_SCHEMA.names} for r in rows], SOURCE_SCHEMA)
     with duckdb.connect(str(database)) as conn:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         conn.register("source_rows", table)
-        conn.execute(f"CREATE OR REPLACE TABLE {schema}.tracks AS SELECT * FROM source_rows")
+        if append:
+            conn.execute(f"INSERT INTO {schema}.tracks SELECT * FROM source_rows")
+        else:
+            conn.execute(f"CREATE OR REPLACE TABLE {schema}.tracks AS SELECT * FROM source_rows")
 
 
 def source_rows(database: Path, schema: str = "rudderstack", table: str = "tracks") -> list[dict]:
@@ -87,3 +93,32 @@ def table_names(database: Path, schema: str) -> set[str]:
             "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [schema]
         ).fetchall()
     return {r[0] for r in rows}
+
+
+def assert_matches_spec(database: Path, config: SourceConfig) -> dict[str, list[dict]]:
+    """The five published tables equal the SPEC.md model over the whole current source."""
+    from conftest import assert_rows_equal
+    from spec_model import compute
+
+    expected = compute(source_rows(database), config.timeout_minutes, config.flow_length)
+    actual = read_tables(database, config)
+    for step in STEPS:
+        assert_rows_equal(actual[step], expected.tables[step], step)
+    return actual
+
+
+def snapshot(database: Path, config: SourceConfig) -> dict[str, list[tuple]]:
+    """Every published table, exactly, to compare before and after."""
+    names = [target_table_name(config, s) for s in STEPS] + ["rudder_sessions_state"]
+    result = {}
+    with duckdb.connect(str(database), read_only=True) as conn:
+        existing = {
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [config.target_schema]
+            ).fetchall()
+        }
+        for name in names:
+            if name in existing:
+                result[name] = conn.execute(f'SELECT * FROM "{config.target_schema}"."{name}" ORDER BY ALL').fetchall()
+    return result

@@ -78,6 +78,9 @@ class Dialect:
     def commit(self) -> str:
         return "COMMIT"
 
+    def rollback(self) -> str:
+        return "ROLLBACK"
+
     def create_schema(self, schema: str) -> str:
         return f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema)}"
 

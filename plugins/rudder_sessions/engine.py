@@ -267,7 +267,7 @@ class SessionRunner:
                 cursor.execute(commit)
             except BaseException as exc:
                 try:
-                    conn.rollback()
+                    cursor.execute(self.dialect.rollback())
                 except Exception:  # the connection may be gone; closing it discards the transaction
                     log.warning("rollback failed", exc_info=True)
                 if isinstance(exc, RudderSessionsError):

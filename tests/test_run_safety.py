@@ -1,0 +1,230 @@
+"""Runs are safe: killed at any point they leave the published model as it was, the next run
+converges, two runs of one source cannot both publish, and a backfill touches only its visitors."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from datetime import datetime, timedelta
+
+import duckdb
+import pytest
+
+from pipeline import (
+    assert_matches_spec,
+    duckdb_runner,
+    load_source,
+    make_config,
+    read_tables,
+    snapshot,
+    source_rows,
+    table_names,
+)
+from rudder_sessions.errors import AuditFailed, PublishConflict
+from rudder_sessions.model import PHASES, PUBLISH
+from spec_model import compute
+
+BASE = datetime(2026, 5, 1, 8, 0, 0)
+
+
+def ev(id_, anon, user, minutes, event="view", received_delay=1):
+    ts = BASE + timedelta(minutes=minutes)
+    return {
+        "id": id_,
+        "anonymous_id": anon,
+        "user_id": user,
+        "event": event,
+        "timestamp": ts,
+        "received_at": ts + timedelta(minutes=received_delay),
+    }
+
+
+FIRST = [ev(f"a{i}", "dev1", None, 15 * i) for i in range(8)] + [ev(f"b{i}", "dev2", "u2", 40 * i) for i in range(6)]
+SECOND = [
+    ev("login", "dev1", "u1", 130, "logged_in"),  # identifies dev1: its history moves to u1
+    ev("b-late", "dev2", "u2", 50, "late"),  # lands between two published sessions of u2
+    ev("a3", "dev1", None, 45, "copy", received_delay=0),  # an earlier-received copy of a published event
+    ev("c1", None, "u3", 300),
+]
+
+
+@pytest.fixture
+def published(warehouse):
+    """A published model from FIRST, with SECOND landed in the source since."""
+    config = make_config()
+    load_source(warehouse, FIRST)
+    duckdb_runner(warehouse, config).run("first")
+    load_source(warehouse, SECOND, append=True)
+    return warehouse, config
+
+
+class _DyingCursor:
+    """Executes statements until the one matching `die_at`, then kills the whole process."""
+
+    def __init__(self, cursor, die_at):
+        self._cursor, self._die_at = cursor, die_at
+
+    def execute(self, statement, *args):
+        if self._die_at(statement):
+            os._exit(9)  # no rollback, no cleanup: as if the worker was killed
+        return self._cursor.execute(statement, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._cursor, name)
+
+
+def _run_and_die(warehouse, config, last_phase, die_at):
+    runner = duckdb_runner(warehouse, config)
+    if die_at is not None:
+        get_conn = runner.hook.get_conn
+
+        class _Conn:
+            def __init__(self):
+                self._conn = get_conn()
+
+            def cursor(self):
+                return _DyingCursor(self._conn.cursor(), die_at)
+
+            def __getattr__(self, name):
+                return getattr(self._conn, name)
+
+        runner.hook.get_conn = _Conn
+    plan = runner.plan("killed", "incremental")
+    for phase in PHASES[: PHASES.index(last_phase) + 1]:
+        runner.execute(phase, plan)
+    os._exit(9)
+
+
+PUBLISH_KILL_POINTS = {
+    "after the state claim": lambda s: s.startswith("DELETE FROM"),
+    "after replacing mapped_tracks": lambda s: s.startswith("DELETE FROM") and "dbt_session_tracks" in s.split("\n")[0],
+    "after inserting track_facts": lambda s: s.startswith("DELETE FROM") and "dbt_tracks_flow" in s.split("\n")[0],
+    "before commit": lambda s: s.startswith("COMMIT"),
+}
+
+
+@pytest.mark.parametrize(
+    ("last_phase", "kill_point"),
+    [(phase, None) for phase in PHASES[:-1]] + [(PUBLISH, point) for point in PUBLISH_KILL_POINTS],
+)
+def test_killed_run_changes_nothing_and_next_run_converges(published, last_phase, kill_point):
+    warehouse, config = published
+    before = snapshot(warehouse, config)
+    die_at = PUBLISH_KILL_POINTS[kill_point] if kill_point else None
+    process = multiprocessing.get_context("fork").Process(
+        target=_run_and_die, args=(warehouse, config, last_phase, die_at)
+    )
+    process.start()
+    process.join(120)
+    assert process.exitcode == 9
+    assert snapshot(warehouse, config) == before
+    summary = duckdb_runner(warehouse, config).run("next", "incremental")
+    assert summary["mode"] == "incremental"
+    assert_matches_spec(warehouse, config)
+    assert not [n for n in table_names(warehouse, config.target_schema) if n.startswith("__rs_")]
+
+
+def test_two_publishes_for_one_source_cannot_both_succeed(published):
+    warehouse, config = published
+    first, second = duckdb_runner(warehouse, config), duckdb_runner(warehouse, config)
+    plan_a = first.plan("run-a", "incremental")
+    plan_b = second.plan("run-b", "incremental")
+    for phase in PHASES:
+        first.execute(phase, plan_a)
+    after_a = snapshot(warehouse, config)
+    for phase in PHASES[:-1]:
+        second.execute(phase, plan_b)
+    with pytest.raises(PublishConflict, match="another run published first"):
+        second.execute(PUBLISH, plan_b)
+    assert snapshot(warehouse, config) == after_a
+    assert_matches_spec(warehouse, config)
+
+
+def test_retrying_publish_of_a_finished_run_is_a_no_op(published):
+    warehouse, config = published
+    runner = duckdb_runner(warehouse, config)
+    plan = runner.plan("once", "incremental")
+    for phase in PHASES:
+        runner.execute(phase, plan)
+    after = snapshot(warehouse, config)
+    runner.execute(PUBLISH, plan)  # e.g. the task died after the commit and Airflow retried it
+    assert snapshot(warehouse, config) == after
+
+
+def test_failed_audit_stops_before_publish(published):
+    warehouse, config = published
+    runner = duckdb_runner(warehouse, config)
+    before = snapshot(warehouse, config)
+    plan = runner.plan("audited", "incremental")
+    for phase in PHASES[: PHASES.index("checks")]:
+        runner.execute(phase, plan)
+    with duckdb.connect(str(warehouse)) as conn:  # corrupt the staged output: a duplicated event
+        stage = f"__rs_{plan.key}_track_facts"
+        conn.execute(f'INSERT INTO sessions."{stage}" SELECT * FROM sessions."{stage}" LIMIT 1')
+    with pytest.raises(AuditFailed) as failure:
+        runner.execute("checks", plan)
+    message = str(failure.value)
+    assert "unique event_id in track_facts: 1 rows" in message
+    assert "same events in mapped_tracks, track_facts and tracks_flow: 1 rows" in message
+    assert snapshot(warehouse, config) == before
+
+
+def test_backfill_recomputes_its_visitors_and_leaves_the_others(warehouse):
+    import sample_data
+
+    config = make_config()
+    with duckdb.connect(str(warehouse)) as conn:
+        sample_data.write_tracks(conn, schema="rudderstack", events=4000, seed=5, days=6, start=BASE)
+    runner = duckdb_runner(warehouse, config)
+    runner.run("full", "full_refresh")
+    start, end = BASE + timedelta(days=2), BASE + timedelta(days=3)
+    with duckdb.connect(str(warehouse)) as conn:
+        # The source is repaired inside the window: renamed events, removed rows, a new identify.
+        conn.execute(
+            "UPDATE rudderstack.tracks SET event = 'renamed' "
+            "WHERE timestamp >= ? AND timestamp < ? AND hash(id) % 3 = 0",
+            [start, end],
+        )
+        conn.execute(
+            "DELETE FROM rudderstack.tracks WHERE timestamp >= ? AND timestamp < ? AND hash(id) % 7 = 0", [start, end]
+        )
+        anon = conn.execute(
+            "SELECT anonymous_id FROM rudderstack.tracks WHERE user_id IS NULL AND anonymous_id LIKE 'anon-%' "
+            "AND timestamp < ? ORDER BY anonymous_id LIMIT 1",
+            [start],
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO rudderstack.tracks (id, anonymous_id, user_id, event, timestamp, received_at) "
+            "VALUES ('identify-in-window', ?, 'user-new', 'logged_in', ?, ?)",
+            [anon, start + timedelta(hours=5), start + timedelta(hours=5)],
+        )
+        # Mark every published row: a rewritten row loses the mark.
+        conn.execute("UPDATE sessions.dbt_mapped_tracks SET idle_time_minutes = -1")
+    before = read_tables(warehouse, config)["mapped_tracks"]
+
+    summary = runner.run("repair", "backfill", start, end)
+    assert summary["mode"] == "backfill"
+
+    expected = compute(source_rows(warehouse), config.timeout_minutes, config.flow_length).tables
+    actual = read_tables(warehouse, config)
+    in_window = {r["dbt_visitor_id"] for r in before + expected["mapped_tracks"] if start <= r["timestamp"] < end}
+    assert "user-new" in in_window and anon not in {r["dbt_visitor_id"] for r in actual["mapped_tracks"]}
+    want = {r["event_id"]: r for r in expected["mapped_tracks"]}
+    assert {r["event_id"] for r in actual["mapped_tracks"]} == set(want)
+    untouched = rewritten = 0
+    for row in actual["mapped_tracks"]:
+        expected_row = want[row["event_id"]]
+        assert {k: v for k, v in row.items() if k != "idle_time_minutes"} == {
+            k: v for k, v in expected_row.items() if k != "idle_time_minutes"
+        } | {k: row[k] for k in row if k not in expected_row}
+        if row["dbt_visitor_id"] in in_window:
+            assert row["idle_time_minutes"] == expected_row["idle_time_minutes"]
+            rewritten += 1
+        elif row["idle_time_minutes"] == -1:
+            untouched += 1
+    assert rewritten and untouched > len(actual["mapped_tracks"]) / 3
+    assert summary["visitors_affected"] < summary["visitors"]
+    for step in ("aliases_mapping", "session_tracks", "track_facts", "tracks_flow"):
+        from conftest import assert_rows_equal
+
+        assert_rows_equal(actual[step], expected[step], step)
