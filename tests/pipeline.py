@@ -46,7 +46,7 @@ def load_source(
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         conn.register("source_rows", table)
         if append:
-            conn.execute(f"INSERT INTO {schema}.tracks SELECT * FROM source_rows")
+            conn.execute(f"INSERT INTO {schema}.tracks BY NAME SELECT * FROM source_rows")
         else:
             conn.execute(f"CREATE OR REPLACE TABLE {schema}.tracks AS SELECT * FROM source_rows")
 

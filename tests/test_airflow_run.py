@@ -1,58 +1,112 @@
-"""The demo DAG runs through Airflow itself (real task runs) and produces the five tables."""
+"""The demo DAG runs through Airflow itself (real task runs): a first run that publishes the
+five tables, then an incremental run and a backfill chosen by the trigger parameters."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta
 
 import duckdb
 import pytest
 
-from conftest import assert_rows_equal
-from pipeline import ROOT, read_tables, source_rows
+from pipeline import ROOT, assert_matches_spec, load_source
 from rudder_sessions.config import load_config
-from rudder_sessions.model import STEPS
-from spec_model import compute
+from rudder_sessions.model import PHASES
 
 pytestmark = pytest.mark.airflow
+DAG_ID = "rudder_sessions__demo"
 
 
-def test_demo_dag_runs_through_airflow(tmp_path):
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("demo")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env["AIRFLOW_HOME"] = str(tmp_path / "airflow")
+    env["AIRFLOW_HOME"] = str(workdir / "airflow")
     # As in a deployment: the repository's plugins/ is Airflow's plugins folder.
     env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
     done = subprocess.run(
-        [sys.executable, str(ROOT / "include" / "demo.py"), "--events", "5000", "--workdir", str(tmp_path)],
+        [sys.executable, str(ROOT / "include" / "demo.py"), "--events", "5000", "--workdir", str(workdir)],
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "ran DAG rudder_sessions__demo through Airflow" in done.stdout
+    assert f"ran DAG {DAG_ID} through Airflow" in done.stdout
+    env["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+    env["AIRFLOW_CONN_RUDDER_DEMO_DUCKDB"] = json.dumps({"conn_type": "duckdb", "host": str(workdir / "demo.duckdb")})
+    return workdir, env
 
-    database = tmp_path / "demo.duckdb"
-    config = load_config().sources["demo"]
+
+def dags_test(env, conf):
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", "dags", "test", DAG_ID, "-c", json.dumps(conf)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout + done.stderr
+
+
+def runs(database):
     with duckdb.connect(str(database), read_only=True) as conn:
-        (run_id, rows_read) = conn.execute(
-            "SELECT run_id, rows_read FROM rudder_sessions.rudder_sessions_runs"
-        ).fetchone()
+        return conn.execute(
+            "SELECT run_id, mode, requested_mode, rows_read, window_start, window_end "
+            "FROM rudder_sessions.rudder_sessions_runs ORDER BY finished_at"
+        ).fetchall()
+
+
+def test_first_run_publishes_the_model(demo):
+    workdir, _ = demo
+    database = workdir / "demo.duckdb"
+    config = load_config().sources["demo"]
+    (run,) = runs(database)
+    assert run[0].startswith("manual__")  # an Airflow DAG run, not a direct call
+    assert run[1:3] == ("full_refresh", "incremental")  # nothing published yet: the first run rebuilds
+    assert_matches_spec(database, config)
+    with duckdb.connect(str(database), read_only=True) as conn:
         leftovers = conn.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE '\\_\\_rs\\_%' ESCAPE '\\'"
         ).fetchone()[0]
-    assert run_id.startswith("manual__")  # an Airflow DAG run, not a direct call
     assert leftovers == 0
-
-    source = source_rows(database, config.source_schema, config.source_table)
-    assert rows_read == len(source)
-    expected = compute(source, config.timeout_minutes, config.flow_length)
-    actual = read_tables(database, config)
-    for step in STEPS:
-        assert_rows_equal(actual[step], expected.tables[step], step)
-
-    # The Airflow log shows each task ran in Airflow's task runner.
-    log = (tmp_path / "airflow.log").read_text()
-    for task in ("plan", *STEPS, "publish"):
+    log = (workdir / "airflow.log").read_text()
+    for task in PHASES:
         assert f"{task} of source 'demo' took" in log
+
+
+def test_incremental_then_backfill_from_trigger_parameters(demo):
+    workdir, env = demo
+    database = workdir / "demo.duckdb"
+    config = load_config().sources["demo"]
+    with duckdb.connect(str(database), read_only=True) as conn:
+        latest, anon = conn.execute(
+            "SELECT max(received_at), min(anonymous_id) FROM rudderstack.tracks WHERE anonymous_id LIKE 'anon-%'"
+        ).fetchone()
+    arrivals = [
+        {
+            "id": f"new-{i}",
+            "anonymous_id": anon,
+            "user_id": "user-airflow" if i == 2 else None,
+            "event": "page_viewed",
+            "timestamp": latest + timedelta(minutes=5 * i),
+            "received_at": latest + timedelta(minutes=5 * i, seconds=1),
+        }
+        for i in range(4)
+    ]
+    load_source(database, arrivals, append=True)
+    log = dags_test(env, {"mode": "incremental"})
+    assert "incremental" in log
+    last = runs(database)[-1]
+    assert last[1] == "incremental" and last[3] < 1000  # read the window, not the history
+    assert_matches_spec(database, config)
+
+    start = datetime(2026, 1, 10)
+    dags_test(env, {"mode": "backfill", "start": start.isoformat(), "end": (start + timedelta(days=1)).isoformat()})
+    last = runs(database)[-1]
+    assert last[1] == "backfill" and (last[4], last[5]) == (start, start + timedelta(days=1))
+    assert_matches_spec(database, config)
