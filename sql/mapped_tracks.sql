@@ -19,12 +19,13 @@ WITH visited AS (
         COALESCE(events.user_id, aliases.dbt_visitor_id) AS dbt_visitor_id,
         events.{{ ts }},
         events.received_at,
-        events.event
+        events.event,
+        CAST(NULL AS {{ d.float_type }}) AS published_idle_time_minutes
     FROM {{ t.stage('events') }} AS events
     LEFT JOIN {{ t.stage('aliases_mapping') }} AS aliases
         ON aliases.alias = events.anonymous_id
 {%- else %}
-    SELECT event_id, anonymous_id, user_id, dbt_visitor_id, {{ ts }}, received_at, event
+    SELECT event_id, anonymous_id, user_id, dbt_visitor_id, {{ ts }}, received_at, event, published_idle_time_minutes
     FROM {{ t.stage('region') }}
 {%- endif %}
 ),
@@ -46,18 +47,11 @@ SELECT
     gaps.dbt_visitor_id,
     gaps.{{ ts }},
     gaps.event,
-{%- if plan.full %}
-    {{ d.to_float('gaps.idle_us') }} / 60000000 AS idle_time_minutes,
-{%- else %}
     CASE
-        WHEN gaps.idle_us IS NULL THEN affected.reopen_idle_time_minutes
+        WHEN gaps.idle_us IS NULL THEN gaps.published_idle_time_minutes
         ELSE {{ d.to_float('gaps.idle_us') }} / 60000000
     END AS idle_time_minutes,
-{%- endif %}
     gaps.user_id,
     gaps.received_at,
     (gaps.idle_us IS NULL OR gaps.idle_us > {{ cfg.timeout_microseconds }}) AS starts_session
-FROM gaps
-{%- if not plan.full %}
-LEFT JOIN {{ t.stage('affected') }} AS affected ON affected.dbt_visitor_id = gaps.dbt_visitor_id
-{%- endif %};
+FROM gaps;

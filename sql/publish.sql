@@ -44,14 +44,18 @@ WHERE alias IN (SELECT alias FROM {{ t.stage('touched') }});
 INSERT INTO {{ t.target('aliases_mapping') }} ({% for c in columns['aliases_mapping'] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %})
 SELECT {% for c in columns['aliases_mapping'] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %}
 FROM {{ t.stage('aliases_mapping') }};
-{% for step, start_column in (('mapped_tracks', ts), ('session_tracks', 'session_start_at'), ('track_facts', ts), ('tracks_flow', ts)) %}
-DELETE FROM {{ t.target(step) }}
+-- The reopened parts of the affected visitors: their published events, and sessions starting there.
+DELETE FROM {{ t.target('session_tracks') }}
 WHERE EXISTS (
     SELECT 1 FROM {{ t.stage('affected') }} AS affected
-    WHERE affected.dbt_visitor_id = {{ t.target(step) }}.dbt_visitor_id
-      AND (affected.reopen_at IS NULL OR {{ t.target(step) }}.{{ start_column }} >= affected.reopen_at)
+    WHERE affected.dbt_visitor_id = {{ t.target('session_tracks') }}.dbt_visitor_id
+      AND (affected.reopen_at IS NULL OR {{ t.target('session_tracks') }}.session_start_at >= affected.reopen_at)
 );
-
+{% for step in ('mapped_tracks', 'track_facts', 'tracks_flow') %}
+DELETE FROM {{ t.target(step) }}
+WHERE event_id IN (SELECT event_id FROM {{ t.stage('reopened') }});
+{% endfor %}
+{%- for step in ('mapped_tracks', 'session_tracks', 'track_facts', 'tracks_flow') %}
 INSERT INTO {{ t.target(step) }} ({% for c in columns[step] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %})
 SELECT {% for c in columns[step] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %}
 FROM {{ t.stage(step) }};

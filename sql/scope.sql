@@ -97,20 +97,17 @@ reopened AS (
 SELECT
     first_changes.dbt_visitor_id,
     reopened.session_start_at AS reopen_at,
-    COALESCE(reopened.session_sequence_number - 1, 0) AS sessions_before,
-    mapped.idle_time_minutes AS reopen_idle_time_minutes
+    COALESCE(reopened.session_sequence_number - 1, 0) AS sessions_before
 FROM first_changes
 LEFT JOIN reopened
-    ON reopened.dbt_visitor_id = first_changes.dbt_visitor_id AND reopened.recency = 1
-LEFT JOIN {{ t.target('mapped_tracks') }} AS mapped
-    ON mapped.dbt_visitor_id = reopened.dbt_visitor_id
-   AND mapped.{{ ts }} = reopened.session_start_at
-   AND mapped.starts_session;
+    ON reopened.dbt_visitor_id = first_changes.dbt_visitor_id AND reopened.recency = 1;
 
--- The events to recompute: the reopened part of each affected visitor, as it is after this run.
-{{ d.drop_table(t.stage('region')) }};
+-- The published events of the reopened parts: publish deletes them (by event_id) and the steps
+-- recompute the events of those parts as they are after this run. A reopened part's first event
+-- is unchanged and so is the event before it: its published idle time stays.
+{{ d.drop_table(t.stage('reopened')) }};
 
-CREATE TABLE {{ t.stage('region') }} AS
+CREATE TABLE {{ t.stage('reopened') }} AS
 SELECT
     mapped.event_id,
     mapped.anonymous_id,
@@ -118,16 +115,25 @@ SELECT
     mapped.dbt_visitor_id,
     mapped.{{ ts }},
     mapped.received_at,
-    mapped.event
+    mapped.event,
+    CASE WHEN mapped.{{ ts }} = affected.reopen_at THEN mapped.idle_time_minutes END AS published_idle_time_minutes
 FROM {{ t.target('mapped_tracks') }} AS mapped
 JOIN {{ t.stage('affected') }} AS affected
     ON affected.dbt_visitor_id = mapped.dbt_visitor_id
-   AND (affected.reopen_at IS NULL OR mapped.{{ ts }} >= affected.reopen_at)
+   AND (affected.reopen_at IS NULL OR mapped.{{ ts }} >= affected.reopen_at);
+
+{{ d.drop_table(t.stage('region')) }};
+
+CREATE TABLE {{ t.stage('region') }} AS
+SELECT reopened.*
+FROM {{ t.stage('reopened') }} AS reopened
 WHERE NOT EXISTS (
-    SELECT 1 FROM {{ t.stage('moves') }} AS moves WHERE moves.event_id = mapped.event_id
+    SELECT 1 FROM {{ t.stage('moves') }} AS moves WHERE moves.event_id = reopened.event_id
 )
 UNION ALL
-SELECT event_id, anonymous_id, user_id, new_visitor_id, {{ ts }}, received_at, event
+SELECT
+    event_id, anonymous_id, user_id, new_visitor_id, {{ ts }}, received_at, event,
+    CAST(NULL AS {{ d.float_type }})
 FROM {{ t.stage('moves') }}
 WHERE new_visitor_id IS NOT NULL;
 {%- endif %}

@@ -97,6 +97,7 @@ class SessionRunner:
         self.config = config
         self.hook = hook
         self.dialect = dialect or resolve_dialect(config, hook)
+        self.timings: dict[str, float] = {}  # seconds per phase of the last `run`
 
     @classmethod
     def connect(cls, config: SourceConfig) -> SessionRunner:
@@ -288,11 +289,13 @@ class SessionRunner:
         end: datetime | None = None,
     ) -> dict[str, Any]:
         """Plan, the steps, checks and publish, in order; staging is dropped if any of them fails."""
+        started = time.monotonic()
         plan = self.plan(run_id, mode, start, end)
         log.info("%s", plan.describe())
+        self.timings = {"plan()": time.monotonic() - started}
         try:
             for phase in PHASES:
-                self.execute(phase, plan)
+                self.timings[phase] = self.execute(phase, plan).seconds
         except BaseException:
             try:
                 self.drop_stages(plan)

@@ -32,7 +32,17 @@ PHASES: tuple[str, ...] = (PLAN, STEPS[0], SCOPE, *STEPS[1:], CHECKS, PUBLISH)
 MODES: tuple[str, ...] = ("incremental", "backfill", "full_refresh")
 
 # Staging tables a run may create, besides one per step.
-RUN_TABLES: tuple[str, ...] = ("input", "events", "changes", "touched", "run", "moves", "affected", "region")
+RUN_TABLES: tuple[str, ...] = (
+    "input",
+    "events",
+    "changes",
+    "touched",
+    "run",
+    "moves",
+    "affected",
+    "reopened",
+    "region",
+)
 
 SOURCE_COLUMNS: tuple[str, ...] = ("id", "anonymous_id", "user_id", "event", "timestamp", "received_at")
 DROP_REASONS: tuple[str, ...] = ("null_id", "null_timestamp", "no_identifier", "duplicate")
