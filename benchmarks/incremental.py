@@ -64,6 +64,7 @@ def step(argv: list[str]) -> None:
         json.dumps(
             {
                 "seconds": round(seconds, 2),
+                "startup_seconds": round(startup, 2),
                 "peak_rss_mb": round(peak_mb),
                 **{k: summary[k] for k in keys},
                 "phase_seconds": phases,
