@@ -62,6 +62,8 @@ FROM {{ t.stage(step) }};
 {% endfor %}
 {%- endif %}
 
+DELETE FROM {{ t.runs }} WHERE run_id = {{ d.literal(plan.run_id) }};
+
 INSERT INTO {{ t.runs }} (
     run_id, source, mode, requested_mode, window_start, window_end, watermark_before, watermark_after,
     started_at, finished_at, outcome, rows_read,

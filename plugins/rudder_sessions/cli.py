@@ -162,7 +162,7 @@ def _status(args: argparse.Namespace) -> int:
         window = f"[{run['window_start']}, {run['window_end'] or '…'})" if run["window_start"] else "everything"
         print(
             f"  {run['finished_at']}  {run['mode']:<12} {window}  read {run['rows_read']}, "
-            f"changed {run['events_changed']}, visitors {run['visitors_affected']}  {run['run_id']}"
+            f"changed {run['events_changed']}, visitors {run['visitors_affected']}  {run['run_id']}  {run['outcome']}"
         )
     return 0
 

@@ -176,7 +176,10 @@ class SessionRunner:
 
     def _published(self, run_id: str) -> bool:
         tables = self.tables(run_key(run_id))
-        row = self.hook.get_first(f"SELECT COUNT(*) FROM {tables.runs} WHERE run_id = {self.dialect.literal(run_id)}")
+        row = self.hook.get_first(
+            f"SELECT COUNT(*) FROM {tables.runs} "
+            f"WHERE run_id = {self.dialect.literal(run_id)} AND outcome = 'published'"
+        )
         return bool(row and row[0])
 
     def _targets_exist(self, tables: Tables) -> bool:
@@ -296,13 +299,33 @@ class SessionRunner:
         try:
             for phase in PHASES:
                 self.timings[phase] = self.execute(phase, plan).seconds
-        except BaseException:
+        except BaseException as exc:
             try:
                 self.drop_stages(plan)
+                self.record_failure(plan, exc)
             except Exception:  # the original error matters more than a failed cleanup
-                log.warning("could not drop the staging tables of run %s", run_id, exc_info=True)
+                log.warning("could not clean up after run %s", run_id, exc_info=True)
             raise
         return self.summary(run_id)
+
+    def record_failure(self, plan: RunPlan, exc: BaseException) -> None:
+        """Log a failed run (one row per run id; a later successful publish replaces it)."""
+        if plan.noop:
+            return
+        tables = self.tables(plan.key)
+        d = self.dialect
+        outcome = f"failed: {type(exc).__name__}: {_first_line(exc)}"[:500]
+        self._execute(
+            [
+                f"DELETE FROM {tables.runs} WHERE run_id = {d.literal(plan.run_id)} AND outcome <> 'published'",
+                f"INSERT INTO {tables.runs} (run_id, source, mode, requested_mode, window_start, window_end, "
+                f"watermark_before, finished_at, outcome) VALUES ({d.literal(plan.run_id)}, "
+                f"{d.literal(self.config.name)}, {d.literal(plan.mode)}, {d.literal(plan.requested_mode)}, "
+                f"{d.timestamp_literal(plan.window_start)}, {d.timestamp_literal(plan.window_end)}, "
+                f"{d.timestamp_literal(plan.watermark_before)}, {d.current_timestamp()}, {d.literal(outcome)})",
+            ],
+            "record failure",
+        )
 
     # -- reporting --------------------------------------------------------------------------------
 
@@ -330,7 +353,8 @@ class SessionRunner:
         """The run log row of a published run, as a dict."""
         tables = self.tables(run_key(run_id))
         row = self.hook.get_first(
-            f"SELECT {', '.join(self.SUMMARY_COLUMNS)} FROM {tables.runs} WHERE run_id = {self.dialect.literal(run_id)}"
+            f"SELECT {', '.join(self.SUMMARY_COLUMNS)} FROM {tables.runs} "
+            f"WHERE run_id = {self.dialect.literal(run_id)} AND outcome = 'published'"
         )
         if row is None:
             raise RudderSessionsError(f"run {run_id!r} has not been published")
@@ -356,6 +380,7 @@ class SessionRunner:
             "events_changed",
             "visitors_affected",
             "finished_at",
+            "outcome",
         )
         runs = self.hook.get_records(
             f"SELECT {', '.join(columns)} FROM {tables.runs} "

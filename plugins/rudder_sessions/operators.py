@@ -114,8 +114,14 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
         assert self.plan is not None, "templates are rendered before execute"
         try:
             result = self.runner.execute(self.phase, self.plan, sql=self.sql)
-        except FINAL_ERRORS as exc:
-            self._fail(exc)
+        except Exception as exc:
+            try:
+                self.runner.record_failure(self.plan, exc)
+            except Exception:  # the original error matters more
+                self.log.warning("could not log the failure of run %s", self.plan.run_id, exc_info=True)
+            if isinstance(exc, FINAL_ERRORS):
+                self._fail(exc)
+            raise
         self.log.info("%s of source %r took %.2fs; rows: %s", self.phase, self.source.name, result.seconds, result.rows)
         if self.phase == PLAN:
             return self.plan.to_dict()
