@@ -52,8 +52,12 @@ def batches(rows, cuts):
     return out
 
 
+# More examples on demand for a long hunt: RUDDER_SESSIONS_EXAMPLES=500
+EXAMPLES = int(os.environ.get("RUDDER_SESSIONS_EXAMPLES", 40 if CI else 15))
+
+
 @settings(
-    max_examples=40 if CI else 15,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
