@@ -249,8 +249,13 @@ def _generate(total: int, seed: int, window_us: int, start_us: int) -> pa.Table:
     person_dur = np.bincount(sess_person, weights=sess_dur, minlength=n_people)
     free = window_us - person_dur - 1.0
     min_gap = np.minimum(0.75 * HOUR_US, free / (4.0 * (per_person + 1)))
+    # Bursty (gamma 0.6) between sessions; the idle before a person's first session and after the last
+    # are gamma 1, so a person's activity is not pulled towards the window's edges (with 0.6 the first
+    # and last days would each carry about 2.5 times a middle day's events).
     shares = rng.gamma(0.6, size=n_sess)
-    share_total = np.bincount(sess_person, weights=shares, minlength=n_people) + rng.gamma(0.6, size=n_people)
+    first_sessions = (np.cumsum(per_person) - per_person)[per_person > 0]
+    shares[first_sessions] = rng.gamma(1.0, size=len(first_sessions))
+    share_total = np.bincount(sess_person, weights=shares, minlength=n_people) + rng.gamma(1.0, size=n_people)
     spread = (free - (per_person + 1) * min_gap) / share_total
     idle = (min_gap[sess_person] + spread[sess_person] * shares).astype(np.int64)
     sess_start = start_us + _group_cumsum(idle + sess_dur, per_person, exclusive=True) + idle

@@ -174,7 +174,7 @@ def test_backfill_recomputes_its_visitors_and_leaves_the_others(warehouse):
 
     config = make_config()
     with duckdb.connect(str(warehouse)) as conn:
-        sample_data.write_tracks(conn, schema="rudderstack", events=4000, seed=5, days=6, start=BASE)
+        sample_data.write_tracks(conn, schema="rudderstack", events=4000, seed=5, days=12, start=BASE)
     runner = duckdb_runner(warehouse, config)
     runner.run("full", "full_refresh")
     start, end = BASE + timedelta(days=2), BASE + timedelta(days=3)

@@ -224,9 +224,9 @@ class SessionRunner:
         elif phase == PUBLISH:
             if self._published(plan.run_id):
                 log.info("run %s was already published; nothing to do", plan.run_id)
+                self.drop_stages(plan)
             else:
                 self._publish(statements, plan, tables)
-            self.drop_stages(plan)
         else:
             self._execute(statements, phase)
             if phase in STEPS:
@@ -279,6 +279,13 @@ class SessionRunner:
                 if isinstance(exc, Exception):
                     raise PhaseFailed(f"publish failed for source {self.config.name!r}: {_first_line(exc)}") from exc
                 raise
+            # Published: the staging tables go on the same connection (one open, one checkpoint).
+            # A failure here only leaves them for the next plan to drop.
+            try:
+                for name in tables.all_stages():
+                    cursor.execute(self.dialect.drop_table(tables.stage(name)))
+            except Exception:
+                log.warning("could not drop the staging tables of run %s", plan.run_id, exc_info=True)
 
     def drop_stages(self, plan: RunPlan) -> None:
         tables = self.tables(plan.key)
@@ -310,7 +317,7 @@ class SessionRunner:
 
     def record_failure(self, plan: RunPlan, exc: BaseException) -> None:
         """Log a failed run (one row per run id; a later successful publish replaces it)."""
-        if plan.noop:
+        if plan.noop or self._published(plan.run_id):
             return
         tables = self.tables(plan.key)
         d = self.dialect
