@@ -55,7 +55,7 @@ identifications AS (
         user_id,
         identified_at,
         identified_event_id,
-        ROW_NUMBER() OVER (PARTITION BY alias ORDER BY identified_at DESC, identified_event_id DESC) AS recency
+        ROW_NUMBER() OVER (PARTITION BY alias ORDER BY identified_at DESC, {{ d.text_order('identified_event_id') }} DESC) AS recency
     FROM (
         SELECT anonymous_id AS alias, user_id, {{ ts }} AS identified_at, id AS identified_event_id
         FROM deciding_events

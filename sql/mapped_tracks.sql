@@ -32,7 +32,7 @@ WITH visited AS (
 with_previous AS (
     SELECT
         visited.*,
-        LAG({{ ts }}) OVER (PARTITION BY dbt_visitor_id ORDER BY {{ ts }}, event_id) AS previous_timestamp
+        LAG({{ ts }}) OVER (PARTITION BY dbt_visitor_id ORDER BY {{ ts }}, {{ d.text_order('event_id') }}) AS previous_timestamp
     FROM visited
 ),
 gaps AS (

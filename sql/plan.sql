@@ -51,8 +51,8 @@ ranked AS (
         classified.*,
         ROW_NUMBER() OVER (
             PARTITION BY id, invalid_reason
-            ORDER BY received_at NULLS LAST, {{ ts }}, event NULLS LAST,
-                     anonymous_id NULLS LAST, user_id NULLS LAST
+            ORDER BY received_at NULLS LAST, {{ ts }}, {{ d.text_order('event') }} NULLS LAST,
+                     {{ d.text_order('anonymous_id') }} NULLS LAST, {{ d.text_order('user_id') }} NULLS LAST
         ) AS copy_rank
     FROM classified
 )
@@ -108,8 +108,8 @@ ranked AS (
         versions.*,
         ROW_NUMBER() OVER (
             PARTITION BY id
-            ORDER BY received_at NULLS LAST, {{ ts }}, event NULLS LAST,
-                     anonymous_id NULLS LAST, user_id NULLS LAST, incoming
+            ORDER BY received_at NULLS LAST, {{ ts }}, {{ d.text_order('event') }} NULLS LAST,
+                     {{ d.text_order('anonymous_id') }} NULLS LAST, {{ d.text_order('user_id') }} NULLS LAST, incoming
         ) AS copy_rank
     FROM versions
 )

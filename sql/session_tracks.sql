@@ -13,12 +13,12 @@ WITH session_starts AS (
         mapped.{{ ts }} AS session_start_at,
 {%- if plan.full %}
         ROW_NUMBER() OVER (
-            PARTITION BY mapped.dbt_visitor_id ORDER BY mapped.{{ ts }}, mapped.event_id
+            PARTITION BY mapped.dbt_visitor_id ORDER BY mapped.{{ ts }}, {{ d.text_order('mapped.event_id') }}
         ) AS session_sequence_number
     FROM {{ t.stage('mapped_tracks') }} AS mapped
 {%- else %}
         affected.sessions_before + ROW_NUMBER() OVER (
-            PARTITION BY mapped.dbt_visitor_id ORDER BY mapped.{{ ts }}, mapped.event_id
+            PARTITION BY mapped.dbt_visitor_id ORDER BY mapped.{{ ts }}, {{ d.text_order('mapped.event_id') }}
         ) AS session_sequence_number
     FROM {{ t.stage('mapped_tracks') }} AS mapped
     JOIN {{ t.stage('affected') }} AS affected ON affected.dbt_visitor_id = mapped.dbt_visitor_id

@@ -9,7 +9,7 @@ WITH numbered AS (
     SELECT
         mapped.*,
         {%- if not plan.full %} affected.sessions_before +{% endif %} SUM(CASE WHEN mapped.starts_session THEN 1 ELSE 0 END) OVER (
-            PARTITION BY mapped.dbt_visitor_id ORDER BY mapped.{{ ts }}, mapped.event_id
+            PARTITION BY mapped.dbt_visitor_id ORDER BY mapped.{{ ts }}, {{ d.text_order('mapped.event_id') }}
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS session_sequence_number
     FROM {{ t.stage('mapped_tracks') }} AS mapped
@@ -25,6 +25,6 @@ SELECT
     {{ d.session_id('session_sequence_number', 'dbt_visitor_id') }} AS session_id,
     dbt_visitor_id,
     ROW_NUMBER() OVER (
-        PARTITION BY dbt_visitor_id, session_sequence_number ORDER BY {{ ts }}, event_id
+        PARTITION BY dbt_visitor_id, session_sequence_number ORDER BY {{ ts }}, {{ d.text_order('event_id') }}
     ) AS track_sequence_number
 FROM numbered;

@@ -39,3 +39,24 @@ def assert_rows_equal(actual: list[dict], expected: list[dict], table: str) -> N
             else:
                 ok = other == value
             assert ok, f"{table} row {index} ({want}): {column} = {other!r}, expected {value!r}"
+
+
+ENGINES = ["duckdb", "postgres"]
+
+
+@pytest.fixture(params=ENGINES)
+def wh(request, tmp_path):
+    """A warehouse of each engine; PostgreSQL tests skip without a server, and fail in CI."""
+    from warehouses import DuckDBWarehouse, PostgresWarehouse, postgres_available
+
+    if request.param == "postgres":
+        reason = postgres_available()
+        if reason:
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run)")
+            pytest.skip(reason)
+        warehouse = PostgresWarehouse()
+    else:
+        warehouse = DuckDBWarehouse(tmp_path / "warehouse.duckdb")
+    yield warehouse
+    warehouse.close()

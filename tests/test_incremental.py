@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-import duckdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import assert_matches_spec, duckdb_runner, load_source, make_config, snapshot
+from warehouses import assert_matches_spec
 
 BASE = datetime(2026, 5, 1, 8, 0, 0)
 LOOKBACK = timedelta(hours=3)
@@ -62,96 +61,92 @@ EXAMPLES = int(os.environ.get("RUDDER_SESSIONS_EXAMPLES", 40 if CI else 15))
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(history=histories(), timeout=st.sampled_from([30, 45]))
-def test_incremental_batches_equal_full_refresh(tmp_path_factory, history, timeout):
+def test_incremental_batches_equal_full_refresh(wh, history, timeout):
     rows, cuts = history
-    warehouse = tmp_path_factory.mktemp("inc") / "w.duckdb"
-    config = make_config(timeout_minutes=timeout, flow_length=3, lookback="3 hours")
-    runner = duckdb_runner(warehouse, config)
-    load_source(warehouse, [])
+    wh.reset()
+    config = wh.config(timeout_minutes=timeout, flow_length=3, lookback="3 hours")
+    runner = wh.runner(config)
+    wh.load_source([])
     for number, batch in enumerate(batches(rows, cuts)):
-        load_source(warehouse, batch, append=True)
+        wh.load_source(batch, append=True)
         runner.run(f"batch-{number}", "incremental")
-        assert_matches_spec(warehouse, config)
+        assert_matches_spec(wh, config)
 
 
 def ev(id_, anon, user, ts, received, event="view"):
     return {"id": id_, "anonymous_id": anon, "user_id": user, "event": event, "timestamp": ts, "received_at": received}
 
 
-def test_first_incremental_run_is_a_full_refresh(warehouse):
-    config = make_config()
-    load_source(warehouse, [ev("e1", "a1", None, BASE, BASE)])
-    summary = duckdb_runner(warehouse, config).run("first", "incremental")
+def test_first_incremental_run_is_a_full_refresh(wh):
+    config = wh.config()
+    wh.load_source([ev("e1", "a1", None, BASE, BASE)])
+    summary = wh.runner(config).run("first", "incremental")
     assert (summary["mode"], summary["requested_mode"]) == ("full_refresh", "incremental")
     assert summary["watermark_after"] == BASE
-    assert_matches_spec(warehouse, config)
+    assert_matches_spec(wh, config)
 
 
-def test_incremental_reads_only_the_window(warehouse):
-    config = make_config(lookback="1 hour")
-    runner = duckdb_runner(warehouse, config)
-    load_source(
-        warehouse, [ev(f"old{i}", "a1", None, BASE + timedelta(hours=i), BASE + timedelta(hours=i)) for i in range(10)]
-    )
+def test_incremental_reads_only_the_window(wh):
+    config = wh.config(lookback="1 hour")
+    runner = wh.runner(config)
+    wh.load_source([ev(f"old{i}", "a1", None, BASE + timedelta(hours=i), BASE + timedelta(hours=i)) for i in range(10)])
     runner.run("r1", "full_refresh")
     late = BASE + timedelta(hours=9, minutes=30)
-    load_source(warehouse, [ev("new", "a2", "u1", late, late)], append=True)
+    wh.load_source([ev("new", "a2", "u1", late, late)], append=True)
     summary = runner.run("r2", "incremental")
     # window: watermark (hour 9) minus 1 hour -> rows received after hour 8: old9 and new
     assert summary["window_start"] == BASE + timedelta(hours=8)
     assert summary["rows_read"] == 2
     assert summary["events_changed"] == 1
     assert summary["watermark_after"] == late
-    assert_matches_spec(warehouse, config)
+    assert_matches_spec(wh, config)
 
 
-def test_future_timestamp_does_not_stall_the_watermark(warehouse):
-    config = make_config()
-    runner = duckdb_runner(warehouse, config)
-    load_source(warehouse, [ev("future", "a1", None, datetime(2099, 1, 1), BASE), ev("e1", "a1", None, BASE, BASE)])
+def test_future_timestamp_does_not_stall_the_watermark(wh):
+    config = wh.config()
+    runner = wh.runner(config)
+    wh.load_source([ev("future", "a1", None, datetime(2099, 1, 1), BASE), ev("e1", "a1", None, BASE, BASE)])
     assert runner.run("r1", "incremental")["watermark_after"] == BASE
     later = BASE + timedelta(days=1)
-    load_source(warehouse, [ev("e2", "a1", None, later, later)], append=True)
+    wh.load_source([ev("e2", "a1", None, later, later)], append=True)
     summary = runner.run("r2", "incremental")
     assert summary["events_changed"] == 1 and summary["watermark_after"] == later
-    assert_matches_spec(warehouse, config)
+    assert_matches_spec(wh, config)
 
 
-def test_identification_moves_history_between_visitors(warehouse):
+def test_identification_moves_history_between_visitors(wh):
     """An anonymous device identified later takes its whole history to the user; a newer
     identification by another user moves it again; an earlier-received copy replaces a published one."""
-    config = make_config(lookback="1 hour")
-    runner = duckdb_runner(warehouse, config)
+    config = wh.config(lookback="1 hour")
+    runner = wh.runner(config)
     t = [BASE + timedelta(minutes=20 * i) for i in range(12)]
-    load_source(
-        warehouse, [ev(f"e{i}", "dev", None, t[i], t[i]) for i in range(6)] + [ev("u1a", "phone", "u1", t[0], t[0])]
-    )
+    wh.load_source([ev(f"e{i}", "dev", None, t[i], t[i]) for i in range(6)] + [ev("u1a", "phone", "u1", t[0], t[0])])
     runner.run("r1")
-    load_source(warehouse, [ev("login", "dev", "u1", t[6], t[6])], append=True)
+    wh.load_source([ev("login", "dev", "u1", t[6], t[6])], append=True)
     assert runner.run("r2")["visitors_affected"] == 2  # 'dev' disappears, 'u1' gains its history
-    assert_matches_spec(warehouse, config)
-    load_source(warehouse, [ev("login2", "dev", "u2", t[7], t[7])], append=True)
+    assert_matches_spec(wh, config)
+    wh.load_source([ev("login2", "dev", "u2", t[7], t[7])], append=True)
     runner.run("r3")
-    assert_matches_spec(warehouse, config)
+    assert_matches_spec(wh, config)
     # A copy of 'login2' received before the published one but loaded late, without the user:
     # it replaces the published copy, and the device falls back to u1.
-    load_source(warehouse, [ev("login2", "dev", None, t[7], t[7] - timedelta(seconds=1))], append=True)
+    wh.load_source([ev("login2", "dev", None, t[7], t[7] - timedelta(seconds=1))], append=True)
     summary = runner.run("r4")
     assert summary["events_changed"] == 1
-    actual = assert_matches_spec(warehouse, config)
+    actual = assert_matches_spec(wh, config)
     assert {r["alias"]: r["dbt_visitor_id"] for r in actual["aliases_mapping"]}["dev"] == "u1"
 
 
-def test_rerunning_a_finished_run_changes_nothing(warehouse):
-    config = make_config()
-    runner = duckdb_runner(warehouse, config)
-    load_source(warehouse, [ev("e1", "a1", None, BASE, BASE)])
+def test_rerunning_a_finished_run_changes_nothing(wh):
+    config = wh.config()
+    runner = wh.runner(config)
+    wh.load_source([ev("e1", "a1", None, BASE, BASE)])
     runner.run("r1")
-    before = snapshot(warehouse, config)
-    load_source(warehouse, [ev("e2", "a1", "u1", BASE, BASE + timedelta(minutes=1))], append=True)
+    before = wh.snapshot(config)
+    wh.load_source([ev("e2", "a1", "u1", BASE, BASE + timedelta(minutes=1))], append=True)
     plan = runner.plan("r1", "incremental")
     assert plan.noop
     runner.run("r1")  # a cleared DAG run: the same run id again
-    assert snapshot(warehouse, config) == before
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM sessions.rudder_sessions_runs WHERE run_id = 'r1'").fetchone()[0] == 1
+    assert wh.snapshot(config) == before
+    runs = wh.query(f"SELECT run_id FROM {config.target_schema}.rudder_sessions_runs WHERE run_id = 'r1'")
+    assert len(runs) == 1

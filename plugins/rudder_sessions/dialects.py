@@ -60,6 +60,10 @@ class Dialect:
     def epoch_us(self, expr: str) -> str:
         raise NotImplementedError
 
+    def text_order(self, expr: str) -> str:
+        """An ORDER BY key for a text column, in plain code point order whatever the collation."""
+        return expr
+
     def to_text(self, expr: str) -> str:
         return f"CAST({expr} AS {self.text_type})"
 
@@ -116,7 +120,19 @@ class DuckDBDialect(Dialect):
         return super().tables_query().replace("%s", "?")
 
 
-DIALECTS: dict[str, type[Dialect]] = {"duckdb": DuckDBDialect}
+class PostgresDialect(Dialect):
+    name = "postgres"
+    text_type = "TEXT"
+
+    def epoch_us(self, expr: str) -> str:
+        # EXTRACT(EPOCH ...) is an exact numeric on PostgreSQL 14+.
+        return f"CAST(EXTRACT(EPOCH FROM {expr}) * 1000000 AS BIGINT)"
+
+    def text_order(self, expr: str) -> str:
+        return f'{expr} COLLATE "C"'
+
+
+DIALECTS: dict[str, type[Dialect]] = {"duckdb": DuckDBDialect, "postgres": PostgresDialect}
 
 # Airflow connection types and the dialect their SQL is written in.
 CONN_TYPE_DIALECTS = {

@@ -1,0 +1,181 @@
+"""The engines the semantic suite runs on, behind one small interface.
+
+Each test gets its own database objects: a DuckDB file, or a fresh pair of schemas on the
+PostgreSQL server. The pipeline runs through the real Airflow hook of each engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pipeline import SORT_KEYS, SOURCE_SCHEMA, load_source, snapshot
+from rudder_sessions.config import SourceConfig
+from rudder_sessions.engine import SessionRunner
+from rudder_sessions.model import STEPS, target_table_name
+
+POSTGRES_URI = os.environ.get("RUDDER_SESSIONS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+COLUMNS = SOURCE_SCHEMA.names
+
+
+def _rows(cursor) -> list[dict]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+class DuckDBWarehouse:
+    name = "duckdb"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.source_schema, self.target_schema = "rudderstack", "sessions"
+
+    def config(self, **overrides: Any) -> SourceConfig:
+        settings = {
+            "name": "test",
+            "conn_id": "unused",
+            "source_schema": self.source_schema,
+            "target_schema": self.target_schema,
+            **overrides,
+        }
+        return SourceConfig(**settings)
+
+    def runner(self, config: SourceConfig) -> SessionRunner:
+        from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
+
+        from rudder_sessions.dialects import DuckDBDialect
+
+        return SessionRunner(config, DuckDBHook(database=str(self.path)), DuckDBDialect())
+
+    def load_source(self, rows: Iterable[Mapping[str, Any]], append: bool = False) -> None:
+        load_source(self.path, rows, self.source_schema, append=append)
+
+    def query(self, sql: str, params: list | None = None) -> list[dict]:
+        with duckdb.connect(str(self.path)) as conn:
+            cursor = conn.execute(sql, params or [])
+            return _rows(cursor) if cursor.description else []
+
+    def snapshot(self, config: SourceConfig) -> dict:
+        return snapshot(self.path, config)
+
+    def reset(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        pass
+
+
+class PostgresWarehouse:
+    name = "postgres"
+
+    def __init__(self) -> None:
+        import psycopg2
+
+        self.conn = psycopg2.connect(POSTGRES_URI)
+        self.conn.autocommit = True
+        suffix = uuid.uuid4().hex[:10]
+        self.source_schema, self.target_schema = f"rs_src_{suffix}", f"rs_out_{suffix}"
+        self.conn_id = f"rs_pg_{suffix}"
+        os.environ[f"AIRFLOW_CONN_{self.conn_id.upper()}"] = json.dumps(
+            {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": "test"}
+        )
+
+    def config(self, **overrides: Any) -> SourceConfig:
+        settings = {
+            "name": "test",
+            "conn_id": self.conn_id,
+            "source_schema": self.source_schema,
+            "target_schema": self.target_schema,
+            **overrides,
+        }
+        return SourceConfig(**settings)
+
+    def runner(self, config: SourceConfig) -> SessionRunner:
+        return SessionRunner.connect(config)
+
+    def load_source(self, rows: Iterable[Mapping[str, Any]], append: bool = False) -> None:
+        from psycopg2.extras import execute_values
+
+        with self.conn.cursor() as cur:
+            if not append:
+                cur.execute(f"DROP SCHEMA IF EXISTS {self.source_schema} CASCADE")
+                cur.execute(f"CREATE SCHEMA {self.source_schema}")
+                cur.execute(
+                    f"CREATE TABLE {self.source_schema}.tracks (id TEXT, anonymous_id TEXT, user_id TEXT, "
+                    "event TEXT, timestamp TIMESTAMP, received_at TIMESTAMP)"
+                )
+            values = [tuple(r.get(c) for c in COLUMNS) for r in rows]
+            if values:
+                execute_values(cur, f"INSERT INTO {self.source_schema}.tracks ({', '.join(COLUMNS)}) VALUES %s", values)
+
+    def query(self, sql: str, params: list | None = None) -> list[dict]:
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params)
+            return _rows(cur) if cur.description else []
+
+    def snapshot(self, config: SourceConfig) -> dict:
+        names = [target_table_name(config, s) for s in STEPS] + ["rudder_sessions_state"]
+        existing = {
+            r["table_name"]
+            for r in self.query(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", [config.target_schema]
+            )
+        }
+        return {
+            n: sorted(
+                map(tuple, (r.values() for r in self.query(f'SELECT * FROM {config.target_schema}."{n}"'))), key=repr
+            )
+            for n in names
+            if n in existing
+        }
+
+    def reset(self) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(f"DROP SCHEMA IF EXISTS {self.source_schema} CASCADE")
+            cur.execute(f"DROP SCHEMA IF EXISTS {self.target_schema} CASCADE")
+
+    def close(self) -> None:
+        self.reset()
+        self.conn.close()
+        os.environ.pop(f"AIRFLOW_CONN_{self.conn_id.upper()}", None)
+
+
+def source_rows(wh) -> list[dict]:
+    return wh.query(f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in COLUMNS)} FROM {wh.source_schema}.tracks")
+
+
+def read_tables(wh, config: SourceConfig) -> dict[str, list[dict]]:
+    result = {}
+    for step in STEPS:
+        rows = wh.query(f'SELECT * FROM {config.target_schema}."{target_table_name(config, step)}"')
+        result[step] = sorted(rows, key=lambda r, k=SORT_KEYS[step]: r[k])
+    return result
+
+
+def assert_matches_spec(wh, config: SourceConfig) -> dict[str, list[dict]]:
+    """The five published tables equal the SPEC.md model over the whole current source."""
+    from conftest import assert_rows_equal
+    from spec_model import compute
+
+    expected = compute(source_rows(wh), config.timeout_minutes, config.flow_length)
+    actual = read_tables(wh, config)
+    for step in STEPS:
+        assert_rows_equal(actual[step], expected.tables[step], step)
+    return actual
+
+
+def postgres_available() -> str | None:
+    """None when the server answers, else why not."""
+    try:
+        import psycopg2
+
+        psycopg2.connect(POSTGRES_URI, connect_timeout=3).close()
+    except Exception as exc:
+        return f"PostgreSQL at {POSTGRES_URI} is not reachable: {str(exc).strip().splitlines()[0]}"
+    return None
