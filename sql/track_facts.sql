@@ -8,10 +8,10 @@ CREATE TABLE {{ t.stage('track_facts') }} AS
 WITH numbered AS (
     SELECT
         mapped.*,
-        {%- if not plan.full %} affected.sessions_before +{% endif %} SUM(CASE WHEN mapped.starts_session THEN 1 ELSE 0 END) OVER (
+        {%- if not plan.full %} affected.sessions_before +{% endif %} CAST(SUM(CASE WHEN mapped.starts_session THEN 1 ELSE 0 END) OVER (
             PARTITION BY mapped.dbt_visitor_id ORDER BY mapped.{{ ts }}, {{ d.text_order('mapped.event_id') }}
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-        ) AS session_sequence_number
+        ) AS {{ d.bigint_type }}) AS session_sequence_number
     FROM {{ t.stage('mapped_tracks') }} AS mapped
 {%- if not plan.full %}
     JOIN {{ t.stage('affected') }} AS affected ON affected.dbt_visitor_id = mapped.dbt_visitor_id

@@ -41,13 +41,13 @@ def assert_rows_equal(actual: list[dict], expected: list[dict], table: str) -> N
             assert ok, f"{table} row {index} ({want}): {column} = {other!r}, expected {value!r}"
 
 
-ENGINES = ["duckdb", "postgres"]
+ENGINES = ["duckdb", "postgres", "snowflake"]
 
 
 @pytest.fixture(params=ENGINES)
 def wh(request, tmp_path):
     """A warehouse of each engine; PostgreSQL tests skip without a server, and fail in CI."""
-    from warehouses import DuckDBWarehouse, PostgresWarehouse, postgres_available
+    from warehouses import DuckDBWarehouse, PostgresWarehouse, SnowflakeWarehouse, postgres_available
 
     if request.param == "postgres":
         reason = postgres_available()
@@ -56,6 +56,8 @@ def wh(request, tmp_path):
                 pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run)")
             pytest.skip(reason)
         warehouse = PostgresWarehouse()
+    elif request.param == "snowflake":
+        warehouse = SnowflakeWarehouse()
     else:
         warehouse = DuckDBWarehouse(tmp_path / "warehouse.duckdb")
     yield warehouse

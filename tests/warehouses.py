@@ -179,3 +179,87 @@ def postgres_available() -> str | None:
     except Exception as exc:
         return f"PostgreSQL at {POSTGRES_URI} is not reachable: {str(exc).strip().splitlines()[0]}"
     return None
+
+
+class SnowflakeWarehouse:
+    """Snowflake emulated by fakesnow (over DuckDB), reached through the real SnowflakeHook."""
+
+    name = "snowflake"
+
+    def __init__(self) -> None:
+        import fakesnow
+
+        self._patch = fakesnow.patch()
+        self._patch.__enter__()
+        suffix = uuid.uuid4().hex[:10]
+        self.source_schema, self.target_schema = "rudderstack", "sessions"
+        self.conn_id = f"rs_sf_{suffix}"
+        os.environ[f"AIRFLOW_CONN_{self.conn_id.upper()}"] = json.dumps(
+            {
+                "conn_type": "snowflake",
+                "login": "tester",
+                "password": "unused",
+                "schema": "PUBLIC",
+                "extra": {"account": "fake", "database": "RS_TEST", "warehouse": "WH", "role": "R"},
+            }
+        )
+
+    def _connect(self):
+        import snowflake.connector
+
+        return snowflake.connector.connect(database="RS_TEST", schema="PUBLIC")
+
+    def config(self, **overrides: Any) -> SourceConfig:
+        settings = {
+            "name": "test",
+            "conn_id": self.conn_id,
+            "source_schema": self.source_schema,
+            "target_schema": self.target_schema,
+            **overrides,
+        }
+        return SourceConfig(**settings)
+
+    def runner(self, config: SourceConfig) -> SessionRunner:
+        return SessionRunner.connect(config)
+
+    def load_source(self, rows: Iterable[Mapping[str, Any]], append: bool = False) -> None:
+        with self._connect() as conn, conn.cursor() as cur:
+            if not append:
+                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {self.source_schema}")
+                cur.execute(
+                    f"CREATE OR REPLACE TABLE {self.source_schema}.tracks (id VARCHAR, anonymous_id VARCHAR, "
+                    "user_id VARCHAR, event VARCHAR, timestamp TIMESTAMP_NTZ, received_at TIMESTAMP_NTZ)"
+                )
+            values = [tuple(r.get(c) for c in COLUMNS) for r in rows]
+            if values:
+                cur.executemany(
+                    f"INSERT INTO {self.source_schema}.tracks "
+                    "(id, anonymous_id, user_id, event, timestamp, received_at) VALUES (%s, %s, %s, %s, %s, %s)",
+                    values,
+                )
+
+    def query(self, sql: str, params: list | None = None) -> list[dict]:
+        with self._connect() as conn, conn.cursor() as cur:
+            cur.execute(sql.replace('"', ""), params)
+            if not cur.description:
+                return []
+            names = [d[0].lower() for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def snapshot(self, config: SourceConfig) -> dict:
+        names = [target_table_name(config, s) for s in STEPS] + ["rudder_sessions_state"]
+        return {
+            n: sorted(
+                map(tuple, (r.values() for r in self.query(f"SELECT * FROM {config.target_schema}.{n}"))), key=repr
+            )
+            for n in names
+        }
+
+    def reset(self) -> None:
+        with self._connect() as conn, conn.cursor() as cur:
+            cur.execute(f"DROP SCHEMA IF EXISTS {self.source_schema} CASCADE")
+            cur.execute(f"DROP SCHEMA IF EXISTS {self.target_schema} CASCADE")
+
+    def close(self) -> None:
+        self._patch.__exit__(None, None, None)
+        os.environ.pop(f"AIRFLOW_CONN_{self.conn_id.upper()}", None)

@@ -132,7 +132,31 @@ class PostgresDialect(Dialect):
         return f'{expr} COLLATE "C"'
 
 
-DIALECTS: dict[str, type[Dialect]] = {"duckdb": DuckDBDialect, "postgres": PostgresDialect}
+class SnowflakeDialect(Dialect):
+    """Snowflake upper-cases unquoted names, and RudderStack creates its tables and columns that way:
+    quoted identifiers are upper-cased too, so `"TIMESTAMP"` and our own aliases always agree."""
+
+    name = "snowflake"
+    float_type = "DOUBLE"
+    timestamp_type = "TIMESTAMP_NTZ"
+
+    def quote(self, identifier: str) -> str:
+        return super().quote(identifier).upper()
+
+    def epoch_us(self, expr: str) -> str:
+        return f"DATE_PART(EPOCH_MICROSECOND, {expr})"
+
+    def blank_to_null(self, expr: str) -> str:
+        # TRANSLATE deletes the listed characters (what TRIM(x, chars) also does on Snowflake,
+        # but fakesnow's translation of that TRIM ignores the characters).
+        return f"CASE WHEN TRANSLATE({expr}, {self.whitespace_chars()}, '') = '' THEN NULL ELSE {expr} END"
+
+
+DIALECTS: dict[str, type[Dialect]] = {
+    "duckdb": DuckDBDialect,
+    "postgres": PostgresDialect,
+    "snowflake": SnowflakeDialect,
+}
 
 # Airflow connection types and the dialect their SQL is written in.
 CONN_TYPE_DIALECTS = {

@@ -188,11 +188,13 @@ class SessionRunner:
     def _drop_stale_stages(self, tables: Tables) -> None:
         """Staging tables of crashed or killed runs of this source (any key but this run's)."""
         rows = self.hook.get_records(self.dialect.tables_query(), parameters=(self.config.target_schema,))
-        mine = tables.stage_name("")
-        stale = [r[0] for r in rows if str(r[0]).startswith(tables.stage_prefix) and not str(r[0]).startswith(mine)]
+        prefix, mine = tables.stage_prefix.lower(), tables.stage_name("").lower()
+        names = [str(r[0]) for r in rows]
+        stale = [n for n in names if n.lower().startswith(prefix) and not n.lower().startswith(mine)]
         if stale:
             log.info("dropping %d staging tables of earlier runs: %s", len(stale), ", ".join(stale))
-            self._execute([self.dialect.drop_table(self.dialect.table(self.config.target_schema, n)) for n in stale])
+            schema = self.dialect.quote(self.config.target_schema)
+            self._execute([self.dialect.drop_table(f"{schema}.{self.dialect.quote(n)}") for n in stale])
 
     # -- execution --------------------------------------------------------------------------------
 
