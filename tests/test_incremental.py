@@ -52,7 +52,7 @@ def batches(rows, cuts):
 
 
 # More examples on demand for a long hunt: RUDDER_SESSIONS_EXAMPLES=500
-EXAMPLES = int(os.environ.get("RUDDER_SESSIONS_EXAMPLES", 40 if CI else 15))
+EXAMPLES = int(os.environ.get("RUDDER_SESSIONS_EXAMPLES", 25 if CI else 12))
 
 
 @settings(

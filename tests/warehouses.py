@@ -230,13 +230,15 @@ class SnowflakeWarehouse:
                     f"CREATE OR REPLACE TABLE {self.source_schema}.tracks (id VARCHAR, anonymous_id VARCHAR, "
                     "user_id VARCHAR, event VARCHAR, timestamp TIMESTAMP_NTZ, received_at TIMESTAMP_NTZ)"
                 )
-            values = [tuple(r.get(c) for c in COLUMNS) for r in rows]
-            if values:
-                cur.executemany(
-                    f"INSERT INTO {self.source_schema}.tracks "
-                    "(id, anonymous_id, user_id, event, timestamp, received_at) VALUES (%s, %s, %s, %s, %s, %s)",
-                    values,
-                )
+            rows = list(rows)
+            if rows:
+                import pandas as pd
+                from snowflake.connector.pandas_tools import write_pandas
+
+                frame = pd.DataFrame([{c.upper(): r.get(c) for c in COLUMNS} for r in rows])
+                for column in ("TIMESTAMP", "RECEIVED_AT"):
+                    frame[column] = pd.to_datetime(frame[column])
+                write_pandas(conn, frame, "TRACKS", schema=self.source_schema.upper(), database="RS_TEST")
 
     def query(self, sql: str, params: list | None = None) -> list[dict]:
         with self._connect() as conn, conn.cursor() as cur:
