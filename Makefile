@@ -9,7 +9,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export RUDDER_SESSIONS_CONFIG ?= $(CURDIR)/include/sources.yaml
 
-.PHONY: install demo test lint lock clean
+.PHONY: install demo test lint lock clean golden
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,7 @@ lock: $(BIN)/uv
 
 clean:
 	rm -rf $(VENV) .airflow .demo build *.egg-info
+
+# Rewrite tests/golden/ (the SQL each warehouse receives) after a deliberate change to the SQL.
+golden: install
+	$(BIN)/python tests/golden.py --write

@@ -22,7 +22,7 @@ deciding_events AS (
 -- every other published event naming them; the others from their published row plus new events.
 rescanned AS (
     SELECT old_anonymous_id AS alias FROM {{ t.stage('changes') }} WHERE old_anonymous_id IS NOT NULL
-    UNION
+    {{ d.union }}
     SELECT old_user_id FROM {{ t.stage('changes') }} WHERE old_user_id IS NOT NULL
 ),
 deciding_events AS (
@@ -45,7 +45,7 @@ published AS (
 user_ids AS (
     SELECT DISTINCT user_id AS alias FROM deciding_events WHERE user_id IS NOT NULL
 {%- if not plan.full %}
-    UNION
+    {{ d.union }}
     SELECT alias FROM published WHERE is_user_id
 {%- endif %}
 ),
@@ -70,10 +70,10 @@ identifications AS (
 ),
 aliases AS (
     SELECT anonymous_id AS alias FROM deciding_events WHERE anonymous_id IS NOT NULL
-    UNION
+    {{ d.union }}
     SELECT alias FROM user_ids
 {%- if not plan.full %}
-    UNION
+    {{ d.union }}
     SELECT alias FROM published
 {%- endif %}
 )

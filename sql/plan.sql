@@ -30,7 +30,7 @@ WITH cleaned AS (
     WHERE id IN (
         SELECT id FROM {{ t.source }}
         WHERE {{ ts }} >= {{ d.timestamp_literal(plan.window_start) }} AND {{ ts }} < {{ d.timestamp_literal(plan.window_end) }}
-        UNION
+        {{ d.union }}
         SELECT event_id FROM {{ t.target('mapped_tracks') }}
         WHERE {{ ts }} >= {{ d.timestamp_literal(plan.window_start) }} AND {{ ts }} < {{ d.timestamp_literal(plan.window_end) }}
     )
@@ -153,11 +153,11 @@ WHERE mapped.{{ ts }} >= {{ d.timestamp_literal(plan.window_start) }}
 
 CREATE TABLE {{ t.stage('touched') }} AS
 SELECT anonymous_id AS alias FROM {{ t.stage('changes') }} WHERE anonymous_id IS NOT NULL
-UNION
+{{ d.union }}
 SELECT user_id FROM {{ t.stage('changes') }} WHERE user_id IS NOT NULL
-UNION
+{{ d.union }}
 SELECT old_anonymous_id FROM {{ t.stage('changes') }} WHERE old_anonymous_id IS NOT NULL
-UNION
+{{ d.union }}
 SELECT old_user_id FROM {{ t.stage('changes') }} WHERE old_user_id IS NOT NULL;
 {% endif %}
 {{ d.drop_table(t.stage('run')) }};

@@ -100,5 +100,12 @@ SELECT
     (SELECT COUNT(*) FROM {{ t.stage(step) }}){{ "," if not loop.last }}
 {%- endfor %}
 FROM {{ t.stage('run') }} AS run;
-
+{% if d.script_transactions %}
+-- The whole script is one job: the state claim is checked here, before the commit.
+ASSERT (
+    SELECT COUNT(*) FROM {{ t.state }}
+    WHERE source = {{ d.literal(cfg.name) }} AND last_run_id = {{ d.literal(plan.run_id) }}
+      AND version = {{ plan.state_version + 1 }}
+) = 1 AS 'publish refused: the state of the source moved since the plan; another run published first';
+{% endif %}
 {{ d.commit() }};

@@ -3,14 +3,15 @@
 {{ d.create_schema(cfg.target_schema) }};
 
 CREATE TABLE IF NOT EXISTS {{ t.state }} (
-    source {{ d.text_type }} PRIMARY KEY,
+    source {{ d.text_type }} NOT NULL,
     watermark {{ d.timestamp_type }},
     version {{ d.bigint_type }} NOT NULL,
     last_run_id {{ d.text_type }},
     last_mode {{ d.text_type }},
     last_window_start {{ d.timestamp_type }},
     last_window_end {{ d.timestamp_type }},
-    updated_at {{ d.timestamp_type }}
+    updated_at {{ d.timestamp_type }},
+    {{ d.primary_key('source') }}
 );
 
 CREATE TABLE IF NOT EXISTS {{ t.runs }} (

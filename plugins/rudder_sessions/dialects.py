@@ -20,6 +20,10 @@ class Dialect:
     """ANSI-flavoured defaults; subclasses override what their warehouse spells differently."""
 
     name = "ansi"
+    # UNION without a quantifier is not valid everywhere (BigQuery wants DISTINCT spelled out).
+    union = "UNION"
+    # BigQuery runs a transaction only inside one multi-statement script (one job).
+    script_transactions = False
     text_type = "VARCHAR"
     float_type = "DOUBLE PRECISION"
     bigint_type = "BIGINT"
@@ -88,19 +92,30 @@ class Dialect:
     def create_schema(self, schema: str) -> str:
         return f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema)}"
 
+    def primary_key(self, column: str) -> str:
+        """A table constraint naming the key (informational where the warehouse does not enforce it)."""
+        return f"PRIMARY KEY ({column})"
+
     def drop_table(self, table: str) -> str:
         return f"DROP TABLE IF EXISTS {table}"
 
-    def columns_query(self) -> str:
-        """Columns of one table, case-insensitively, with bind parameters (schema, table)."""
+    placeholder = "%s"
+
+    def columns_query(self, schema: str, table: str) -> tuple[str, tuple]:
+        """Columns of one table, case-insensitively: the query and its bind parameters."""
+        p = self.placeholder
         return (
             "SELECT column_name FROM information_schema.columns "
-            "WHERE lower(table_schema) = lower(%s) AND lower(table_name) = lower(%s)"
+            f"WHERE lower(table_schema) = lower({p}) AND lower(table_name) = lower({p})",
+            (schema, table),
         )
 
-    def tables_query(self) -> str:
-        """Tables of a schema, with a bind parameter (schema)."""
-        return "SELECT table_name FROM information_schema.tables WHERE lower(table_schema) = lower(%s)"
+    def tables_query(self, schema: str) -> tuple[str, tuple]:
+        """Tables of a schema: the query and its bind parameters."""
+        return (
+            f"SELECT table_name FROM information_schema.tables WHERE lower(table_schema) = lower({self.placeholder})",
+            (schema,),
+        )
 
 
 class DuckDBDialect(Dialect):
@@ -113,11 +128,7 @@ class DuckDBDialect(Dialect):
     def blank_to_null(self, expr: str) -> str:
         return f"CASE WHEN trim({expr}, {self.whitespace_chars()}) = '' THEN NULL ELSE {expr} END"
 
-    def columns_query(self) -> str:
-        return super().columns_query().replace("%s", "?")
-
-    def tables_query(self) -> str:
-        return super().tables_query().replace("%s", "?")
+    placeholder = "?"
 
 
 class PostgresDialect(Dialect):
@@ -152,10 +163,76 @@ class SnowflakeDialect(Dialect):
         return f"CASE WHEN TRANSLATE({expr}, {self.whitespace_chars()}, '') = '' THEN NULL ELSE {expr} END"
 
 
+class BigQueryDialect(Dialect):
+    """Standard SQL on BigQuery: backtick quoting, INT64/FLOAT64/STRING, UNIX_MICROS for exact
+    gaps, and the publish transaction as one script with an ASSERT for the state claim."""
+
+    name = "bigquery"
+    union = "UNION DISTINCT"
+    script_transactions = True
+    text_type = "STRING"
+    float_type = "FLOAT64"
+    bigint_type = "INT64"
+    timestamp_type = "TIMESTAMP"
+
+    def quote(self, identifier: str) -> str:
+        return super().quote(identifier).replace('"', "`")
+
+    def literal(self, value: str | int | float | None) -> str:
+        if isinstance(value, str):
+            return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return super().literal(value)
+
+    def epoch_us(self, expr: str) -> str:
+        return f"UNIX_MICROS({expr})"
+
+    def blank_to_null(self, expr: str) -> str:
+        return f"CASE WHEN TRIM({expr}, {self.whitespace_chars()}) = '' THEN NULL ELSE {expr} END"
+
+    def commit(self) -> str:
+        return "COMMIT TRANSACTION"
+
+    def rollback(self) -> str:
+        return "ROLLBACK TRANSACTION"
+
+    def primary_key(self, column: str) -> str:
+        return f"PRIMARY KEY ({column}) NOT ENFORCED"
+
+    def columns_query(self, schema: str, table: str) -> tuple[str, tuple]:
+        # INFORMATION_SCHEMA is per dataset; the dataset is a validated identifier.
+        return (
+            f"SELECT column_name FROM {self.quote(schema)}.INFORMATION_SCHEMA.COLUMNS "
+            "WHERE lower(table_name) = lower(%s)",
+            (table,),
+        )
+
+    def tables_query(self, schema: str) -> tuple[str, tuple]:
+        return f"SELECT table_name FROM {self.quote(schema)}.INFORMATION_SCHEMA.TABLES", ()
+
+
+class RedshiftDialect(PostgresDialect):
+    """PostgreSQL-like; DATEDIFF in microseconds is the exact gap (no EXTRACT(EPOCH) doubles), text is
+    VARCHAR(65535) (a bare VARCHAR is 256 characters), and the default collation is binary."""
+
+    name = "redshift"
+    text_type = "VARCHAR(65535)"
+
+    def epoch_us(self, expr: str) -> str:
+        return f"DATEDIFF(microsecond, TIMESTAMP '1970-01-01 00:00:00', {expr})"
+
+    def text_order(self, expr: str) -> str:
+        return expr
+
+    def blank_to_null(self, expr: str) -> str:
+        return f"CASE WHEN BTRIM({expr}, {self.whitespace_chars()}) = '' THEN NULL ELSE {expr} END"
+
+
 DIALECTS: dict[str, type[Dialect]] = {
     "duckdb": DuckDBDialect,
     "postgres": PostgresDialect,
     "snowflake": SnowflakeDialect,
+    "bigquery": BigQueryDialect,
+    "redshift": RedshiftDialect,
 }
 
 # Airflow connection types and the dialect their SQL is written in.

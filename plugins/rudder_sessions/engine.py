@@ -124,7 +124,8 @@ class SessionRunner:
             raise SourceError(f"{where} has no column(s): {', '.join(missing)}")
 
     def _columns(self, schema: str, table: str) -> set[str]:
-        rows = self.hook.get_records(self.dialect.columns_query(), parameters=(schema, table))
+        sql, parameters = self.dialect.columns_query(schema, table)
+        rows = self.hook.get_records(sql, parameters=parameters)
         return {str(r[0]).lower() for r in rows}
 
     def plan(
@@ -187,7 +188,8 @@ class SessionRunner:
 
     def _drop_stale_stages(self, tables: Tables) -> None:
         """Staging tables of crashed or killed runs of this source (any key but this run's)."""
-        rows = self.hook.get_records(self.dialect.tables_query(), parameters=(self.config.target_schema,))
+        sql, parameters = self.dialect.tables_query(self.config.target_schema)
+        rows = self.hook.get_records(sql, parameters=parameters or None)
         prefix, mine = tables.stage_prefix.lower(), tables.stage_name("").lower()
         names = [str(r[0]) for r in rows]
         stale = [n for n in names if n.lower().startswith(prefix) and not n.lower().startswith(mine)]
@@ -259,6 +261,9 @@ class SessionRunner:
         )
         with closing(self.hook.get_conn()) as conn, closing(conn.cursor()) as cursor:
             try:
+                if self.dialect.script_transactions:
+                    self._publish_script(cursor, statements, plan)
+                    return
                 cursor.execute(begin)
                 for statement in body:
                     cursor.execute(statement)
@@ -288,6 +293,20 @@ class SessionRunner:
                     cursor.execute(self.dialect.drop_table(tables.stage(name)))
             except Exception:
                 log.warning("could not drop the staging tables of run %s", plan.run_id, exc_info=True)
+
+    def _publish_script(self, cursor: Any, statements: list[str], plan: RunPlan) -> None:
+        """Warehouses whose transactions live inside one script (BigQuery) get the whole publish,
+        its state claim checked by an ASSERT, as one statement."""
+        try:
+            cursor.execute(";\n".join(statements) + ";")
+        except Exception as exc:
+            if "publish refused" in str(exc):
+                raise PublishConflict(
+                    f"publish of run {plan.run_id} refused: the state of source {self.config.name!r} moved since "
+                    "the plan; another run published first"
+                ) from exc
+            raise
+        self.drop_stages(plan)
 
     def drop_stages(self, plan: RunPlan) -> None:
         tables = self.tables(plan.key)

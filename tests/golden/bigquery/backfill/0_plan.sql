@@ -1,0 +1,163 @@
+-- Plan: read the source rows of this run once, clean them, and fix what the run must recompute.
+--   * blank or whitespace-only ids count as NULL;
+--   * rows without id, without timestamp, or without any identifier are dropped with a reason;
+--   * copies of an id collapse to the copy received first (then by content, for determinism),
+--     whichever load brought it: in incremental and backfill runs the published copy competes;
+--   * the counts by reason are kept with the run, so nothing is lost without a trace.
+-- Mode backfill: visitors with an event in [2026-02-01 00:00:00, 2026-02-02 00:00:00).
+
+
+DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_input`;
+
+CREATE TABLE `sessions`.`__rs_a330a0bc481b_input` AS
+WITH cleaned AS (
+    SELECT
+        id,
+        CASE WHEN TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
+        CASE WHEN TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE user_id END AS user_id,
+        event,
+        `timestamp`,
+        received_at,
+        `received_at` AS watermark_value
+    FROM `rudderstack`.`tracks`
+    -- every copy of every id with a copy, or a published event, in the window
+    WHERE id IN (
+        SELECT id FROM `rudderstack`.`tracks`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP) AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+        UNION DISTINCT
+        SELECT event_id FROM `sessions`.`dbt_mapped_tracks`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP) AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+    )
+),
+classified AS (
+    SELECT
+        cleaned.*,
+        CASE
+            WHEN id IS NULL THEN 'null_id'
+            WHEN `timestamp` IS NULL THEN 'null_timestamp'
+            WHEN anonymous_id IS NULL AND user_id IS NULL THEN 'no_identifier'
+        END AS invalid_reason
+    FROM cleaned
+),
+ranked AS (
+    SELECT
+        classified.*,
+        ROW_NUMBER() OVER (
+            PARTITION BY id, invalid_reason
+            ORDER BY received_at NULLS LAST, `timestamp`, event NULLS LAST,
+                     anonymous_id NULLS LAST, user_id NULLS LAST
+        ) AS copy_rank
+    FROM classified
+)
+SELECT
+    id,
+    anonymous_id,
+    user_id,
+    event,
+    `timestamp`,
+    received_at,
+    watermark_value,
+    CASE
+        WHEN invalid_reason IS NOT NULL THEN invalid_reason
+        WHEN copy_rank > 1 THEN 'duplicate'
+    END AS drop_reason
+FROM ranked;
+
+DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_events`;
+
+CREATE TABLE `sessions`.`__rs_a330a0bc481b_events` AS
+SELECT id, anonymous_id, user_id, event, `timestamp`, received_at
+FROM `sessions`.`__rs_a330a0bc481b_input`
+WHERE drop_reason IS NULL;
+
+-- Changes: the source is the truth for the window's events (all their copies were read): each
+-- replaces its published copy; published events of the window left without a valid copy go.
+DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_changes`;
+
+CREATE TABLE `sessions`.`__rs_a330a0bc481b_changes` AS
+WITH published AS (
+    SELECT
+        mapped.event_id AS id, mapped.anonymous_id, mapped.user_id, mapped.event,
+        mapped.`timestamp`, mapped.received_at, mapped.dbt_visitor_id
+    FROM `sessions`.`dbt_mapped_tracks` AS mapped
+    WHERE mapped.event_id IN (SELECT id FROM `sessions`.`__rs_a330a0bc481b_events`)
+),
+versions AS (
+    SELECT id, anonymous_id, user_id, event, `timestamp`, received_at, 1 AS incoming
+    FROM `sessions`.`__rs_a330a0bc481b_events`
+),
+ranked AS (
+    SELECT
+        versions.*,
+        ROW_NUMBER() OVER (
+            PARTITION BY id
+            ORDER BY received_at NULLS LAST, `timestamp`, event NULLS LAST,
+                     anonymous_id NULLS LAST, user_id NULLS LAST, incoming
+        ) AS copy_rank
+    FROM versions
+)
+SELECT
+    winner.id AS event_id,
+    TRUE AS present,
+    winner.anonymous_id,
+    winner.user_id,
+    winner.event,
+    winner.`timestamp`,
+    winner.received_at,
+    published.anonymous_id AS old_anonymous_id,
+    published.user_id AS old_user_id,
+    published.`timestamp` AS old_timestamp,
+    published.dbt_visitor_id AS old_visitor_id
+FROM ranked AS winner
+LEFT JOIN published ON published.id = winner.id
+WHERE winner.copy_rank = 1 AND winner.incoming = 1
+UNION ALL
+SELECT
+    mapped.event_id,
+    FALSE,
+    CAST(NULL AS STRING),
+    CAST(NULL AS STRING),
+    CAST(NULL AS STRING),
+    CAST(NULL AS TIMESTAMP),
+    CAST(NULL AS TIMESTAMP),
+    mapped.anonymous_id,
+    mapped.user_id,
+    mapped.`timestamp`,
+    mapped.dbt_visitor_id
+FROM `sessions`.`dbt_mapped_tracks` AS mapped
+WHERE mapped.`timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
+  AND mapped.`timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+  AND NOT EXISTS (SELECT 1 FROM `sessions`.`__rs_a330a0bc481b_events` AS events WHERE events.id = mapped.event_id);
+
+-- Identifiers whose mapping may change: every id of a changed event, before and after.
+DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_touched`;
+
+CREATE TABLE `sessions`.`__rs_a330a0bc481b_touched` AS
+SELECT anonymous_id AS alias FROM `sessions`.`__rs_a330a0bc481b_changes` WHERE anonymous_id IS NOT NULL
+UNION DISTINCT
+SELECT user_id FROM `sessions`.`__rs_a330a0bc481b_changes` WHERE user_id IS NOT NULL
+UNION DISTINCT
+SELECT old_anonymous_id FROM `sessions`.`__rs_a330a0bc481b_changes` WHERE old_anonymous_id IS NOT NULL
+UNION DISTINCT
+SELECT old_user_id FROM `sessions`.`__rs_a330a0bc481b_changes` WHERE old_user_id IS NOT NULL;
+
+DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_run`;
+
+CREATE TABLE `sessions`.`__rs_a330a0bc481b_run` AS
+SELECT
+    'scheduled__2026-03-02T03:00:00+00:00' AS run_id,
+    'backfill' AS mode,
+    CURRENT_TIMESTAMP AS started_at,
+    CAST(COUNT(*) AS INT64) AS rows_read,
+    CAST(COALESCE(SUM(CASE WHEN drop_reason = 'null_id' THEN 1 ELSE 0 END), 0) AS INT64)
+        AS dropped_null_id,
+    CAST(COALESCE(SUM(CASE WHEN drop_reason = 'null_timestamp' THEN 1 ELSE 0 END), 0) AS INT64)
+        AS dropped_null_timestamp,
+    CAST(COALESCE(SUM(CASE WHEN drop_reason = 'no_identifier' THEN 1 ELSE 0 END), 0) AS INT64)
+        AS dropped_no_identifier,
+    CAST(COALESCE(SUM(CASE WHEN drop_reason = 'duplicate' THEN 1 ELSE 0 END), 0) AS INT64)
+        AS dropped_duplicate,
+    MAX(watermark_value) AS max_watermark
+FROM `sessions`.`__rs_a330a0bc481b_input`;
+
+DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_input`;

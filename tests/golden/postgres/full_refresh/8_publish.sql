@@ -1,0 +1,79 @@
+-- Publish, in one transaction: claim the run state the plan saw (a concurrent or stale run finds
+-- it moved and is refused), write the five tables, advance the watermark, log the run. Readers
+-- see the previous model or the new one, never a mix; a failure anywhere leaves the previous one.
+
+BEGIN TRANSACTION;
+
+INSERT INTO "sessions"."rudder_sessions_state" (source, watermark, version, last_run_id, last_mode, last_window_start, last_window_end, updated_at)
+SELECT 'shop', run.max_watermark, 1, run.run_id, run.mode,
+    CAST(NULL AS TIMESTAMP), CAST(NULL AS TIMESTAMP), CURRENT_TIMESTAMP
+FROM "sessions"."__rs_a330a0bc481b_run" AS run;
+
+
+DROP TABLE IF EXISTS "sessions"."dbt_aliases_mapping";
+
+CREATE TABLE "sessions"."dbt_aliases_mapping" AS
+SELECT "alias", "dbt_visitor_id", "is_user_id", "identified_user_id", "identified_at", "identified_event_id"
+FROM "sessions"."__rs_a330a0bc481b_aliases_mapping";
+
+DROP TABLE IF EXISTS "sessions"."dbt_mapped_tracks";
+
+CREATE TABLE "sessions"."dbt_mapped_tracks" AS
+SELECT "event_id", "anonymous_id", "dbt_visitor_id", "timestamp", "event", "idle_time_minutes", "user_id", "received_at", "starts_session"
+FROM "sessions"."__rs_a330a0bc481b_mapped_tracks";
+
+DROP TABLE IF EXISTS "sessions"."dbt_session_tracks";
+
+CREATE TABLE "sessions"."dbt_session_tracks" AS
+SELECT "session_id", "dbt_visitor_id", "session_start_at", "session_sequence_number", "next_session_start_at"
+FROM "sessions"."__rs_a330a0bc481b_session_tracks";
+
+DROP TABLE IF EXISTS "sessions"."dbt_track_facts";
+
+CREATE TABLE "sessions"."dbt_track_facts" AS
+SELECT "anonymous_id", "timestamp", "event_id", "event", "session_id", "dbt_visitor_id", "track_sequence_number"
+FROM "sessions"."__rs_a330a0bc481b_track_facts";
+
+DROP TABLE IF EXISTS "sessions"."dbt_tracks_flow";
+
+CREATE TABLE "sessions"."dbt_tracks_flow" AS
+SELECT "event_id", "session_id", "track_sequence_number", "event", "dbt_visitor_id", "timestamp", "event_2", "event_3", "event_4", "event_5"
+FROM "sessions"."__rs_a330a0bc481b_tracks_flow";
+
+
+DELETE FROM "sessions"."rudder_sessions_runs" WHERE run_id = 'scheduled__2026-03-02T03:00:00+00:00';
+
+INSERT INTO "sessions"."rudder_sessions_runs" (
+    run_id, source, mode, requested_mode, window_start, window_end, watermark_before, watermark_after,
+    started_at, finished_at, outcome, rows_read, dropped_null_id, dropped_null_timestamp, dropped_no_identifier, dropped_duplicate,
+    events_changed, visitors_affected, visitors, sessions, rows_aliases_mapping, rows_mapped_tracks, rows_session_tracks, rows_track_facts, rows_tracks_flow
+)
+SELECT
+    run.run_id,
+    'shop',
+    run.mode,
+    'full_refresh',
+    CAST(NULL AS TIMESTAMP),
+    CAST(NULL AS TIMESTAMP),
+    CAST(NULL AS TIMESTAMP),
+    run.max_watermark,
+    run.started_at,
+    CURRENT_TIMESTAMP,
+    'published',
+    run.rows_read,
+    run.dropped_null_id,
+    run.dropped_null_timestamp,
+    run.dropped_no_identifier,
+    run.dropped_duplicate,
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_mapped_tracks"),
+    (SELECT COUNT(DISTINCT dbt_visitor_id) FROM "sessions"."__rs_a330a0bc481b_mapped_tracks"),
+    (SELECT COUNT(DISTINCT dbt_visitor_id) FROM "sessions"."dbt_mapped_tracks"),
+    (SELECT COUNT(*) FROM "sessions"."dbt_session_tracks"),
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_aliases_mapping"),
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_mapped_tracks"),
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_session_tracks"),
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_track_facts"),
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_tracks_flow")
+FROM "sessions"."__rs_a330a0bc481b_run" AS run;
+
+COMMIT;

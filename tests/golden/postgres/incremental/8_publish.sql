@@ -1,0 +1,93 @@
+-- Publish, in one transaction: claim the run state the plan saw (a concurrent or stale run finds
+-- it moved and is refused), write the five tables, advance the watermark, log the run. Readers
+-- see the previous model or the new one, never a mix; a failure anywhere leaves the previous one.
+
+BEGIN TRANSACTION;
+
+UPDATE "sessions"."rudder_sessions_state" SET
+    watermark = (SELECT COALESCE(GREATEST(run.max_watermark, CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP)), run.max_watermark, CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP)) FROM "sessions"."__rs_a330a0bc481b_run" AS run),
+    version = version + 1,
+    last_run_id = 'scheduled__2026-03-02T03:00:00+00:00',
+    last_mode = 'incremental',
+    last_window_start = CAST('2026-03-01 00:00:00.000000' AS TIMESTAMP),
+    last_window_end = CAST(NULL AS TIMESTAMP),
+    updated_at = CURRENT_TIMESTAMP
+WHERE source = 'shop' AND version = 7;
+
+
+DELETE FROM "sessions"."dbt_aliases_mapping"
+WHERE alias IN (SELECT alias FROM "sessions"."__rs_a330a0bc481b_touched");
+
+INSERT INTO "sessions"."dbt_aliases_mapping" ("alias", "dbt_visitor_id", "is_user_id", "identified_user_id", "identified_at", "identified_event_id")
+SELECT "alias", "dbt_visitor_id", "is_user_id", "identified_user_id", "identified_at", "identified_event_id"
+FROM "sessions"."__rs_a330a0bc481b_aliases_mapping";
+-- The reopened parts of the affected visitors: their published events, and sessions starting there.
+DELETE FROM "sessions"."dbt_session_tracks"
+WHERE EXISTS (
+    SELECT 1 FROM "sessions"."__rs_a330a0bc481b_affected" AS affected
+    WHERE affected.dbt_visitor_id = "sessions"."dbt_session_tracks".dbt_visitor_id
+      AND (affected.reopen_at IS NULL OR "sessions"."dbt_session_tracks".session_start_at >= affected.reopen_at)
+);
+
+DELETE FROM "sessions"."dbt_mapped_tracks"
+WHERE event_id IN (SELECT event_id FROM "sessions"."__rs_a330a0bc481b_reopened");
+
+DELETE FROM "sessions"."dbt_track_facts"
+WHERE event_id IN (SELECT event_id FROM "sessions"."__rs_a330a0bc481b_reopened");
+
+DELETE FROM "sessions"."dbt_tracks_flow"
+WHERE event_id IN (SELECT event_id FROM "sessions"."__rs_a330a0bc481b_reopened");
+
+INSERT INTO "sessions"."dbt_mapped_tracks" ("event_id", "anonymous_id", "dbt_visitor_id", "timestamp", "event", "idle_time_minutes", "user_id", "received_at", "starts_session")
+SELECT "event_id", "anonymous_id", "dbt_visitor_id", "timestamp", "event", "idle_time_minutes", "user_id", "received_at", "starts_session"
+FROM "sessions"."__rs_a330a0bc481b_mapped_tracks";
+
+INSERT INTO "sessions"."dbt_session_tracks" ("session_id", "dbt_visitor_id", "session_start_at", "session_sequence_number", "next_session_start_at")
+SELECT "session_id", "dbt_visitor_id", "session_start_at", "session_sequence_number", "next_session_start_at"
+FROM "sessions"."__rs_a330a0bc481b_session_tracks";
+
+INSERT INTO "sessions"."dbt_track_facts" ("anonymous_id", "timestamp", "event_id", "event", "session_id", "dbt_visitor_id", "track_sequence_number")
+SELECT "anonymous_id", "timestamp", "event_id", "event", "session_id", "dbt_visitor_id", "track_sequence_number"
+FROM "sessions"."__rs_a330a0bc481b_track_facts";
+
+INSERT INTO "sessions"."dbt_tracks_flow" ("event_id", "session_id", "track_sequence_number", "event", "dbt_visitor_id", "timestamp", "event_2", "event_3", "event_4", "event_5")
+SELECT "event_id", "session_id", "track_sequence_number", "event", "dbt_visitor_id", "timestamp", "event_2", "event_3", "event_4", "event_5"
+FROM "sessions"."__rs_a330a0bc481b_tracks_flow";
+
+
+DELETE FROM "sessions"."rudder_sessions_runs" WHERE run_id = 'scheduled__2026-03-02T03:00:00+00:00';
+
+INSERT INTO "sessions"."rudder_sessions_runs" (
+    run_id, source, mode, requested_mode, window_start, window_end, watermark_before, watermark_after,
+    started_at, finished_at, outcome, rows_read, dropped_null_id, dropped_null_timestamp, dropped_no_identifier, dropped_duplicate,
+    events_changed, visitors_affected, visitors, sessions, rows_aliases_mapping, rows_mapped_tracks, rows_session_tracks, rows_track_facts, rows_tracks_flow
+)
+SELECT
+    run.run_id,
+    'shop',
+    run.mode,
+    'incremental',
+    CAST('2026-03-01 00:00:00.000000' AS TIMESTAMP),
+    CAST(NULL AS TIMESTAMP),
+    CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP),
+    COALESCE(GREATEST(run.max_watermark, CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP)), run.max_watermark, CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP)),
+    run.started_at,
+    CURRENT_TIMESTAMP,
+    'published',
+    run.rows_read,
+    run.dropped_null_id,
+    run.dropped_null_timestamp,
+    run.dropped_no_identifier,
+    run.dropped_duplicate,
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_changes"),
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_affected"),
+    (SELECT COUNT(DISTINCT dbt_visitor_id) FROM "sessions"."dbt_mapped_tracks"),
+    (SELECT COUNT(*) FROM "sessions"."dbt_session_tracks"),
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_aliases_mapping"),
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_mapped_tracks"),
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_session_tracks"),
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_track_facts"),
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_tracks_flow")
+FROM "sessions"."__rs_a330a0bc481b_run" AS run;
+
+COMMIT;

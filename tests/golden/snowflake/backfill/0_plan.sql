@@ -1,0 +1,163 @@
+-- Plan: read the source rows of this run once, clean them, and fix what the run must recompute.
+--   * blank or whitespace-only ids count as NULL;
+--   * rows without id, without timestamp, or without any identifier are dropped with a reason;
+--   * copies of an id collapse to the copy received first (then by content, for determinism),
+--     whichever load brought it: in incremental and backfill runs the published copy competes;
+--   * the counts by reason are kept with the run, so nothing is lost without a trace.
+-- Mode backfill: visitors with an event in [2026-02-01 00:00:00, 2026-02-02 00:00:00).
+
+
+DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_INPUT";
+
+CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_INPUT" AS
+WITH cleaned AS (
+    SELECT
+        id,
+        CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
+        CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE user_id END AS user_id,
+        event,
+        "TIMESTAMP",
+        received_at,
+        "RECEIVED_AT" AS watermark_value
+    FROM "RUDDERSTACK"."TRACKS"
+    -- every copy of every id with a copy, or a published event, in the window
+    WHERE id IN (
+        SELECT id FROM "RUDDERSTACK"."TRACKS"
+        WHERE "TIMESTAMP" >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP_NTZ) AND "TIMESTAMP" < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP_NTZ)
+        UNION
+        SELECT event_id FROM "SESSIONS"."DBT_MAPPED_TRACKS"
+        WHERE "TIMESTAMP" >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP_NTZ) AND "TIMESTAMP" < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP_NTZ)
+    )
+),
+classified AS (
+    SELECT
+        cleaned.*,
+        CASE
+            WHEN id IS NULL THEN 'null_id'
+            WHEN "TIMESTAMP" IS NULL THEN 'null_timestamp'
+            WHEN anonymous_id IS NULL AND user_id IS NULL THEN 'no_identifier'
+        END AS invalid_reason
+    FROM cleaned
+),
+ranked AS (
+    SELECT
+        classified.*,
+        ROW_NUMBER() OVER (
+            PARTITION BY id, invalid_reason
+            ORDER BY received_at NULLS LAST, "TIMESTAMP", event NULLS LAST,
+                     anonymous_id NULLS LAST, user_id NULLS LAST
+        ) AS copy_rank
+    FROM classified
+)
+SELECT
+    id,
+    anonymous_id,
+    user_id,
+    event,
+    "TIMESTAMP",
+    received_at,
+    watermark_value,
+    CASE
+        WHEN invalid_reason IS NOT NULL THEN invalid_reason
+        WHEN copy_rank > 1 THEN 'duplicate'
+    END AS drop_reason
+FROM ranked;
+
+DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_EVENTS";
+
+CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_EVENTS" AS
+SELECT id, anonymous_id, user_id, event, "TIMESTAMP", received_at
+FROM "SESSIONS"."__RS_A330A0BC481B_INPUT"
+WHERE drop_reason IS NULL;
+
+-- Changes: the source is the truth for the window's events (all their copies were read): each
+-- replaces its published copy; published events of the window left without a valid copy go.
+DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_CHANGES";
+
+CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_CHANGES" AS
+WITH published AS (
+    SELECT
+        mapped.event_id AS id, mapped.anonymous_id, mapped.user_id, mapped.event,
+        mapped."TIMESTAMP", mapped.received_at, mapped.dbt_visitor_id
+    FROM "SESSIONS"."DBT_MAPPED_TRACKS" AS mapped
+    WHERE mapped.event_id IN (SELECT id FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS")
+),
+versions AS (
+    SELECT id, anonymous_id, user_id, event, "TIMESTAMP", received_at, 1 AS incoming
+    FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS"
+),
+ranked AS (
+    SELECT
+        versions.*,
+        ROW_NUMBER() OVER (
+            PARTITION BY id
+            ORDER BY received_at NULLS LAST, "TIMESTAMP", event NULLS LAST,
+                     anonymous_id NULLS LAST, user_id NULLS LAST, incoming
+        ) AS copy_rank
+    FROM versions
+)
+SELECT
+    winner.id AS event_id,
+    TRUE AS present,
+    winner.anonymous_id,
+    winner.user_id,
+    winner.event,
+    winner."TIMESTAMP",
+    winner.received_at,
+    published.anonymous_id AS old_anonymous_id,
+    published.user_id AS old_user_id,
+    published."TIMESTAMP" AS old_timestamp,
+    published.dbt_visitor_id AS old_visitor_id
+FROM ranked AS winner
+LEFT JOIN published ON published.id = winner.id
+WHERE winner.copy_rank = 1 AND winner.incoming = 1
+UNION ALL
+SELECT
+    mapped.event_id,
+    FALSE,
+    CAST(NULL AS VARCHAR),
+    CAST(NULL AS VARCHAR),
+    CAST(NULL AS VARCHAR),
+    CAST(NULL AS TIMESTAMP_NTZ),
+    CAST(NULL AS TIMESTAMP_NTZ),
+    mapped.anonymous_id,
+    mapped.user_id,
+    mapped."TIMESTAMP",
+    mapped.dbt_visitor_id
+FROM "SESSIONS"."DBT_MAPPED_TRACKS" AS mapped
+WHERE mapped."TIMESTAMP" >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP_NTZ)
+  AND mapped."TIMESTAMP" < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP_NTZ)
+  AND NOT EXISTS (SELECT 1 FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS" AS events WHERE events.id = mapped.event_id);
+
+-- Identifiers whose mapping may change: every id of a changed event, before and after.
+DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_TOUCHED";
+
+CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_TOUCHED" AS
+SELECT anonymous_id AS alias FROM "SESSIONS"."__RS_A330A0BC481B_CHANGES" WHERE anonymous_id IS NOT NULL
+UNION
+SELECT user_id FROM "SESSIONS"."__RS_A330A0BC481B_CHANGES" WHERE user_id IS NOT NULL
+UNION
+SELECT old_anonymous_id FROM "SESSIONS"."__RS_A330A0BC481B_CHANGES" WHERE old_anonymous_id IS NOT NULL
+UNION
+SELECT old_user_id FROM "SESSIONS"."__RS_A330A0BC481B_CHANGES" WHERE old_user_id IS NOT NULL;
+
+DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_RUN";
+
+CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_RUN" AS
+SELECT
+    'scheduled__2026-03-02T03:00:00+00:00' AS run_id,
+    'backfill' AS mode,
+    CURRENT_TIMESTAMP AS started_at,
+    CAST(COUNT(*) AS BIGINT) AS rows_read,
+    CAST(COALESCE(SUM(CASE WHEN drop_reason = 'null_id' THEN 1 ELSE 0 END), 0) AS BIGINT)
+        AS dropped_null_id,
+    CAST(COALESCE(SUM(CASE WHEN drop_reason = 'null_timestamp' THEN 1 ELSE 0 END), 0) AS BIGINT)
+        AS dropped_null_timestamp,
+    CAST(COALESCE(SUM(CASE WHEN drop_reason = 'no_identifier' THEN 1 ELSE 0 END), 0) AS BIGINT)
+        AS dropped_no_identifier,
+    CAST(COALESCE(SUM(CASE WHEN drop_reason = 'duplicate' THEN 1 ELSE 0 END), 0) AS BIGINT)
+        AS dropped_duplicate,
+    MAX(watermark_value) AS max_watermark
+FROM "SESSIONS"."__RS_A330A0BC481B_INPUT";
+
+DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_INPUT";
