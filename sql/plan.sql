@@ -9,7 +9,12 @@
 {%- elif plan.backfill %}: visitors with an event in [{{ plan.window_start }}, {{ plan.window_end }}).
 {%- else %}: the whole source.{% endif %}
 {% set ts = d.quote('timestamp') %}
-{% set wm = d.quote(cfg.watermark_column) %}
+{%- macro src(column) -%}
+{%- if column in plan.aware_columns -%}{{ d.to_utc(d.quote(column)) }}{%- else -%}{{ d.quote(column) }}{%- endif -%}
+{%- endmacro %}
+{%- if plan.aware_columns %}
+-- Time-zone-aware source columns ({{ plan.aware_columns | join(', ') }}) are read as UTC timestamps.
+{%- endif %}
 {{ d.drop_table(t.stage('input')) }};
 
 CREATE TABLE {{ t.stage('input') }} AS
@@ -19,17 +24,19 @@ WITH cleaned AS (
         {{ d.blank_to_null('anonymous_id') }} AS anonymous_id,
         {{ d.blank_to_null('user_id') }} AS user_id,
         event,
-        {{ ts }},
-        received_at,
-        {{ wm }} AS watermark_value
+        {{ src('timestamp') }} AS {{ ts }},
+        {{ src('received_at') }} AS received_at,
+        {{ src(cfg.watermark_column) }} AS watermark_value
     FROM {{ t.source }}
 {%- if plan.incremental %}
-    WHERE {{ wm }} > {{ d.timestamp_literal(plan.window_start) }} OR {{ wm }} IS NULL
+    WHERE {{ src(cfg.watermark_column) }} > {{ d.timestamp_literal(plan.window_start) }}
+       OR {{ d.quote(cfg.watermark_column) }} IS NULL
 {%- elif plan.backfill %}
     -- every copy of every id with a copy, or a published event, in the window
     WHERE id IN (
         SELECT id FROM {{ t.source }}
-        WHERE {{ ts }} >= {{ d.timestamp_literal(plan.window_start) }} AND {{ ts }} < {{ d.timestamp_literal(plan.window_end) }}
+        WHERE {{ src('timestamp') }} >= {{ d.timestamp_literal(plan.window_start) }}
+          AND {{ src('timestamp') }} < {{ d.timestamp_literal(plan.window_end) }}
         {{ d.union }}
         SELECT event_id FROM {{ t.target('mapped_tracks') }}
         WHERE {{ ts }} >= {{ d.timestamp_literal(plan.window_start) }} AND {{ ts }} < {{ d.timestamp_literal(plan.window_end) }}

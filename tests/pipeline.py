@@ -37,11 +37,22 @@ SORT_KEYS = {
 }
 
 
+AWARE_SOURCE_SCHEMA = pa.schema(
+    [f if f.type != pa.timestamp("us") else pa.field(f.name, pa.timestamp("us", tz="UTC")) for f in SOURCE_SCHEMA]
+)
+
+
 def load_source(
-    database: Path, rows: Iterable[Mapping[str, Any]], schema: str = "rudderstack", append: bool = False
+    database: Path,
+    rows: Iterable[Mapping[str, Any]],
+    schema: str = "rudderstack",
+    append: bool = False,
+    aware: bool = False,
 ) -> None:
-    """Write rows as the source tracks table (or append them, as a new load would)."""
-    table = pa.Table.from_pylist([{k: r.get(k) for k in SOURCE_SCHEMA.names} for r in rows], SOURCE_SCHEMA)
+    """Write rows as the source tracks table (or append them, as a new load would); `aware` makes the
+    timestamp columns TIMESTAMP WITH TIME ZONE."""
+    arrow_schema = AWARE_SOURCE_SCHEMA if aware else SOURCE_SCHEMA
+    table = pa.Table.from_pylist([{k: r.get(k) for k in SOURCE_SCHEMA.names} for r in rows], arrow_schema)
     with duckdb.connect(str(database)) as conn:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         conn.register("source_rows", table)

@@ -10,6 +10,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,8 @@ class DuckDBWarehouse:
 
         return SessionRunner(config, DuckDBHook(database=str(self.path)), DuckDBDialect())
 
-    def load_source(self, rows: Iterable[Mapping[str, Any]], append: bool = False) -> None:
-        load_source(self.path, rows, self.source_schema, append=append)
+    def load_source(self, rows: Iterable[Mapping[str, Any]], append: bool = False, aware: bool = False) -> None:
+        load_source(self.path, rows, self.source_schema, append=append, aware=aware)
 
     def query(self, sql: str, params: list | None = None) -> list[dict]:
         with duckdb.connect(str(self.path)) as conn:
@@ -99,16 +100,17 @@ class PostgresWarehouse:
     def runner(self, config: SourceConfig) -> SessionRunner:
         return SessionRunner.connect(config)
 
-    def load_source(self, rows: Iterable[Mapping[str, Any]], append: bool = False) -> None:
+    def load_source(self, rows: Iterable[Mapping[str, Any]], append: bool = False, aware: bool = False) -> None:
         from psycopg2.extras import execute_values
 
+        kind = "TIMESTAMPTZ" if aware else "TIMESTAMP"
         with self.conn.cursor() as cur:
             if not append:
                 cur.execute(f"DROP SCHEMA IF EXISTS {self.source_schema} CASCADE")
                 cur.execute(f"CREATE SCHEMA {self.source_schema}")
                 cur.execute(
                     f"CREATE TABLE {self.source_schema}.tracks (id TEXT, anonymous_id TEXT, user_id TEXT, "
-                    "event TEXT, timestamp TIMESTAMP, received_at TIMESTAMP)"
+                    f"event TEXT, timestamp {kind}, received_at {kind})"
                 )
             values = [tuple(r.get(c) for c in COLUMNS) for r in rows]
             if values:
@@ -146,8 +148,16 @@ class PostgresWarehouse:
         os.environ.pop(f"AIRFLOW_CONN_{self.conn_id.upper()}", None)
 
 
+def _naive_utc(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
 def source_rows(wh) -> list[dict]:
-    return wh.query(f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in COLUMNS)} FROM {wh.source_schema}.tracks")
+    """The source as the model reads it (time-zone-aware timestamps as UTC without a zone)."""
+    rows = wh.query(f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in COLUMNS)} FROM {wh.source_schema}.tracks")
+    return [{k: _naive_utc(v) for k, v in row.items()} for row in rows]
 
 
 def read_tables(wh, config: SourceConfig) -> dict[str, list[dict]]:

@@ -68,6 +68,15 @@ class Dialect:
         """An ORDER BY key for a text column, in plain code point order whatever the collation."""
         return expr
 
+    def is_time_zone_aware(self, data_type: str) -> bool:
+        """Whether an information_schema data type is a timestamp with a time zone."""
+        t = data_type.lower()
+        return ("with time zone" in t and "without" not in t) or t in ("timestamptz", "timestamp_tz", "timestamp_ltz")
+
+    def to_utc(self, expr: str) -> str:
+        """A time-zone-aware timestamp as the UTC timestamp without a zone that the model works in."""
+        return f"({expr} AT TIME ZONE 'UTC')"
+
     def to_text(self, expr: str) -> str:
         return f"CAST({expr} AS {self.text_type})"
 
@@ -105,7 +114,7 @@ class Dialect:
         """Columns of one table, case-insensitively: the query and its bind parameters."""
         p = self.placeholder
         return (
-            "SELECT column_name FROM information_schema.columns "
+            "SELECT column_name, data_type FROM information_schema.columns "
             f"WHERE lower(table_schema) = lower({p}) AND lower(table_name) = lower({p})",
             (schema, table),
         )
@@ -124,6 +133,9 @@ class DuckDBDialect(Dialect):
 
     def epoch_us(self, expr: str) -> str:
         return f"epoch_us({expr})"
+
+    def to_utc(self, expr: str) -> str:
+        return f"timezone('UTC', {expr})"
 
     def blank_to_null(self, expr: str) -> str:
         return f"CASE WHEN trim({expr}, {self.whitespace_chars()}) = '' THEN NULL ELSE {expr} END"
@@ -157,6 +169,9 @@ class SnowflakeDialect(Dialect):
     def epoch_us(self, expr: str) -> str:
         return f"DATE_PART(EPOCH_MICROSECOND, {expr})"
 
+    def to_utc(self, expr: str) -> str:
+        return f"CAST(CONVERT_TIMEZONE('UTC', {expr}) AS TIMESTAMP_NTZ)"
+
     def blank_to_null(self, expr: str) -> str:
         # TRANSLATE deletes the listed characters (what TRIM(x, chars) also does on Snowflake,
         # but fakesnow's translation of that TRIM ignores the characters).
@@ -186,6 +201,9 @@ class BigQueryDialect(Dialect):
     def epoch_us(self, expr: str) -> str:
         return f"UNIX_MICROS({expr})"
 
+    def to_utc(self, expr: str) -> str:
+        return expr  # a BigQuery TIMESTAMP is an absolute UTC instant already
+
     def blank_to_null(self, expr: str) -> str:
         return f"CASE WHEN TRIM({expr}, {self.whitespace_chars()}) = '' THEN NULL ELSE {expr} END"
 
@@ -201,7 +219,7 @@ class BigQueryDialect(Dialect):
     def columns_query(self, schema: str, table: str) -> tuple[str, tuple]:
         # INFORMATION_SCHEMA is per dataset; the dataset is a validated identifier.
         return (
-            f"SELECT column_name FROM {self.quote(schema)}.INFORMATION_SCHEMA.COLUMNS "
+            f"SELECT column_name, data_type FROM {self.quote(schema)}.INFORMATION_SCHEMA.COLUMNS "
             "WHERE lower(table_name) = lower(%s)",
             (table,),
         )
@@ -219,6 +237,9 @@ class RedshiftDialect(PostgresDialect):
 
     def epoch_us(self, expr: str) -> str:
         return f"DATEDIFF(microsecond, TIMESTAMP '1970-01-01 00:00:00', {expr})"
+
+    def to_utc(self, expr: str) -> str:
+        return f"CONVERT_TIMEZONE('UTC', {expr})"
 
     def text_order(self, expr: str) -> str:
         return expr

@@ -111,22 +111,28 @@ class SessionRunner:
 
     # -- planning ---------------------------------------------------------------------------------
 
-    def check_source(self) -> None:
-        """Fail with a message naming what is missing, before any SQL touches the source."""
+    def check_source(self) -> tuple[str, ...]:
+        """Fail with a message naming what is missing, before any SQL touches the source; return
+        the timestamp columns that carry a time zone."""
         cfg = self.config
-        present = self._columns(cfg.source_schema, cfg.source_table)
+        types = self._column_types(cfg.source_schema, cfg.source_table)
         where = f"source table {cfg.source_schema}.{cfg.source_table} (connection {cfg.conn_id!r})"
-        if not present:
+        if not types:
             raise SourceError(f"{where} does not exist")
         needed = dict.fromkeys((*SOURCE_COLUMNS, cfg.watermark_column))
-        missing = [c for c in needed if c.lower() not in present]
+        missing = [c for c in needed if c.lower() not in types]
         if missing:
             raise SourceError(f"{where} has no column(s): {', '.join(missing)}")
+        timestamps = dict.fromkeys(("timestamp", "received_at", cfg.watermark_column))
+        return tuple(c for c in timestamps if self.dialect.is_time_zone_aware(types[c.lower()]))
 
-    def _columns(self, schema: str, table: str) -> set[str]:
+    def _column_types(self, schema: str, table: str) -> dict[str, str]:
         sql, parameters = self.dialect.columns_query(schema, table)
         rows = self.hook.get_records(sql, parameters=parameters)
-        return {str(r[0]).lower() for r in rows}
+        return {str(r[0]).lower(): str(r[1]) for r in rows}
+
+    def _columns(self, schema: str, table: str) -> set[str]:
+        return set(self._column_types(schema, table))
 
     def plan(
         self,
@@ -144,7 +150,7 @@ class SessionRunner:
                 raise RudderSessionsError("a backfill needs a start and an end")
             if not start < end:
                 raise RudderSessionsError(f"backfill end {end} must be after its start {start}")
-        self.check_source()
+        aware_columns = self.check_source()
         tables = self.tables(run_key(run_id))
         self._execute(self._statements(render_template("state.sql", self.config, self.dialect, tables)))
         if self._published(run_id):
@@ -173,6 +179,7 @@ class SessionRunner:
             watermark_before=watermark,
             state_version=version,
             reason=reason,
+            aware_columns=aware_columns,
         )
 
     def _published(self, run_id: str) -> bool:

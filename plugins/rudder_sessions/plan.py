@@ -26,6 +26,8 @@ class RunPlan:
     state_version: int = 0
     noop: bool = False
     reason: str = ""
+    # Source timestamp columns with a time zone: the plan converts them to UTC without one.
+    aware_columns: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -49,6 +51,7 @@ class RunPlan:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunPlan:
         values = dict(data)
+        values["aware_columns"] = tuple(values.get("aware_columns") or ())
         for name in ("window_start", "window_end", "watermark_before"):
             if values.get(name):
                 values[name] = datetime.fromisoformat(values[name])

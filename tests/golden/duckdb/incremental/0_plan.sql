@@ -7,7 +7,6 @@
 -- Mode incremental: rows whose received_at is later than
 -- 2026-03-01 00:00:00 (stored watermark 2026-03-01 03:00:00 minus the lookback of 3 hours).
 
-
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_input";
 
 CREATE TABLE "sessions"."__rs_a330a0bc481b_input" AS
@@ -17,11 +16,12 @@ WITH cleaned AS (
         CASE WHEN trim(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
         CASE WHEN trim(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE user_id END AS user_id,
         event,
-        "timestamp",
-        received_at,
+        "timestamp" AS "timestamp",
+        "received_at" AS received_at,
         "received_at" AS watermark_value
     FROM "rudderstack"."tracks"
-    WHERE "received_at" > CAST('2026-03-01 00:00:00.000000' AS TIMESTAMP) OR "received_at" IS NULL
+    WHERE "received_at" > CAST('2026-03-01 00:00:00.000000' AS TIMESTAMP)
+       OR "received_at" IS NULL
 ),
 classified AS (
     SELECT

@@ -6,7 +6,6 @@
 --   * the counts by reason are kept with the run, so nothing is lost without a trace.
 -- Mode backfill: visitors with an event in [2026-02-01 00:00:00, 2026-02-02 00:00:00).
 
-
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_input";
 
 CREATE TABLE "sessions"."__rs_a330a0bc481b_input" AS
@@ -16,14 +15,15 @@ WITH cleaned AS (
         CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13) FROM anonymous_id) = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
         CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13) FROM user_id) = '' THEN NULL ELSE user_id END AS user_id,
         event,
-        "timestamp",
-        received_at,
+        "timestamp" AS "timestamp",
+        "received_at" AS received_at,
         "received_at" AS watermark_value
     FROM "rudderstack"."tracks"
     -- every copy of every id with a copy, or a published event, in the window
     WHERE id IN (
         SELECT id FROM "rudderstack"."tracks"
-        WHERE "timestamp" >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP) AND "timestamp" < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+        WHERE "timestamp" >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
+          AND "timestamp" < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
         UNION
         SELECT event_id FROM "sessions"."dbt_mapped_tracks"
         WHERE "timestamp" >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP) AND "timestamp" < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)

@@ -6,7 +6,6 @@
 --   * the counts by reason are kept with the run, so nothing is lost without a trace.
 -- Mode full_refresh: the whole source.
 
-
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_input";
 
 CREATE TABLE "sessions"."__rs_a330a0bc481b_input" AS
@@ -16,8 +15,8 @@ WITH cleaned AS (
         CASE WHEN BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
         CASE WHEN BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE user_id END AS user_id,
         event,
-        "timestamp",
-        received_at,
+        "timestamp" AS "timestamp",
+        "received_at" AS received_at,
         "received_at" AS watermark_value
     FROM "rudderstack"."tracks"
 ),

@@ -6,7 +6,6 @@
 --   * the counts by reason are kept with the run, so nothing is lost without a trace.
 -- Mode backfill: visitors with an event in [2026-02-01 00:00:00, 2026-02-02 00:00:00).
 
-
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_INPUT";
 
 CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_INPUT" AS
@@ -16,14 +15,15 @@ WITH cleaned AS (
         CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
         CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE user_id END AS user_id,
         event,
-        "TIMESTAMP",
-        received_at,
+        "TIMESTAMP" AS "TIMESTAMP",
+        "RECEIVED_AT" AS received_at,
         "RECEIVED_AT" AS watermark_value
     FROM "RUDDERSTACK"."TRACKS"
     -- every copy of every id with a copy, or a published event, in the window
     WHERE id IN (
         SELECT id FROM "RUDDERSTACK"."TRACKS"
-        WHERE "TIMESTAMP" >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP_NTZ) AND "TIMESTAMP" < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP_NTZ)
+        WHERE "TIMESTAMP" >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP_NTZ)
+          AND "TIMESTAMP" < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP_NTZ)
         UNION
         SELECT event_id FROM "SESSIONS"."DBT_MAPPED_TRACKS"
         WHERE "TIMESTAMP" >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP_NTZ) AND "TIMESTAMP" < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP_NTZ)

@@ -6,7 +6,6 @@
 --   * the counts by reason are kept with the run, so nothing is lost without a trace.
 -- Mode full_refresh: the whole source.
 
-
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_INPUT";
 
 CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_INPUT" AS
@@ -16,8 +15,8 @@ WITH cleaned AS (
         CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
         CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE user_id END AS user_id,
         event,
-        "TIMESTAMP",
-        received_at,
+        "TIMESTAMP" AS "TIMESTAMP",
+        "RECEIVED_AT" AS received_at,
         "RECEIVED_AT" AS watermark_value
     FROM "RUDDERSTACK"."TRACKS"
 ),

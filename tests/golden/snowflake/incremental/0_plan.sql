@@ -7,7 +7,6 @@
 -- Mode incremental: rows whose received_at is later than
 -- 2026-03-01 00:00:00 (stored watermark 2026-03-01 03:00:00 minus the lookback of 3 hours).
 
-
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_INPUT";
 
 CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_INPUT" AS
@@ -17,11 +16,12 @@ WITH cleaned AS (
         CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
         CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE user_id END AS user_id,
         event,
-        "TIMESTAMP",
-        received_at,
+        "TIMESTAMP" AS "TIMESTAMP",
+        "RECEIVED_AT" AS received_at,
         "RECEIVED_AT" AS watermark_value
     FROM "RUDDERSTACK"."TRACKS"
-    WHERE "RECEIVED_AT" > CAST('2026-03-01 00:00:00.000000' AS TIMESTAMP_NTZ) OR "RECEIVED_AT" IS NULL
+    WHERE "RECEIVED_AT" > CAST('2026-03-01 00:00:00.000000' AS TIMESTAMP_NTZ)
+       OR "RECEIVED_AT" IS NULL
 ),
 classified AS (
     SELECT
