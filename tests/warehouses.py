@@ -30,22 +30,33 @@ def _rows(cursor) -> list[dict]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-class DuckDBWarehouse:
-    name = "duckdb"
+class Warehouse:
+    """What every engine's test warehouse offers (see the subclasses for loading and querying)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.source_schema, self.target_schema = "rudderstack", "sessions"
+    name = "base"
+    conn_id = "unused"
+    source_schema = "rudderstack"
+    target_schema = "sessions"
 
     def config(self, **overrides: Any) -> SourceConfig:
         settings = {
             "name": "test",
-            "conn_id": "unused",
+            "conn_id": self.conn_id,
             "source_schema": self.source_schema,
             "target_schema": self.target_schema,
             **overrides,
         }
         return SourceConfig(**settings)
+
+    def runner(self, config: SourceConfig) -> SessionRunner:
+        return SessionRunner.connect(config)
+
+
+class DuckDBWarehouse(Warehouse):
+    name = "duckdb"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
 
     def runner(self, config: SourceConfig) -> SessionRunner:
         from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
@@ -72,7 +83,7 @@ class DuckDBWarehouse:
         pass
 
 
-class PostgresWarehouse:
+class PostgresWarehouse(Warehouse):
     name = "postgres"
 
     def __init__(self) -> None:
@@ -86,19 +97,6 @@ class PostgresWarehouse:
         os.environ[f"AIRFLOW_CONN_{self.conn_id.upper()}"] = json.dumps(
             {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": "test"}
         )
-
-    def config(self, **overrides: Any) -> SourceConfig:
-        settings = {
-            "name": "test",
-            "conn_id": self.conn_id,
-            "source_schema": self.source_schema,
-            "target_schema": self.target_schema,
-            **overrides,
-        }
-        return SourceConfig(**settings)
-
-    def runner(self, config: SourceConfig) -> SessionRunner:
-        return SessionRunner.connect(config)
 
     def load_source(self, rows: Iterable[Mapping[str, Any]], append: bool = False, aware: bool = False) -> None:
         from psycopg2.extras import execute_values
@@ -191,7 +189,7 @@ def postgres_available() -> str | None:
     return None
 
 
-class SnowflakeWarehouse:
+class SnowflakeWarehouse(Warehouse):
     """Snowflake emulated by fakesnow (over DuckDB), reached through the real SnowflakeHook."""
 
     name = "snowflake"
@@ -202,7 +200,6 @@ class SnowflakeWarehouse:
         self._patch = fakesnow.patch()
         self._patch.__enter__()
         suffix = uuid.uuid4().hex[:10]
-        self.source_schema, self.target_schema = "rudderstack", "sessions"
         self.conn_id = f"rs_sf_{suffix}"
         os.environ[f"AIRFLOW_CONN_{self.conn_id.upper()}"] = json.dumps(
             {
@@ -218,19 +215,6 @@ class SnowflakeWarehouse:
         import snowflake.connector
 
         return snowflake.connector.connect(database="RS_TEST", schema="PUBLIC")
-
-    def config(self, **overrides: Any) -> SourceConfig:
-        settings = {
-            "name": "test",
-            "conn_id": self.conn_id,
-            "source_schema": self.source_schema,
-            "target_schema": self.target_schema,
-            **overrides,
-        }
-        return SourceConfig(**settings)
-
-    def runner(self, config: SourceConfig) -> SessionRunner:
-        return SessionRunner.connect(config)
 
     def load_source(self, rows: Iterable[Mapping[str, Any]], append: bool = False) -> None:
         with self._connect() as conn, conn.cursor() as cur:
