@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from datetime import datetime
+
 import pytest
 import sqlglot
 from golden import GOLDEN, rendered
@@ -61,3 +64,58 @@ def test_dialects_quote_only_valid_identifiers():
     for name in SQLGLOT:
         with pytest.raises(RudderSessionsError):
             get_dialect(name).quote('x"; DROP TABLE y; --')
+
+
+# The dialect pieces of the warehouses that cannot run here, executed where sqlglot translates them
+# faithfully (BigQuery -> DuckDB for these functions; Redshift's BTRIM is PostgreSQL's BTRIM).
+GAPS = [
+    (datetime(2026, 1, 1, 10, 0, 0), datetime(2026, 1, 1, 10, 30, 0), 1_800_000_000),
+    (datetime(2026, 1, 1, 10, 0, 0), datetime(2026, 1, 1, 10, 30, 0, 1), 1_800_000_001),
+    (datetime(2025, 12, 31, 23, 59, 59, 999_999), datetime(2026, 1, 1), 1),
+]
+BLANKS = ["", " ", "\t", " \n\r\f ", "x", " x ", "\v"]
+
+
+def _bigquery_on_duckdb(expression: str, **columns) -> object:
+    """Evaluate a BigQuery expression over the given columns, translated to DuckDB by sqlglot."""
+    import duckdb
+
+    sql = sqlglot.transpile(f"SELECT {expression}", read="bigquery", write="duckdb")[0]
+    values = ", ".join(f"${name} AS {name}" for name in columns)
+    with duckdb.connect() as conn:
+        return conn.execute(f"WITH c AS (SELECT {values}) {sql} FROM c", columns).fetchone()[0]
+
+
+@pytest.mark.parametrize(("earlier", "later", "micros"), GAPS)
+def test_bigquery_gap_is_exact_microseconds(earlier, later, micros):
+    d = BigQueryDialect()
+    gap = f"{d.epoch_us('b')} - {d.epoch_us('a')}"
+    assert _bigquery_on_duckdb(gap, a=earlier, b=later) == micros
+
+
+@pytest.mark.parametrize("value", BLANKS)
+def test_bigquery_blank_ids(value):
+    expected = None if value.strip(" \t\n\r\f") == "" else value
+    assert _bigquery_on_duckdb(BigQueryDialect().blank_to_null("v"), v=value) == expected
+
+
+def test_bigquery_string_literals_round_trip():
+    for value in ("it's", "back\\slash", "manual__2026-03-01T00:00:00+00:00"):
+        parsed = sqlglot.parse_one(f"SELECT {BigQueryDialect().literal(value)}", read="bigquery")
+        assert parsed.expressions[0].this == value
+
+
+@pytest.mark.parametrize("value", BLANKS)
+def test_redshift_blank_ids_on_postgres(value):
+    from warehouses import POSTGRES_URI, postgres_available
+
+    if postgres_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail(postgres_available())
+        pytest.skip(postgres_available())
+    import psycopg2
+
+    expected = None if value.strip(" \t\n\r\f") == "" else value
+    with psycopg2.connect(POSTGRES_URI) as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT {RedshiftDialect().blank_to_null('v')} FROM (SELECT %s::text AS v) AS c", (value,))
+        assert cur.fetchone()[0] == expected
