@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -326,22 +326,39 @@ class SessionRunner:
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> dict[str, Any]:
-        """Plan, the steps, checks and publish, in order; staging is dropped if any of them fails."""
-        started = time.monotonic()
-        plan = self.plan(run_id, mode, start, end)
-        log.info("%s", plan.describe())
-        self.timings = {"plan()": time.monotonic() - started}
-        try:
-            for phase in PHASES:
-                self.timings[phase] = self.execute(phase, plan).seconds
-        except BaseException as exc:
+        """Plan, the steps, checks and publish, in order, on one connection (an Airflow DAG runs
+        them as separate tasks instead); staging is dropped if any of them fails."""
+        with self.one_connection():
+            started = time.monotonic()
+            plan = self.plan(run_id, mode, start, end)
+            log.info("%s", plan.describe())
+            self.timings = {"plan()": time.monotonic() - started}
             try:
-                self.drop_stages(plan)
-                self.record_failure(plan, exc)
-            except Exception:  # the original error matters more than a failed cleanup
-                log.warning("could not clean up after run %s", run_id, exc_info=True)
-            raise
-        return self.summary(run_id)
+                for phase in PHASES:
+                    self.timings[phase] = self.execute(phase, plan).seconds
+            except BaseException as exc:
+                with suppress(Exception):  # a failed statement may have left its transaction open
+                    self.hook.get_conn().rollback()
+                try:
+                    self.drop_stages(plan)
+                    self.record_failure(plan, exc)
+                except Exception:  # the original error matters more than a failed cleanup
+                    log.warning("could not clean up after run %s", run_id, exc_info=True)
+                raise
+            return self.summary(run_id)
+
+    @contextmanager
+    def one_connection(self) -> Iterator[None]:
+        """Serve every hook call from one open connection: no reconnect per statement batch (and on
+        DuckDB no checkpoint each time the file is closed). Each phase still commits its own work."""
+        conn = self.hook.get_conn()
+        shared = _SharedConnection(conn)
+        self.hook.get_conn = lambda: shared  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            del self.hook.get_conn
+            conn.close()
 
     def record_failure(self, plan: RunPlan, exc: BaseException) -> None:
         """Log a failed run (one row per run id; a later successful publish replaces it)."""
@@ -425,6 +442,19 @@ class SessionRunner:
             dict(zip(state_columns, state, strict=True)) if state else None,
             [dict(zip(columns, r, strict=True)) for r in runs],
         )
+
+
+class _SharedConnection:
+    """A DB-API connection whose close() is left to its owner (`SessionRunner.one_connection`)."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
 
 
 def _first_line(exc: BaseException) -> str:
