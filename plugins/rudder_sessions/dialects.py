@@ -105,6 +105,10 @@ class Dialect:
         """A table constraint naming the key (informational where the warehouse does not enforce it)."""
         return f"PRIMARY KEY ({column})"
 
+    def run_session_statements(self) -> tuple[str, ...]:
+        """Settings for a connection that runs a whole run's phases (outside Airflow)."""
+        return ()
+
     def drop_table(self, table: str) -> str:
         return f"DROP TABLE IF EXISTS {table}"
 
@@ -130,6 +134,12 @@ class Dialect:
 class DuckDBDialect(Dialect):
     name = "duckdb"
     float_type = "DOUBLE"
+
+    def run_session_statements(self) -> tuple[str, ...]:
+        # Staging tables live and die within the run: with a larger write-ahead log before an
+        # automatic checkpoint they are never written into the database file, only the published
+        # changes are (at the checkpoint when the run closes the file).
+        return ("SET checkpoint_threshold = '4GB'",)
 
     def epoch_us(self, expr: str) -> str:
         return f"epoch_us({expr})"

@@ -352,6 +352,8 @@ class SessionRunner:
         """Serve every hook call from one open connection: no reconnect per statement batch (and on
         DuckDB no checkpoint each time the file is closed). Each phase still commits its own work."""
         conn = self.hook.get_conn()
+        for statement in self.dialect.run_session_statements():
+            conn.cursor().execute(statement)
         shared = _SharedConnection(conn)
         self.hook.get_conn = lambda: shared  # type: ignore[method-assign]
         try:
