@@ -14,7 +14,7 @@ import pytest
 
 from pipeline import ROOT, assert_matches_spec, load_source
 from rudder_sessions.config import load_config
-from rudder_sessions.model import PHASES
+from rudder_sessions.model import PHASES, STEPS
 
 pytestmark = pytest.mark.airflow
 DAG_ID = "rudder_sessions__demo"
@@ -110,3 +110,19 @@ def test_incremental_then_backfill_from_trigger_parameters(demo):
     last = runs(database)[-1]
     assert last[1] == "backfill" and (last[4], last[5]) == (start, start + timedelta(days=1))
     assert_matches_spec(database, config)
+
+
+def test_publish_updates_the_table_assets_with_the_run(demo):
+    import sqlite3
+
+    workdir, _ = demo
+    with sqlite3.connect(workdir / "airflow" / "airflow.db") as db:
+        events = db.execute(
+            "SELECT asset.name, asset_event.extra FROM asset_event JOIN asset ON asset.id = asset_event.asset_id"
+        ).fetchall()
+    names = {name for name, _ in events}
+    assert names == {f"rudder_sessions.demo.dbt_{step}" for step in STEPS}
+    for _, extra in events:
+        meta = json.loads(extra)
+        assert meta["mode"] in ("full_refresh", "incremental", "backfill")
+        assert meta["run_id"].startswith("manual__") and meta["rows_written"] >= 0

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from rudder_sessions.config import SourceConfig
 from rudder_sessions.errors import ConfigError
-from rudder_sessions.model import MODES, PHASES, STEPS, target_table_name
+from rudder_sessions.model import MODES, PHASES, PUBLISH, STEPS, target_table_name
 
 DAG_ID_PREFIX = "rudder_sessions__"
 
@@ -40,6 +40,20 @@ backfill runs each interval as a backfill of its data interval.
 
 def dag_id(source: SourceConfig) -> str:
     return f"{DAG_ID_PREFIX}{source.name}"
+
+
+def table_assets(source: SourceConfig) -> dict[str, object]:
+    """The five published tables as Airflow Assets, so downstream DAGs can be scheduled on them."""
+    from airflow.sdk import Asset
+
+    return {
+        step: Asset(
+            name=f"rudder_sessions.{source.name}.{target_table_name(source, step)}",
+            uri=f"rudder-sessions://{source.name}/{source.target_schema}/{target_table_name(source, step)}",
+            group="rudder-sessions",
+        )
+        for step in STEPS
+    }
 
 
 def _timetable(source: SourceConfig):
@@ -106,5 +120,16 @@ def build_dag(source: SourceConfig):
         doc_md=doc,
         default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
     ) as dag:
-        chain(*(RudderSessionsPhaseOperator(task_id=phase, source=source, phase=phase) for phase in PHASES))
+        assets = table_assets(source)
+        chain(
+            *(
+                RudderSessionsPhaseOperator(
+                    task_id=phase,
+                    source=source,
+                    phase=phase,
+                    outlets=list(assets.values()) if phase == PUBLISH else [],
+                )
+                for phase in PHASES
+            )
+        )
     return dag

@@ -26,7 +26,7 @@ from rudder_sessions.errors import (
     RudderSessionsError,
     SourceError,
 )
-from rudder_sessions.model import MODES, PHASES, PLAN, PUBLISH
+from rudder_sessions.model import MODES, PHASES, PLAN, PUBLISH, STEPS
 from rudder_sessions.plan import BACKFILL, INCREMENTAL, RunPlan
 
 if TYPE_CHECKING:
@@ -104,6 +104,16 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
             raise RudderSessionsError(f"no plan from task {self.plan_task_id!r}; clear the whole DAG run")
         return RunPlan.from_dict(data)
 
+    def _describe_asset_events(self, context: Context, summary: dict[str, Any]) -> None:
+        """Attach the run's metadata to the asset event of each published table it declares."""
+        run = {k: summary[k] for k in ("run_id", "mode", "window_start", "window_end", "watermark_after")}
+        events = context.get("outlet_events")
+        for asset in self.outlets or ():
+            table = str(getattr(asset, "name", "")).rsplit(".", 1)[-1]
+            step = next((s for s in STEPS if table.endswith(f"dbt_{s}")), None)
+            if events is not None and step is not None:
+                events[asset].extra = {**run, "rows_written": summary[f"rows_{step}"]}
+
     def _fail(self, exc: Exception) -> None:
         from airflow.exceptions import AirflowFailException
 
@@ -128,5 +138,7 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
         if self.phase == PUBLISH and not self.plan.noop:
             summary = self.runner.summary(self.plan.run_id)
             self.log.info("%s", format_summary(summary, self.source))
-            return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in summary.items()}
+            plain = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in summary.items()}
+            self._describe_asset_events(context, plain)
+            return plain
         return {"phase": self.phase, "seconds": round(result.seconds, 3), "rows": result.rows}
