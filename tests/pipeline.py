@@ -62,11 +62,12 @@ def load_source(
             conn.execute(f"CREATE OR REPLACE TABLE {schema}.tracks AS SELECT * FROM source_rows")
 
 
-def source_rows(database: Path, schema: str = "rudderstack", table: str = "tracks") -> list[dict]:
-    with duckdb.connect(str(database), read_only=True) as conn:
-        cursor = conn.execute(f"SELECT id, anonymous_id, user_id, event, timestamp, received_at FROM {schema}.{table}")
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+def source_rows(database: Path, schema: str = "rudderstack") -> list[dict]:
+    from warehouses import DuckDBWarehouse, source_rows
+
+    warehouse = DuckDBWarehouse(database)
+    warehouse.source_schema = schema
+    return source_rows(warehouse)
 
 
 def make_config(**overrides: Any) -> SourceConfig:
@@ -88,14 +89,9 @@ def duckdb_runner(database: Path, config: SourceConfig) -> SessionRunner:
 
 def read_tables(database: Path, config: SourceConfig) -> dict[str, list[dict]]:
     """The five published tables, rows as dicts sorted by natural key."""
-    result = {}
-    with duckdb.connect(str(database), read_only=True) as conn:
-        for step in STEPS:
-            cursor = conn.execute(f'SELECT * FROM "{config.target_schema}"."{target_table_name(config, step)}"')
-            names = [d[0] for d in cursor.description]
-            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-            result[step] = sorted(rows, key=lambda r, k=SORT_KEYS[step]: r[k])
-    return result
+    from warehouses import DuckDBWarehouse, read_tables
+
+    return read_tables(DuckDBWarehouse(database), config)
 
 
 def table_names(database: Path, schema: str) -> set[str]:
@@ -108,14 +104,11 @@ def table_names(database: Path, schema: str) -> set[str]:
 
 def assert_matches_spec(database: Path, config: SourceConfig) -> dict[str, list[dict]]:
     """The five published tables equal the SPEC.md model over the whole current source."""
-    from conftest import assert_rows_equal
-    from spec_model import compute
+    from warehouses import DuckDBWarehouse, assert_matches_spec
 
-    expected = compute(source_rows(database), config.timeout_minutes, config.flow_length)
-    actual = read_tables(database, config)
-    for step in STEPS:
-        assert_rows_equal(actual[step], expected.tables[step], step)
-    return actual
+    warehouse = DuckDBWarehouse(database)
+    warehouse.source_schema = config.source_schema
+    return assert_matches_spec(warehouse, config)
 
 
 def snapshot(database: Path, config: SourceConfig) -> dict[str, list[tuple]]:
