@@ -228,3 +228,33 @@ def test_backfill_recomputes_its_visitors_and_leaves_the_others(warehouse):
         from conftest import assert_rows_equal
 
         assert_rows_equal(actual[step], expected[step], step)
+
+
+def test_watermark_column_is_configurable(warehouse):
+    """A row received long ago but loaded now is picked up when the watermark follows the load time."""
+    config = make_config(watermark_column="loaded_at", lookback="0 minutes")
+    load_source(warehouse, FIRST)
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("ALTER TABLE rudderstack.tracks ADD COLUMN loaded_at TIMESTAMP")
+        conn.execute("UPDATE rudderstack.tracks SET loaded_at = received_at + INTERVAL 1 HOUR")
+    runner = duckdb_runner(warehouse, config)
+    first = runner.run("loads-1")
+    late = ev("old-but-new", "dev1", None, 5, "late-load")  # received at minute 6 of the day
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute(
+            "INSERT INTO rudderstack.tracks BY NAME SELECT ? AS id, ? AS anonymous_id, ? AS event, "
+            "?::TIMESTAMP AS timestamp, ?::TIMESTAMP AS received_at, ?::TIMESTAMP AS loaded_at",
+            [
+                late["id"],
+                late["anonymous_id"],
+                late["event"],
+                late["timestamp"],
+                late["received_at"],
+                first["watermark_after"] + timedelta(minutes=1),
+            ],
+        )
+    summary = runner.run("loads-2", "incremental")
+    assert summary["mode"] == "incremental"
+    assert summary["rows_read"] == 1 and summary["events_changed"] == 1
+    assert summary["watermark_after"] == first["watermark_after"] + timedelta(minutes=1)
+    assert_matches_spec(warehouse, config)

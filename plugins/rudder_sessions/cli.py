@@ -12,13 +12,13 @@ import os
 import sys
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from rudder_sessions.config import SourceConfig
 from rudder_sessions.dialects import DIALECTS, get_dialect
 from rudder_sessions.errors import ConfigError, RudderSessionsError
 from rudder_sessions.model import MODES, PHASES
-from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan
+from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan, parse_timestamp
 from rudder_sessions.rendering import render_phase
 
 # Config fields and the flags that set them, so errors name what the user typed.
@@ -39,15 +39,11 @@ FLAGS = {
 def timestamp_arg(value: str) -> datetime:
     """An ISO date or timestamp; naive values are UTC."""
     try:
-        parsed = datetime.fromisoformat(value)
+        return parse_timestamp(value)
     except ValueError:
-        try:
-            parsed = datetime.combine(date.fromisoformat(value), datetime.min.time())
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{value!r} is not an ISO date or timestamp (e.g. 2026-03-01 or 2026-03-01T06:00)"
-            ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an ISO date or timestamp (e.g. 2026-03-01 or 2026-03-01T06:00)"
+        ) from None
 
 
 def _add_model_flags(parser: argparse.ArgumentParser, *, require_conn: bool) -> None:

@@ -7,10 +7,11 @@ applies the session timeout exactly (no `DATEDIFF` boundary counting, no truncat
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from rudder_sessions.config import IDENTIFIER
 from rudder_sessions.errors import RudderSessionsError
+from rudder_sessions.plan import naive_utc
 
 # What counts as "only whitespace" in an id: space, tab, LF, FF, CR.
 WHITESPACE_CODEPOINTS = (32, 9, 10, 12, 13)
@@ -51,8 +52,7 @@ class Dialect:
         """A UTC timestamp literal (naive), or a typed NULL."""
         if value is None:
             return f"CAST(NULL AS {self.timestamp_type})"
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
+        value = naive_utc(value)
         return f"CAST('{value.isoformat(sep=' ', timespec='microseconds')}' AS {self.timestamp_type})"
 
     def whitespace_chars(self) -> str:

@@ -38,7 +38,7 @@ from rudder_sessions.model import (
     run_key,
     target_table_name,
 )
-from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan
+from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan, naive_utc
 from rudder_sessions.rendering import render_phase, render_template
 
 if TYPE_CHECKING:
@@ -80,14 +80,6 @@ def resolve_dialect(config: SourceConfig, hook: DbApiHook) -> Dialect:
         return get_dialect(config.dialect)
     conn_type = getattr(getattr(hook, "connection", None), "conn_type", None) or getattr(hook, "conn_type", "")
     return get_dialect(dialect_for_conn_type(conn_type))
-
-
-def _naive_utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is None:
-        return value
-    from datetime import UTC
-
-    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 class SessionRunner:
@@ -144,7 +136,7 @@ class SessionRunner:
         """Fix the run's mode and window from the request and the stored state."""
         if mode not in MODES:
             raise RudderSessionsError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-        start, end = _naive_utc(start), _naive_utc(end)
+        start, end = naive_utc(start), naive_utc(end)
         if mode == BACKFILL:
             if start is None or end is None:
                 raise RudderSessionsError("a backfill needs a start and an end")
@@ -159,10 +151,12 @@ class SessionRunner:
             f"SELECT watermark, version FROM {tables.state} WHERE source = {self.dialect.literal(self.config.name)}"
         )
         watermark, version = (state[0], int(state[1])) if state else (None, 0)
-        self._drop_stale_stages(tables)
+        existing = self._target_schema_tables()
+        self._drop_stale_stages(tables, existing)
+        targets_exist = all(tables.target_name(step).lower() in existing for step in STEPS)
 
         effective, reason = mode, ""
-        if mode != FULL_REFRESH and (state is None or not self._targets_exist(tables)):
+        if mode != FULL_REFRESH and (state is None or not targets_exist):
             effective, reason = FULL_REFRESH, "nothing published yet"
         elif mode == INCREMENTAL and watermark is None:
             effective, reason = FULL_REFRESH, "no watermark stored yet"
@@ -190,16 +184,15 @@ class SessionRunner:
         )
         return bool(row and row[0])
 
-    def _targets_exist(self, tables: Tables) -> bool:
-        return all(self._columns(self.config.target_schema, tables.target_name(step)) for step in STEPS)
-
-    def _drop_stale_stages(self, tables: Tables) -> None:
-        """Staging tables of crashed or killed runs of this source (any key but this run's)."""
+    def _target_schema_tables(self) -> set[str]:
+        """Names (lower-case) of the tables in the target schema."""
         sql, parameters = self.dialect.tables_query(self.config.target_schema)
-        rows = self.hook.get_records(sql, parameters=parameters or None)
+        return {str(r[0]).lower() for r in self.hook.get_records(sql, parameters=parameters or None)}
+
+    def _drop_stale_stages(self, tables: Tables, existing: set[str]) -> None:
+        """Staging tables of crashed or killed runs of this source (any key but this run's)."""
         prefix, mine = tables.stage_prefix.lower(), tables.stage_name("").lower()
-        names = [str(r[0]) for r in rows]
-        stale = [n for n in names if n.lower().startswith(prefix) and not n.lower().startswith(mine)]
+        stale = sorted(n for n in existing if n.startswith(prefix) and not n.startswith(mine))
         if stale:
             log.info("dropping %d staging tables of earlier runs: %s", len(stale), ", ".join(stale))
             schema = self.dialect.quote(self.config.target_schema)
@@ -277,11 +270,7 @@ class SessionRunner:
                 cursor.execute(claim)
                 owner = cursor.fetchone()
                 if owner is None or owner[0] != plan.run_id or int(owner[1]) != plan.state_version + 1:
-                    raise PublishConflict(
-                        f"publish of run {plan.run_id} refused: the state of source {self.config.name!r} moved "
-                        f"since the plan (version {plan.state_version}, now {owner[1] if owner else 'none'}, "
-                        f"last run {owner[0] if owner else 'none'}); another run published first"
-                    )
+                    raise self._conflict(plan)
                 cursor.execute(commit)
             except BaseException as exc:
                 try:
@@ -296,8 +285,8 @@ class SessionRunner:
             # Published: the staging tables go on the same connection (one open, one checkpoint).
             # A failure here only leaves them for the next plan to drop.
             try:
-                for name in tables.all_stages():
-                    cursor.execute(self.dialect.drop_table(tables.stage(name)))
+                for statement in self._drop_stage_statements(plan):
+                    cursor.execute(statement)
             except Exception:
                 log.warning("could not drop the staging tables of run %s", plan.run_id, exc_info=True)
 
@@ -308,16 +297,22 @@ class SessionRunner:
             cursor.execute(";\n".join(statements) + ";")
         except Exception as exc:
             if "publish refused" in str(exc):
-                raise PublishConflict(
-                    f"publish of run {plan.run_id} refused: the state of source {self.config.name!r} moved since "
-                    "the plan; another run published first"
-                ) from exc
+                raise self._conflict(plan) from exc
             raise
         self.drop_stages(plan)
 
-    def drop_stages(self, plan: RunPlan) -> None:
+    def _conflict(self, plan: RunPlan) -> PublishConflict:
+        return PublishConflict(
+            f"publish of run {plan.run_id} refused: the state of source {self.config.name!r} moved since the plan "
+            f"(it was at version {plan.state_version}); another run published first"
+        )
+
+    def _drop_stage_statements(self, plan: RunPlan) -> list[str]:
         tables = self.tables(plan.key)
-        self._execute([self.dialect.drop_table(tables.stage(n)) for n in tables.all_stages()], "cleanup")
+        return [self.dialect.drop_table(tables.stage(n)) for n in tables.all_stages()]
+
+    def drop_stages(self, plan: RunPlan) -> None:
+        self._execute(self._drop_stage_statements(plan), "cleanup")
 
     def run(
         self,

@@ -8,10 +8,13 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rudder_sessions.config import SourceConfig
-from rudder_sessions.dialects import Dialect
 from rudder_sessions.errors import RudderSessionsError
+
+if TYPE_CHECKING:
+    from rudder_sessions.dialects import Dialect
 
 # The five modelling steps, in dependency order; each builds the table of the same name.
 STEPS: tuple[str, ...] = (

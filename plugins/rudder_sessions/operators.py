@@ -26,8 +26,8 @@ from rudder_sessions.errors import (
     RudderSessionsError,
     SourceError,
 )
-from rudder_sessions.model import MODES, PHASES, PLAN, PUBLISH, STEPS
-from rudder_sessions.plan import BACKFILL, INCREMENTAL, RunPlan
+from rudder_sessions.model import MODES, PHASES, PLAN, PUBLISH
+from rudder_sessions.plan import BACKFILL, INCREMENTAL, RunPlan, parse_timestamp
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -39,10 +39,8 @@ FINAL_ERRORS = (ConfigError, SourceError, AuditFailed, PublishConflict)
 def _timestamp(value: Any, name: str) -> datetime | None:
     if value in (None, ""):
         return None
-    if isinstance(value, datetime):
-        return value
     try:
-        return datetime.fromisoformat(str(value))
+        return parse_timestamp(value)
     except ValueError:
         raise RudderSessionsError(f"parameter {name}: {value!r} is not an ISO date or timestamp") from None
 
@@ -106,12 +104,12 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
 
     def _describe_asset_events(self, context: Context, summary: dict[str, Any]) -> None:
         """Attach the run's metadata to the asset event of each published table it declares."""
+        from rudder_sessions.dag_factory import table_assets
+
         run = {k: summary[k] for k in ("run_id", "mode", "window_start", "window_end", "watermark_after")}
         events = context.get("outlet_events")
-        for asset in self.outlets or ():
-            table = str(getattr(asset, "name", "")).rsplit(".", 1)[-1]
-            step = next((s for s in STEPS if table.endswith(f"dbt_{s}")), None)
-            if events is not None and step is not None:
+        for step, asset in table_assets(self.source).items():
+            if events is not None and asset in (self.outlets or ()):
                 events[asset].extra = {**run, "rows_written": summary[f"rows_{step}"]}
 
     def _fail(self, exc: Exception) -> None:

@@ -7,12 +7,25 @@ their SQL, so every task of a run works on the same decision.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from rudder_sessions.model import run_key
 
 FULL_REFRESH, INCREMENTAL, BACKFILL = "full_refresh", "incremental", "backfill"
+
+
+def naive_utc(value: datetime | None) -> datetime | None:
+    """The model's time: UTC without a zone (naive values are taken as UTC already)."""
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """An ISO date or timestamp from a flag or a trigger parameter, as naive UTC; ValueError if not ISO."""
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return naive_utc(parsed)
 
 
 @dataclass(frozen=True)
