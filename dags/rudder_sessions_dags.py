@@ -1,18 +1,11 @@
-"""Airflow DAGs: one rudder-sessions DAG per source in the sources file (see rudder_sessions.config)."""
+"""Airflow DAGs: one rudder-sessions DAG per valid source of the sources file (see rudder_sessions.config).
+
+A source with a configuration problem is left out here and reported by
+`rudder_sessions_config_check.py` as that file's import error: one typo never hides the other DAGs.
+"""
 
 from __future__ import annotations
 
-from rudder_sessions.config import load_config
-from rudder_sessions.dag_factory import build_dag, dag_id
-from rudder_sessions.errors import ConfigError, RudderSessionsError
+from rudder_sessions.dag_factory import build_dags
 
-_config = load_config()
-_errors = [str(error) for error in _config.errors.values()]
-for _source in _config.sources.values():
-    try:
-        globals()[dag_id(_source)] = build_dag(_source)
-    except ConfigError as error:
-        _errors.append(str(error))
-
-if _errors:
-    raise RudderSessionsError("; ".join(_errors))
+globals().update(build_dags())

@@ -41,16 +41,18 @@ def demo(tmp_path_factory):
     return workdir, env
 
 
-def dags_test(env, conf):
+def dags_test(env, conf, dag_id=DAG_ID, expect_success=True):
     done = subprocess.run(
-        [sys.executable, "-m", "airflow", "dags", "test", DAG_ID, "-c", json.dumps(conf)],
+        [sys.executable, "-m", "airflow", "dags", "test", dag_id, "-c", json.dumps(conf)],
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
     )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout + done.stderr
+    output = done.stdout + done.stderr
+    if expect_success:
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return output
 
 
 def runs(database):
@@ -120,9 +122,50 @@ def test_publish_updates_the_table_assets_with_the_run(demo):
         events = db.execute(
             "SELECT asset.name, asset_event.extra FROM asset_event JOIN asset ON asset.id = asset_event.asset_id"
         ).fetchall()
+    events = [(name, extra) for name, extra in events if name.startswith("rudder_sessions.demo.")]
     names = {name for name, _ in events}
     assert names == {f"rudder_sessions.demo.dbt_{step}" for step in STEPS}
     for _, extra in events:
         meta = json.loads(extra)
         assert meta["mode"] in ("full_refresh", "incremental", "backfill")
         assert meta["run_id"].startswith("manual__") and meta["rows_written"] >= 0
+
+
+ONBOARDING = {"conn_id": "rudder_demo_duckdb", "source_schema": "onboarding", "target_schema": "onboarding_sessions"}
+
+
+def test_adhoc_dag_runs_a_schema_named_at_trigger_time(demo):
+    import sqlite3
+
+    from rudder_sessions.config import SourceConfig
+    from sample_data import write_tracks
+
+    workdir, env = demo
+    database = workdir / "demo.duckdb"
+    with duckdb.connect(str(database)) as conn:
+        write_tracks(conn, schema="onboarding", table="tracks", events=2000, seed=7)
+    dags_test(env, {**ONBOARDING, "mode": "full_refresh", "flow_length": 3}, dag_id="rudder_sessions__adhoc")
+    config = SourceConfig(name="onboarding", flow_length=3, **ONBOARDING)
+    published = assert_matches_spec(database, config)
+    with duckdb.connect(str(database), read_only=True) as conn:
+        flow_columns = {row[0] for row in conn.execute("DESCRIBE onboarding_sessions.dbt_tracks_flow").fetchall()}
+        (run,) = conn.execute("SELECT source, mode FROM onboarding_sessions.rudder_sessions_runs").fetchall()
+    assert "event_3" in flow_columns and "event_4" not in flow_columns
+    assert run == ("onboarding", "full_refresh")
+    with sqlite3.connect(workdir / "airflow" / "airflow.db") as db:
+        events = dict(
+            db.execute(
+                "SELECT asset.name, asset_event.extra FROM asset_event JOIN asset ON asset.id = asset_event.asset_id "
+                "WHERE asset.name LIKE 'rudder_sessions.onboarding.%'"
+            ).fetchall()
+        )
+    assert set(events) == {f"rudder_sessions.onboarding.dbt_{step}" for step in STEPS}
+    facts = json.loads(events["rudder_sessions.onboarding.dbt_track_facts"])
+    assert facts["mode"] == "full_refresh" and facts["rows_written"] == len(published["track_facts"])
+
+
+def test_adhoc_dag_names_a_missing_connection(demo):
+    _, env = demo
+    output = dags_test(env, {**ONBOARDING, "conn_id": "not_a_connection"}, "rudder_sessions__adhoc", False)
+    assert "source 'onboarding': conn_id: Airflow connection 'not_a_connection' does not exist" in output
+    assert "state=failed" in output

@@ -68,8 +68,13 @@ def test_status_of_an_empty_target(wh, capsys):
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (("--mode", "backfill"), 1, "rudder-sessions: error: --mode backfill needs --start and --end"),
-        (("--start", "2026-01-01"), 1, "rudder-sessions: error: --start and --end apply to --mode backfill only"),
+        (("--mode", "backfill"), 1, "rudder-sessions: error: a backfill needs a start and an end"),
+        (("--start", "2026-01-01"), 1, "rudder-sessions: error: start and end apply to mode backfill only, not to"),
+        (
+            ("--mode", "backfill", "--start", "1926-01-01", "--end", "2026-01-01"),
+            1,
+            "rudder-sessions: error: backfill start 1926-01-01 00:00:00 is before 2000-01-01: check the year",
+        ),
         (
             ("--mode", "backfill", "--start", "2026-01-02", "--end", "2026-01-01"),
             1,

@@ -10,19 +10,36 @@ import textwrap
 import pytest
 
 from pipeline import ROOT
-from rudder_sessions.model import PHASES, STEPS
+from rudder_sessions.model import MODES, PHASES, STEPS
 
-DAG_FILE = ROOT / "dags" / "rudder_sessions_dags.py"
+DAGS = ROOT / "dags"
+CHECK_FILE = "rudder_sessions_config_check.py"
+ADHOC = "rudder_sessions__adhoc"
 
 
 def dagbag(monkeypatch, config_path=None):
+    """The bundle's dags/ folder as the DAG processor sees it (every file, safe mode)."""
     from airflow.dag_processing.dagbag import DagBag
 
     if config_path:
         monkeypatch.setenv("RUDDER_SESSIONS_CONFIG", str(config_path))
     else:
         monkeypatch.delenv("RUDDER_SESSIONS_CONFIG", raising=False)
-    return DagBag(dag_folder=str(DAG_FILE), safe_mode=True)
+    return DagBag(dag_folder=str(DAGS), safe_mode=True)
+
+
+def write_config(tmp_path, text):
+    path = tmp_path / "sources.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def only_import_error(bag) -> str:
+    """The one import error of the bundle, which must come from the config-check file."""
+    assert len(bag.import_errors) == 1, bag.import_errors
+    ((path, error),) = bag.import_errors.items()
+    assert path.endswith(CHECK_FILE)
+    return error
 
 
 def test_demo_dag_imports_and_chains_the_five_steps(monkeypatch):
@@ -49,35 +66,105 @@ def test_nightly_schedule_with_data_intervals(monkeypatch):
 
 
 def test_one_dag_per_source(monkeypatch, tmp_path):
-    path = tmp_path / "sources.yaml"
-    path.write_text(
-        textwrap.dedent(
-            """
-            sources:
-              shop_eu: {conn_id: wh, source_schema: eu, target_schema: eu_sessions}
-              shop_us: {conn_id: wh, source_schema: us, target_schema: us_sessions, schedule: "30 1 * * *"}
-            """
-        )
+    path = write_config(
+        tmp_path,
+        """
+        sources:
+          shop_us: {conn_id: wh, source_schema: us, target_schema: us_sessions, schedule: "30 1 * * *"}
+          shop_eu: {conn_id: wh, source_schema: eu, target_schema: eu_sessions}
+        """,
     )
     bag = dagbag(monkeypatch, path)
     assert bag.import_errors == {}
-    assert sorted(bag.dag_ids) == ["rudder_sessions__shop_eu", "rudder_sessions__shop_us"]
+    assert sorted(bag.dag_ids) == ["rudder_sessions__adhoc", "rudder_sessions__shop_eu", "rudder_sessions__shop_us"]
+    assert bag.dags["rudder_sessions__shop_us"].timetable.summary == "30 1 * * *"
+    assert "source:shop_eu" in bag.dags["rudder_sessions__shop_eu"].tags
 
 
-def test_bad_entry_is_an_import_error_naming_source_and_field(monkeypatch, tmp_path):
-    path = tmp_path / "sources.yaml"
-    path.write_text("sources:\n  shop: {conn_id: wh, source_schema: eu, target_schema: eu, flowlength: 3}\n")
+def test_a_broken_entry_fails_that_source_only(monkeypatch, tmp_path):
+    path = write_config(
+        tmp_path,
+        """
+        sources:
+          good: {conn_id: wh, source_schema: eu, target_schema: eu_sessions}
+          typo: {conn_id: wh, source_schema: eu, target_schema: eu, flowlength: 3}
+          cron: {conn_id: wh, source_schema: us, target_schema: us, schedule: 'at noon'}
+          also_good: {conn_id: wh, source_schema: us, target_schema: us_sessions}
+        """,
+    )
     bag = dagbag(monkeypatch, path)
-    (error,) = bag.import_errors.values()
-    assert "source 'shop': flowlength: unknown key" in error
+    assert sorted(bag.dag_ids) == [ADHOC, "rudder_sessions__also_good", "rudder_sessions__good"]
+    error = only_import_error(bag)
+    assert "2 rudder-sessions source(s) without a DAG until fixed" in error
+    assert "source 'typo': flowlength: unknown key" in error
+    assert "source 'cron': schedule: 'at noon' is not a valid cron expression" in error
+    assert "'good'" not in error and "also_good" not in error
 
 
-def test_bad_cron_names_the_field(monkeypatch, tmp_path):
-    path = tmp_path / "sources.yaml"
-    path.write_text("sources:\n  shop: {conn_id: wh, source_schema: eu, target_schema: eu, schedule: 'at noon'}\n")
+def test_an_unreadable_config_keeps_the_adhoc_dag(monkeypatch, tmp_path):
+    path = write_config(tmp_path, "sources:\n  demo: {conn_id: wh\n")
     bag = dagbag(monkeypatch, path)
-    (error,) = bag.import_errors.values()
-    assert "source 'shop': schedule: 'at noon' is not a valid cron expression" in error
+    assert bag.dag_ids == [ADHOC]
+    assert f"config file: {path} is not valid YAML" in only_import_error(bag)
+
+
+def serialized(dag):
+    """The DAG as the API server holds it: trigger requests are validated against this form."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    return DagSerialization.from_dict(DagSerialization.to_dict(dag))
+
+
+def trigger_error(dag, conf) -> str | None:
+    """What Airflow answers a trigger with this conf (the API's 400 message), None if accepted."""
+    from airflow.exceptions import ParamValidationError
+
+    try:
+        serialized(dag).params.deep_merge(conf).validate()
+    except ParamValidationError as exc:
+        return str(exc)
+    return None
+
+
+def test_trigger_form_accepts_the_documented_values(monkeypatch):
+    dag = dagbag(monkeypatch).dags["rudder_sessions__demo"]
+    assert trigger_error(dag, {}) is None
+    assert trigger_error(dag, {"mode": "full_refresh"}) is None
+    for start, end in [("2026-01-10", "2026-01-11"), ("2026-01-10T00:00:00+00:00", "2026-01-11T06:30:00Z")]:
+        assert trigger_error(dag, {"mode": "backfill", "start": start, "end": end}) is None
+    params = serialized(dag).params
+    assert params.get_param("mode").schema["enum"] == list(MODES)
+    assert params.get_param("start").schema["format"] == "date-time"  # the form shows a date picker
+
+
+@pytest.mark.parametrize(
+    ("conf", "message"),
+    [
+        ({"mode": "sometimes"}, "Invalid input for param mode: 'sometimes' is not one of"),
+        ({"mode": "backfill", "start": "yesterday"}, "Invalid input for param start: 'yesterday' does not match"),
+        ({"mode": "backfill", "end": "1/2/2026"}, "Invalid input for param end: '1/2/2026' does not match"),
+        ({"start": 20260101}, "Invalid input for param start: 20260101 is not of type 'null', 'string'"),
+    ],
+)
+def test_trigger_form_rejects_bad_values(monkeypatch, conf, message):
+    dag = dagbag(monkeypatch).dags["rudder_sessions__demo"]
+    assert message in (trigger_error(dag, conf) or "accepted")
+
+
+def test_adhoc_form_requires_a_connection_and_valid_identifiers(monkeypatch):
+    dag = dagbag(monkeypatch).dags[ADHOC]
+    good = {"conn_id": "warehouse", "source_schema": "shop_eu", "target_schema": "shop_eu_sessions"}
+    assert trigger_error(dag, good) is None
+    assert dag.schedule is None and dag.max_active_runs == 1
+    for field, value, message in [
+        ("conn_id", None, "Invalid input for param conn_id: None is not of type 'string'"),
+        ("source_schema", "eu; drop table x", "Invalid input for param source_schema: 'eu; drop table x' does not"),
+        ("target_schema", "1st", "Invalid input for param target_schema: '1st' does not match"),
+        ("flow_length", 0, "Invalid input for param flow_length: 0 is less than the minimum of 1"),
+        ("timeout_minutes", 0, "Invalid input for param timeout_minutes: 0 is less than or equal to the minimum"),
+    ]:
+        assert message in (trigger_error(dag, {**good, field: value}) or "accepted"), field
+    assert "Invalid input for param conn_id" in (trigger_error(dag, {}) or "accepted")
 
 
 @pytest.mark.airflow

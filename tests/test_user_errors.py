@@ -91,3 +91,38 @@ def test_failed_run_leaves_no_staging_and_publishes_nothing(conn_env, capsys):
     assert outcome.startswith("failed: PhaseFailed: mapped_tracks failed for source 'cli'")
     assert tables == {"tracks", "rudder_sessions_state", "rudder_sessions_runs"}  # no model, no staging
     assert code == 1 and err.startswith("rudder-sessions: error: mapped_tracks failed for source 'cli': ")
+
+
+NOW = datetime(2026, 11, 27, 12, 0)
+
+
+@pytest.mark.parametrize(
+    ("mode", "start", "end", "message"),
+    [
+        ("sometimes", None, None, "mode 'sometimes' is not one of incremental, backfill, full_refresh"),
+        ("backfill", datetime(2026, 1, 1), None, "a backfill needs a start and an end"),
+        ("full_refresh", None, datetime(2026, 1, 1), "start and end apply to mode backfill only, not to full_refresh"),
+        ("backfill", datetime(2026, 1, 2), datetime(2026, 1, 2), "backfill end 2026-01-02 00:00:00 must be after"),
+        ("backfill", datetime(206, 1, 1), datetime(2026, 1, 2), "backfill start 0206-01-01 00:00:00 is before 2000"),
+        ("backfill", datetime(2062, 1, 1), datetime(2062, 1, 2), "backfill start 2062-01-01 00:00:00 is in the futu"),
+        ("backfill", datetime(2026, 1, 1), datetime(2260, 1, 2), "backfill end 2260-01-02 00:00:00 is more than a y"),
+    ],
+)
+def test_run_requests_that_make_no_sense_are_refused(mode, start, end, message):
+    from rudder_sessions.errors import RudderSessionsError
+    from rudder_sessions.plan import check_request
+
+    with pytest.raises(RudderSessionsError) as error:
+        check_request(mode, start, end, now=NOW)
+    assert str(error.value).startswith(message)
+
+
+def test_a_backfill_up_to_tomorrow_is_fine_and_normalised_to_utc():
+    from datetime import timedelta, timezone
+
+    from rudder_sessions.plan import check_request
+
+    paris = timezone(timedelta(hours=1))
+    start, end = check_request("backfill", datetime(2026, 11, 26, 1, tzinfo=paris), datetime(2026, 11, 28), now=NOW)
+    assert (start, end) == (datetime(2026, 11, 26, 0, 0), datetime(2026, 11, 28))
+    assert check_request("incremental", None, None, now=NOW) == (None, None)

@@ -18,7 +18,7 @@ from rudder_sessions.config import SourceConfig
 from rudder_sessions.dialects import DIALECTS, get_dialect
 from rudder_sessions.errors import ConfigError, RudderSessionsError
 from rudder_sessions.model import MODES, PHASES
-from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan, parse_timestamp
+from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan, check_request, parse_timestamp
 from rudder_sessions.rendering import render_phase
 
 # Config fields and the flags that set them, so errors name what the user typed.
@@ -130,10 +130,7 @@ def _render(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from rudder_sessions.engine import SessionRunner, format_summary
 
-    if args.mode == BACKFILL and (args.start is None or args.end is None):
-        raise RudderSessionsError("--mode backfill needs --start and --end")
-    if args.mode != BACKFILL and (args.start or args.end):
-        raise RudderSessionsError("--start and --end apply to --mode backfill only")
+    check_request(args.mode, args.start, args.end)  # before connecting: the same rules as the trigger form
     config = _config(args)
     run_id = args.run_id or f"cli__{datetime.now(UTC):%Y%m%dT%H%M%S}__{uuid.uuid4().hex[:8]}"
     runner = SessionRunner.connect(config)

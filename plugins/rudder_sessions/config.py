@@ -121,6 +121,27 @@ class SourceConfig:
         return cls(name=name, **merged)
 
 
+ADHOC_KEYS = (
+    "conn_id",
+    "source_schema",
+    "source_table",
+    "target_schema",
+    "table_prefix",
+    "timeout_minutes",
+    "flow_length",
+    "lookback",
+    "watermark_column",
+    "dialect",
+)
+
+
+def source_from_params(params: Mapping[str, Any]) -> SourceConfig:
+    """The source an ad-hoc run names in its trigger form; named after its schema unless `name` says."""
+    entry = {key: params[key] for key in ADHOC_KEYS if params.get(key) not in (None, "")}
+    name = params.get("name") or str(entry.get("source_schema", "")).lower() or "adhoc"
+    return SourceConfig.from_mapping(name, entry)
+
+
 @dataclass(frozen=True)
 class LoadedConfig:
     """All sources of a config file; broken entries are kept as errors, per source."""

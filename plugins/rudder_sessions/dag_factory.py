@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
-from rudder_sessions.config import SourceConfig
+from rudder_sessions.config import SourceConfig, load_config
 from rudder_sessions.errors import ConfigError
 from rudder_sessions.model import MODES, PHASES, PUBLISH, STEPS, target_table_name
 
@@ -69,27 +70,70 @@ def _timetable(source: SourceConfig):
         ) from None
 
 
-def _params() -> dict:
+# ISO 8601 date or timestamp, as the form's date picker and `datetime.isoformat()` write them.
+ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
+IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+
+
+def _run_params() -> dict:
+    """Mode and window; the form validates each field, the plan task the combination (end after start...)."""
     from airflow.sdk import Param
 
+    window = "Only for mode backfill: visitors with events in [start, end) are recomputed. ISO timestamp, UTC "
     return {
         "mode": Param(
             "incremental",
             enum=list(MODES),
+            values_display={
+                "incremental": "incremental: new rows since the watermark (the nightly run)",
+                "backfill": "backfill: recompute the visitors with events in [start, end)",
+                "full_refresh": "full_refresh: rebuild all five tables",
+            },
             title="Mode",
-            description="incremental: new rows since the watermark (the nightly default); backfill: recompute "
-            "the visitors with events in [start, end); full_refresh: rebuild everything.",
+            description="What this run recomputes. Scheduled runs are incremental; an Airflow backfill runs "
+            "each interval in backfill mode over its data interval.",
         ),
-        "start": Param(None, type=["null", "string"], title="Backfill start", description="ISO date or timestamp, UTC"),
-        "end": Param(None, type=["null", "string"], title="Backfill end", description="exclusive; ISO, UTC"),
+        "start": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            pattern=ISO_TIMESTAMP,
+            title="Backfill start",
+            description=window + "(a plain date is midnight).",
+        ),
+        "end": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            pattern=ISO_TIMESTAMP,
+            title="Backfill end",
+            description=window + "(exclusive; must be after start).",
+        ),
     }
+
+
+def _chain_phases(source: SourceConfig | None, publish_outlets: list) -> None:
+    """plan → aliases_mapping → scope → the four other steps → checks → publish, inside the current DAG."""
+    from airflow.sdk import chain
+
+    from rudder_sessions.operators import RudderSessionsPhaseOperator
+
+    chain(
+        *(
+            RudderSessionsPhaseOperator(
+                task_id=phase,
+                source=source,
+                phase=phase,
+                outlets=publish_outlets if phase == PUBLISH else [],
+            )
+            for phase in PHASES
+        )
+    )
 
 
 def build_dag(source: SourceConfig):
     """The DAG of one source. Pure construction: no connection or warehouse access at parse time."""
-    from airflow.sdk import DAG, chain
-
-    from rudder_sessions.operators import RudderSessionsPhaseOperator
+    from airflow.sdk import DAG
 
     names = {step: target_table_name(source, step) for step in STEPS}
     doc = DOC_MD.format(
@@ -111,7 +155,7 @@ def build_dag(source: SourceConfig):
     )
     with DAG(
         dag_id=dag_id(source),
-        params=_params(),
+        params=_run_params(),
         schedule=_timetable(source),
         start_date=datetime(2024, 1, 1, tzinfo=UTC),
         catchup=False,
@@ -120,16 +164,113 @@ def build_dag(source: SourceConfig):
         doc_md=doc,
         default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
     ) as dag:
-        assets = table_assets(source)
-        chain(
-            *(
-                RudderSessionsPhaseOperator(
-                    task_id=phase,
-                    source=source,
-                    phase=phase,
-                    outlets=list(assets.values()) if phase == PUBLISH else [],
-                )
-                for phase in PHASES
-            )
-        )
+        _chain_phases(source, list(table_assets(source).values()))
+    return dag
+
+
+def config_problems(path: str | os.PathLike[str] | None = None) -> dict[str, str]:
+    """What keeps each source of the sources file from becoming a DAG: name → one-line message.
+
+    Checked without building DAGs, so the file that reports them defines none of its own.
+    """
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        return {exc.source: str(exc)}
+    problems = {name: str(error) for name, error in config.errors.items()}
+    for source in config.sources.values():
+        try:
+            _timetable(source)
+        except ConfigError as exc:
+            problems[source.name] = str(exc)
+    return problems
+
+
+def build_dags(path: str | os.PathLike[str] | None = None) -> dict[str, object]:
+    """One DAG per valid source, by dag_id. Broken sources are left out, not fatal: a separate DAG
+    file (`rudder_sessions_config_check.py`) reports them as its import error, so one typo never
+    hides the other sources' DAGs."""
+    problems = config_problems(path)
+    if "*" in problems:
+        return {}
+    sources = load_config(path).sources.values()
+    return {dag_id(source): build_dag(source) for source in sources if source.name not in problems}
+
+
+ADHOC_DAG_ID = f"{DAG_ID_PREFIX}adhoc"
+ADHOC_ASSETS = "rudder_sessions.adhoc"
+CONN_ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$"
+
+ADHOC_DOC_MD = """\
+### Run the session model for a schema given at trigger time
+
+For onboarding and one-off runs: name an existing Airflow connection, the schema holding the
+RudderStack `tracks` table and the target schema; the run publishes the same five tables and
+run log as a configured source's DAG. Its state is kept under the source name (by default the
+source schema in lower case), so a later `sources.yaml` entry with that name continues
+incrementally from where the ad-hoc runs left off. Table Assets are emitted through the asset
+alias `rudder_sessions.adhoc`.
+"""
+
+
+def _adhoc_params() -> dict:
+    from airflow.sdk import Param
+
+    def required(title: str, description: str, pattern: str = IDENTIFIER_PATTERN, **default: str) -> Param:
+        return Param(**default, type="string", pattern=pattern, title=title, description=description)
+
+    return {
+        "conn_id": required("Connection", "Id of an existing Airflow connection to the warehouse.", CONN_ID_PATTERN),
+        "source_schema": required("Source schema", "Schema of the RudderStack source (its tracks table)."),
+        "source_table": required("Source table", "The tracks table in the source schema.", default="tracks"),
+        "target_schema": required("Target schema", "Where the five tables and the run log go."),
+        "table_prefix": Param(
+            "",
+            type="string",
+            pattern=r"^([A-Za-z_][A-Za-z0-9_]{0,62})?$",
+            title="Table prefix",
+            description="Prepended to the five table names (empty: dbt_aliases_mapping, ...).",
+        ),
+        "name": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^[a-z][a-z0-9_]{0,62}$",
+            title="Source name",
+            description="Key of the run state; empty: the source schema in lower case.",
+        ),
+        "timeout_minutes": Param(
+            30,
+            type="number",
+            exclusiveMinimum=0,
+            title="Session timeout (minutes)",
+            description="A visitor's next event after this much inactivity starts a new session.",
+        ),
+        "flow_length": Param(
+            5,
+            type="integer",
+            minimum=1,
+            maximum=50,
+            title="Flow length",
+            description="Events per row of the flow table: the event and the ones after it in its session.",
+        ),
+        **_run_params(),
+    }
+
+
+def build_adhoc_dag():
+    """One manual DAG whose source comes from the trigger form; validated when the run starts."""
+    from airflow.sdk import DAG, AssetAlias
+
+    with DAG(
+        dag_id=ADHOC_DAG_ID,
+        params=_adhoc_params(),
+        schedule=None,
+        start_date=datetime(2024, 1, 1, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=["rudder-sessions", "ad-hoc"],
+        doc_md=ADHOC_DOC_MD,
+        default_args={"retries": 0},
+    ) as dag:
+        _chain_phases(None, [AssetAlias(ADHOC_ASSETS)])
     return dag

@@ -28,7 +28,6 @@ from rudder_sessions.errors import (
 from rudder_sessions.model import (
     CHECKS,
     DROP_REASONS,
-    MODES,
     PHASES,
     PLAN,
     PUBLISH,
@@ -38,7 +37,7 @@ from rudder_sessions.model import (
     run_key,
     target_table_name,
 )
-from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan, naive_utc
+from rudder_sessions.plan import FULL_REFRESH, INCREMENTAL, RunPlan, check_request
 from rudder_sessions.rendering import render_phase, render_template
 
 if TYPE_CHECKING:
@@ -134,14 +133,7 @@ class SessionRunner:
         end: datetime | None = None,
     ) -> RunPlan:
         """Fix the run's mode and window from the request and the stored state."""
-        if mode not in MODES:
-            raise RudderSessionsError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-        start, end = naive_utc(start), naive_utc(end)
-        if mode == BACKFILL:
-            if start is None or end is None:
-                raise RudderSessionsError("a backfill needs a start and an end")
-            if not start < end:
-                raise RudderSessionsError(f"backfill end {end} must be after its start {start}")
+        start, end = check_request(mode, start, end)
         aware_columns = self.check_source()
         tables = self.tables(run_key(run_id))
         self._execute(self._statements(render_template("state.sql", self.config, self.dialect, tables)))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.sql.operators.sql import BaseSQLOperator
 
-from rudder_sessions.config import SourceConfig
+from rudder_sessions.config import SourceConfig, source_from_params
 from rudder_sessions.engine import SessionRunner, format_summary, get_hook
 from rudder_sessions.errors import (
     AuditFailed,
@@ -26,7 +26,7 @@ from rudder_sessions.errors import (
     RudderSessionsError,
     SourceError,
 )
-from rudder_sessions.model import MODES, PHASES, PLAN, PUBLISH
+from rudder_sessions.model import PHASES, PLAN, PUBLISH
 from rudder_sessions.plan import BACKFILL, INCREMENTAL, RunPlan, parse_timestamp
 
 if TYPE_CHECKING:
@@ -54,8 +54,6 @@ def requested_run(context: Context) -> tuple[str, datetime | None, datetime | No
         return BACKFILL, context.get("data_interval_start"), context.get("data_interval_end")
     params = context.get("params") or {}
     mode = params.get("mode") or INCREMENTAL
-    if mode not in MODES:
-        raise RudderSessionsError(f"parameter mode: {mode!r} is not one of {', '.join(MODES)}")
     return mode, _timestamp(params.get("start"), "start"), _timestamp(params.get("end"), "end")
 
 
@@ -67,10 +65,11 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
     template_fields_renderers = {"sql": "sql"}
     ui_color = "#d7ecfb"
 
-    def __init__(self, *, source: SourceConfig, phase: str, plan_task_id: str = PLAN, **kwargs: Any) -> None:
+    def __init__(self, *, source: SourceConfig | None, phase: str, plan_task_id: str = PLAN, **kwargs: Any) -> None:
+        """`source=None` takes the source from the run's parameters (the ad-hoc DAG's trigger form)."""
         if phase not in PHASES:
             raise ValueError(f"unknown phase {phase!r}; expected one of {', '.join(PHASES)}")
-        super().__init__(conn_id=source.conn_id, **kwargs)
+        super().__init__(conn_id=source.conn_id if source else "{{ params.conn_id }}", **kwargs)
         self.source = source
         self.phase = phase
         self.plan_task_id = plan_task_id
@@ -79,11 +78,15 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
 
     @cached_property
     def runner(self) -> SessionRunner:
+        if self.source is None:
+            raise RudderSessionsError("the source is known only once the run's parameters are rendered")
         return SessionRunner(self.source, get_hook(self.source, self.get_db_hook))
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
         try:
+            if self.source is None:
+                self.source = source_from_params(context.get("params") or {})
             self.plan = self._plan(context)
             self.sql = self.runner.render(self.phase, self.plan)
         except PhaseFailed:
@@ -103,14 +106,24 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
         return RunPlan.from_dict(data)
 
     def _describe_asset_events(self, context: Context, summary: dict[str, Any]) -> None:
-        """Attach the run's metadata to the asset event of each published table it declares."""
+        """Attach the run's metadata to the event of each published table: directly for the table
+        Assets the task declares, through an AssetAlias for tables named only at run time."""
+        from airflow.sdk import AssetAlias
+
         from rudder_sessions.dag_factory import table_assets
 
-        run = {k: summary[k] for k in ("run_id", "mode", "window_start", "window_end", "watermark_after")}
         events = context.get("outlet_events")
+        if events is None or self.source is None:
+            return
+        run = {k: summary[k] for k in ("run_id", "mode", "window_start", "window_end", "watermark_after")}
+        outlets = list(self.outlets or ())
+        aliases = [outlet for outlet in outlets if isinstance(outlet, AssetAlias)]
         for step, asset in table_assets(self.source).items():
-            if events is not None and asset in (self.outlets or ()):
-                events[asset].extra = {**run, "rows_written": summary[f"rows_{step}"]}
+            extra = {**run, "source": self.source.name, "rows_written": summary[f"rows_{step}"]}
+            if asset in outlets:
+                events[asset].extra = extra
+            for alias in aliases:
+                events[alias].add(asset, extra=extra)
 
     def _fail(self, exc: Exception) -> None:
         from airflow.exceptions import AirflowFailException

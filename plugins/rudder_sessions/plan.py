@@ -7,12 +7,16 @@ their SQL, so every task of a run works on the same decision.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rudder_sessions.model import run_key
+from rudder_sessions.errors import RudderSessionsError
+from rudder_sessions.model import MODES, run_key
 
 FULL_REFRESH, INCREMENTAL, BACKFILL = "full_refresh", "incremental", "backfill"
+# Backfill windows outside these bounds are typos (a wrong year), not history worth a warehouse scan.
+EARLIEST = datetime(2000, 1, 1)
+FUTURE_SLACK = timedelta(days=1)
 
 
 def naive_utc(value: datetime | None) -> datetime | None:
@@ -26,6 +30,35 @@ def parse_timestamp(value: Any) -> datetime:
     """An ISO date or timestamp from a flag or a trigger parameter, as naive UTC; ValueError if not ISO."""
     parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return naive_utc(parsed)
+
+
+def check_request(
+    mode: str, start: datetime | None, end: datetime | None, now: datetime | None = None
+) -> tuple[datetime | None, datetime | None]:
+    """Validate what a trigger, flag or Airflow backfill asks for; the window as naive UTC.
+
+    One place for the rules, so the CLI, the trigger form and `airflow backfill` fail with the
+    same one-line messages before anything touches the warehouse.
+    """
+    if mode not in MODES:
+        raise RudderSessionsError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+    start, end = naive_utc(start), naive_utc(end)
+    if mode != BACKFILL:
+        if start is not None or end is not None:
+            raise RudderSessionsError(f"start and end apply to mode backfill only, not to {mode}")
+        return None, None
+    if start is None or end is None:
+        raise RudderSessionsError("a backfill needs a start and an end")
+    if not start < end:
+        raise RudderSessionsError(f"backfill end {end} must be after its start {start}")
+    if start < EARLIEST:
+        raise RudderSessionsError(f"backfill start {start} is before {EARLIEST:%Y-%m-%d}: check the year")
+    latest = naive_utc(now or datetime.now(UTC)) + FUTURE_SLACK
+    if start > latest:
+        raise RudderSessionsError(f"backfill start {start} is in the future: check the year")
+    if end > latest + timedelta(days=366):
+        raise RudderSessionsError(f"backfill end {end} is more than a year ahead: check the year")
+    return start, end
 
 
 @dataclass(frozen=True)
