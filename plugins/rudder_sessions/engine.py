@@ -240,6 +240,7 @@ class SessionRunner:
                 name, failures = self.hook.get_first(statement)
             except Exception as exc:
                 raise PhaseFailed(f"checks failed for source {self.config.name!r}: {_first_line(exc)}") from exc
+            log.info("check %s: %d failing rows", name, int(failures or 0))
             if int(failures or 0):
                 failed.append(f"{name}: {int(failures)} rows")
         if failed:
@@ -258,7 +259,10 @@ class SessionRunner:
                     return
                 cursor.execute(begin)
                 for statement in body:
+                    log.info("publish statement: %s", statement)
+                    started = time.monotonic()
                     cursor.execute(statement)
+                    log.info("rows affected: %s (%.2fs)", getattr(cursor, "rowcount", -1), time.monotonic() - started)
                 cursor.execute(claim)
                 owner = cursor.fetchone()
                 if owner is None or owner[0] != plan.run_id or int(owner[1]) != plan.state_version + 1:

@@ -26,7 +26,7 @@ from rudder_sessions.errors import (
     RudderSessionsError,
     SourceError,
 )
-from rudder_sessions.model import PHASES, PLAN, PUBLISH
+from rudder_sessions.model import PHASES, PLAN, PUBLISH, STEPS, target_table_name
 from rudder_sessions.plan import BACKFILL, INCREMENTAL, RunPlan, parse_timestamp
 
 if TYPE_CHECKING:
@@ -124,6 +124,44 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
                 events[asset].extra = extra
             for alias in aliases:
                 events[alias].add(asset, extra=extra)
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """Model-level lineage instead of the parsed SQL: the tracks table feeds `plan`, and `publish`
+        turns it into the five tables. The run-scoped staging tables in between change name every run
+        and would only clutter a lineage graph. Empty where the hook gives no OpenLineage database
+        info (DuckDB)."""
+        try:
+            from airflow.providers.common.compat.openlineage.facet import Dataset
+            from airflow.providers.openlineage.extractors import OperatorLineage
+            from airflow.providers.openlineage.sqlparser import SQLParser
+        except ImportError:
+            return None
+        if self.source is None or self.phase not in (PLAN, PUBLISH):
+            return OperatorLineage()
+        try:
+            hook = self.runner.hook
+            info = hook.get_openlineage_database_info(hook.get_connection(getattr(hook, hook.conn_name_attr)))
+        except Exception:  # lineage must never fail the run
+            self.log.debug("no OpenLineage database info for source %r", self.source.name, exc_info=True)
+            info = None
+        if info is None:
+            return OperatorLineage()
+        namespace = SQLParser.create_namespace(info)
+
+        def dataset(schema: str, table: str) -> Dataset:
+            parts = [part for part in (info.database, schema, table) if part]
+            return Dataset(
+                namespace=namespace, name=".".join(p.upper() if info.is_uppercase_names else p for p in parts)
+            )
+
+        tracks = dataset(self.source.source_schema, self.source.source_table)
+        if self.phase == PLAN:
+            return OperatorLineage(inputs=[tracks])
+        tables = [dataset(self.source.target_schema, target_table_name(self.source, step)) for step in STEPS]
+        return OperatorLineage(inputs=[tracks], outputs=tables)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        return self.get_openlineage_facets_on_start()
 
     def _fail(self, exc: Exception) -> None:
         from airflow.exceptions import AirflowFailException
