@@ -15,9 +15,11 @@
 {%- if plan.aware_columns %}
 -- Time-zone-aware source columns ({{ plan.aware_columns | join(', ') }}) are read as UTC timestamps.
 {%- endif %}
-{{ d.drop_table(t.stage('input')) }};
+{{ d.drop_table(t.stage('events')) }};
 
-CREATE TABLE {{ t.stage('input') }} AS
+-- One read of the source: every row of the run, cleaned and classified, in the table that
+-- becomes the run's events once the dropped rows and the losing copies are deleted from it.
+CREATE TABLE {{ t.stage('events') }} AS
 WITH cleaned AS (
     SELECT
         id,
@@ -42,47 +44,63 @@ WITH cleaned AS (
         WHERE {{ ts }} >= {{ d.timestamp_literal(plan.window_start) }} AND {{ ts }} < {{ d.timestamp_literal(plan.window_end) }}
     )
 {%- endif %}
-),
-classified AS (
-    SELECT
-        cleaned.*,
-        CASE
-            WHEN id IS NULL THEN 'null_id'
-            WHEN {{ ts }} IS NULL THEN 'null_timestamp'
-            WHEN anonymous_id IS NULL AND user_id IS NULL THEN 'no_identifier'
-        END AS invalid_reason
-    FROM cleaned
+)
+SELECT
+    cleaned.*,
+    CASE
+        WHEN id IS NULL THEN 'null_id'
+        WHEN {{ ts }} IS NULL THEN 'null_timestamp'
+        WHEN anonymous_id IS NULL AND user_id IS NULL THEN 'no_identifier'
+    END AS drop_reason
+FROM cleaned;
+
+-- Copies of one id: only the ids with several valid copies are ranked (a hash aggregate finds
+-- them; sorting every row by id would cost more than the whole cleaning).
+{{ d.drop_table(t.stage('copies')) }};
+
+CREATE TABLE {{ t.stage('copies') }} AS
+WITH repeated AS (
+    SELECT id FROM {{ t.stage('events') }} WHERE drop_reason IS NULL GROUP BY id HAVING COUNT(*) > 1
 ),
 ranked AS (
     SELECT
-        classified.*,
+        events.*,
         ROW_NUMBER() OVER (
-            PARTITION BY id, invalid_reason
+            PARTITION BY id
             ORDER BY received_at NULLS LAST, {{ ts }}, {{ d.text_order('event') }} NULLS LAST,
                      {{ d.text_order('anonymous_id') }} NULLS LAST, {{ d.text_order('user_id') }} NULLS LAST
         ) AS copy_rank
-    FROM classified
+    FROM {{ t.stage('events') }} AS events
+    WHERE drop_reason IS NULL AND id IN (SELECT id FROM repeated)
 )
-SELECT
-    id,
-    anonymous_id,
-    user_id,
-    event,
-    {{ ts }},
-    received_at,
-    watermark_value,
-    CASE
-        WHEN invalid_reason IS NOT NULL THEN invalid_reason
-        WHEN copy_rank > 1 THEN 'duplicate'
-    END AS drop_reason
+SELECT id, anonymous_id, user_id, event, {{ ts }}, received_at, watermark_value, copy_rank
 FROM ranked;
 
-{{ d.drop_table(t.stage('events')) }};
+{{ d.drop_table(t.stage('run')) }};
 
-CREATE TABLE {{ t.stage('events') }} AS
-SELECT id, anonymous_id, user_id, event, {{ ts }}, received_at
-FROM {{ t.stage('input') }}
-WHERE drop_reason IS NULL;
+CREATE TABLE {{ t.stage('run') }} AS
+SELECT
+    {{ d.literal(plan.run_id) }} AS run_id,
+    {{ d.literal(plan.mode) }} AS mode,
+    {{ d.current_timestamp() }} AS started_at,
+    CAST(COUNT(*) AS {{ d.bigint_type }}) AS rows_read,
+{%- for reason in drop_reasons if reason != 'duplicate' %}
+    CAST(COALESCE(SUM(CASE WHEN drop_reason = '{{ reason }}' THEN 1 ELSE 0 END), 0) AS {{ d.bigint_type }})
+        AS dropped_{{ reason }},
+{%- endfor %}
+    CAST((SELECT COUNT(*) FROM {{ t.stage('copies') }} WHERE copy_rank > 1) AS {{ d.bigint_type }}) AS dropped_duplicate,
+    MAX(watermark_value) AS max_watermark
+FROM {{ t.stage('events') }};
+
+DELETE FROM {{ t.stage('events') }}
+WHERE drop_reason IS NOT NULL OR id IN (SELECT id FROM {{ t.stage('copies') }});
+
+INSERT INTO {{ t.stage('events') }} (id, anonymous_id, user_id, event, {{ ts }}, received_at, watermark_value)
+SELECT id, anonymous_id, user_id, event, {{ ts }}, received_at, watermark_value
+FROM {{ t.stage('copies') }}
+WHERE copy_rank = 1;
+
+{{ d.drop_table(t.stage('copies')) }};
 {% if not plan.full %}
 {%- if plan.incremental %}
 -- Changes: incoming events that are new or replace their published copy (received earlier, or
@@ -167,19 +185,3 @@ SELECT old_anonymous_id FROM {{ t.stage('changes') }} WHERE old_anonymous_id IS 
 {{ d.union }}
 SELECT old_user_id FROM {{ t.stage('changes') }} WHERE old_user_id IS NOT NULL;
 {% endif %}
-{{ d.drop_table(t.stage('run')) }};
-
-CREATE TABLE {{ t.stage('run') }} AS
-SELECT
-    {{ d.literal(plan.run_id) }} AS run_id,
-    {{ d.literal(plan.mode) }} AS mode,
-    {{ d.current_timestamp() }} AS started_at,
-    CAST(COUNT(*) AS {{ d.bigint_type }}) AS rows_read,
-{%- for reason in drop_reasons %}
-    CAST(COALESCE(SUM(CASE WHEN drop_reason = '{{ reason }}' THEN 1 ELSE 0 END), 0) AS {{ d.bigint_type }})
-        AS dropped_{{ reason }},
-{%- endfor %}
-    MAX(watermark_value) AS max_watermark
-FROM {{ t.stage('input') }};
-
-{{ d.drop_table(t.stage('input')) }};

@@ -28,16 +28,7 @@ UPDATE {{ t.state }} SET
     updated_at = {{ d.current_timestamp() }}
 WHERE source = {{ d.literal(cfg.name) }} AND version = {{ plan.state_version }};
 {% endif %}
-{%- if plan.full %}
-{% for step in steps %}
-{{ d.drop_table(t.target(step)) }};
-
-CREATE TABLE {{ t.target(step) }} AS
-SELECT {% for c in columns[step] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %}
-FROM {{ t.stage(step) }};
-{% endfor %}
-{%- else %}
-
+{%- if not plan.full %}
 DELETE FROM {{ t.target('aliases_mapping') }}
 WHERE alias IN (SELECT alias FROM {{ t.stage('touched') }});
 
@@ -89,17 +80,27 @@ SELECT
 {%- endfor %}
 {%- if plan.full %}
     (SELECT COUNT(*) FROM {{ t.stage('mapped_tracks') }}),
-    (SELECT COUNT(DISTINCT dbt_visitor_id) FROM {{ t.stage('mapped_tracks') }}),
+    (SELECT COUNT(DISTINCT dbt_visitor_id) FROM {{ t.stage('session_tracks') }}),
+    (SELECT COUNT(DISTINCT dbt_visitor_id) FROM {{ t.stage('session_tracks') }}),
+    (SELECT COUNT(*) FROM {{ t.stage('session_tracks') }}),
 {%- else %}
     (SELECT COUNT(*) FROM {{ t.stage('changes') }}),
     (SELECT COUNT(*) FROM {{ t.stage('affected') }}),
-{%- endif %}
     (SELECT COUNT(DISTINCT dbt_visitor_id) FROM {{ t.target('mapped_tracks') }}),
     (SELECT COUNT(*) FROM {{ t.target('session_tracks') }}),
+{%- endif %}
 {%- for step in steps %}
     (SELECT COUNT(*) FROM {{ t.stage(step) }}){{ "," if not loop.last }}
 {%- endfor %}
 FROM {{ t.stage('run') }} AS run;
+{%- if plan.full %}
+-- A full refresh moves its staged tables into place (the staged columns are the published ones).
+{% for step in steps %}
+{{ d.drop_table(t.target(step)) }};
+
+{{ d.rename_table(t.stage(step), cfg.target_schema, t.target_name(step)) }};
+{% endfor %}
+{%- endif %}
 {% if d.script_transactions %}
 -- The whole script is one job: the state claim is checked here, before the commit.
 ASSERT (

@@ -112,6 +112,10 @@ class Dialect:
     def drop_table(self, table: str) -> str:
         return f"DROP TABLE IF EXISTS {table}"
 
+    def rename_table(self, table: str, schema: str, new_name: str) -> str:
+        """Move a staged table into place under a new name in its schema: no copy of the rows."""
+        return f"ALTER TABLE {table} RENAME TO {self.quote(new_name)}"
+
     placeholder = "%s"
 
     def columns_query(self, schema: str, table: str) -> tuple[str, tuple]:
@@ -175,6 +179,10 @@ class SnowflakeDialect(Dialect):
 
     def quote(self, identifier: str) -> str:
         return super().quote(identifier).upper()
+
+    def rename_table(self, table: str, schema: str, new_name: str) -> str:
+        # An unqualified new name would move the table into the session's current schema.
+        return f"ALTER TABLE {table} RENAME TO {self.table(schema, new_name)}"
 
     def epoch_us(self, expr: str) -> str:
         return f"DATE_PART(EPOCH_MICROSECOND, {expr})"

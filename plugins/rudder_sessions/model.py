@@ -36,7 +36,8 @@ MODES: tuple[str, ...] = ("incremental", "backfill", "full_refresh")
 
 # Staging tables a run may create, besides one per step.
 RUN_TABLES: tuple[str, ...] = (
-    "input",
+    "input",  # earlier versions of plan
+    "copies",
     "events",
     "changes",
     "touched",

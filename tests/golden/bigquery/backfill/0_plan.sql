@@ -6,9 +6,11 @@
 --   * the counts by reason are kept with the run, so nothing is lost without a trace.
 -- Mode backfill: visitors with an event in [2026-02-01 00:00:00, 2026-02-02 00:00:00).
 
-DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_input`;
+DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_events`;
 
-CREATE TABLE `sessions`.`__rs_a330a0bc481b_input` AS
+-- One read of the source: every row of the run, cleaned and classified, in the table that
+-- becomes the run's events once the dropped rows and the losing copies are deleted from it.
+CREATE TABLE `sessions`.`__rs_a330a0bc481b_events` AS
 WITH cleaned AS (
     SELECT
         id,
@@ -28,47 +30,65 @@ WITH cleaned AS (
         SELECT event_id FROM `sessions`.`dbt_mapped_tracks`
         WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP) AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
     )
-),
-classified AS (
-    SELECT
-        cleaned.*,
-        CASE
-            WHEN id IS NULL THEN 'null_id'
-            WHEN `timestamp` IS NULL THEN 'null_timestamp'
-            WHEN anonymous_id IS NULL AND user_id IS NULL THEN 'no_identifier'
-        END AS invalid_reason
-    FROM cleaned
+)
+SELECT
+    cleaned.*,
+    CASE
+        WHEN id IS NULL THEN 'null_id'
+        WHEN `timestamp` IS NULL THEN 'null_timestamp'
+        WHEN anonymous_id IS NULL AND user_id IS NULL THEN 'no_identifier'
+    END AS drop_reason
+FROM cleaned;
+
+-- Copies of one id: only the ids with several valid copies are ranked (a hash aggregate finds
+-- them; sorting every row by id would cost more than the whole cleaning).
+DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_copies`;
+
+CREATE TABLE `sessions`.`__rs_a330a0bc481b_copies` AS
+WITH repeated AS (
+    SELECT id FROM `sessions`.`__rs_a330a0bc481b_events` WHERE drop_reason IS NULL GROUP BY id HAVING COUNT(*) > 1
 ),
 ranked AS (
     SELECT
-        classified.*,
+        events.*,
         ROW_NUMBER() OVER (
-            PARTITION BY id, invalid_reason
+            PARTITION BY id
             ORDER BY received_at NULLS LAST, `timestamp`, event NULLS LAST,
                      anonymous_id NULLS LAST, user_id NULLS LAST
         ) AS copy_rank
-    FROM classified
+    FROM `sessions`.`__rs_a330a0bc481b_events` AS events
+    WHERE drop_reason IS NULL AND id IN (SELECT id FROM repeated)
 )
-SELECT
-    id,
-    anonymous_id,
-    user_id,
-    event,
-    `timestamp`,
-    received_at,
-    watermark_value,
-    CASE
-        WHEN invalid_reason IS NOT NULL THEN invalid_reason
-        WHEN copy_rank > 1 THEN 'duplicate'
-    END AS drop_reason
+SELECT id, anonymous_id, user_id, event, `timestamp`, received_at, watermark_value, copy_rank
 FROM ranked;
 
-DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_events`;
+DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_run`;
 
-CREATE TABLE `sessions`.`__rs_a330a0bc481b_events` AS
-SELECT id, anonymous_id, user_id, event, `timestamp`, received_at
-FROM `sessions`.`__rs_a330a0bc481b_input`
-WHERE drop_reason IS NULL;
+CREATE TABLE `sessions`.`__rs_a330a0bc481b_run` AS
+SELECT
+    'scheduled__2026-03-02T03:00:00+00:00' AS run_id,
+    'backfill' AS mode,
+    CURRENT_TIMESTAMP AS started_at,
+    CAST(COUNT(*) AS INT64) AS rows_read,
+    CAST(COALESCE(SUM(CASE WHEN drop_reason = 'null_id' THEN 1 ELSE 0 END), 0) AS INT64)
+        AS dropped_null_id,
+    CAST(COALESCE(SUM(CASE WHEN drop_reason = 'null_timestamp' THEN 1 ELSE 0 END), 0) AS INT64)
+        AS dropped_null_timestamp,
+    CAST(COALESCE(SUM(CASE WHEN drop_reason = 'no_identifier' THEN 1 ELSE 0 END), 0) AS INT64)
+        AS dropped_no_identifier,
+    CAST((SELECT COUNT(*) FROM `sessions`.`__rs_a330a0bc481b_copies` WHERE copy_rank > 1) AS INT64) AS dropped_duplicate,
+    MAX(watermark_value) AS max_watermark
+FROM `sessions`.`__rs_a330a0bc481b_events`;
+
+DELETE FROM `sessions`.`__rs_a330a0bc481b_events`
+WHERE drop_reason IS NOT NULL OR id IN (SELECT id FROM `sessions`.`__rs_a330a0bc481b_copies`);
+
+INSERT INTO `sessions`.`__rs_a330a0bc481b_events` (id, anonymous_id, user_id, event, `timestamp`, received_at, watermark_value)
+SELECT id, anonymous_id, user_id, event, `timestamp`, received_at, watermark_value
+FROM `sessions`.`__rs_a330a0bc481b_copies`
+WHERE copy_rank = 1;
+
+DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_copies`;
 
 -- Changes: the source is the truth for the window's events (all their copies were read): each
 -- replaces its published copy; published events of the window left without a valid copy go.
@@ -141,23 +161,3 @@ SELECT old_anonymous_id FROM `sessions`.`__rs_a330a0bc481b_changes` WHERE old_an
 UNION DISTINCT
 SELECT old_user_id FROM `sessions`.`__rs_a330a0bc481b_changes` WHERE old_user_id IS NOT NULL;
 
-DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_run`;
-
-CREATE TABLE `sessions`.`__rs_a330a0bc481b_run` AS
-SELECT
-    'scheduled__2026-03-02T03:00:00+00:00' AS run_id,
-    'backfill' AS mode,
-    CURRENT_TIMESTAMP AS started_at,
-    CAST(COUNT(*) AS INT64) AS rows_read,
-    CAST(COALESCE(SUM(CASE WHEN drop_reason = 'null_id' THEN 1 ELSE 0 END), 0) AS INT64)
-        AS dropped_null_id,
-    CAST(COALESCE(SUM(CASE WHEN drop_reason = 'null_timestamp' THEN 1 ELSE 0 END), 0) AS INT64)
-        AS dropped_null_timestamp,
-    CAST(COALESCE(SUM(CASE WHEN drop_reason = 'no_identifier' THEN 1 ELSE 0 END), 0) AS INT64)
-        AS dropped_no_identifier,
-    CAST(COALESCE(SUM(CASE WHEN drop_reason = 'duplicate' THEN 1 ELSE 0 END), 0) AS INT64)
-        AS dropped_duplicate,
-    MAX(watermark_value) AS max_watermark
-FROM `sessions`.`__rs_a330a0bc481b_input`;
-
-DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_input`;

@@ -14,7 +14,6 @@ UPDATE "sessions"."rudder_sessions_state" SET
     updated_at = CURRENT_TIMESTAMP
 WHERE source = 'shop' AND version = 7;
 
-
 DELETE FROM "sessions"."dbt_aliases_mapping"
 WHERE alias IN (SELECT alias FROM "sessions"."__rs_a330a0bc481b_touched");
 

@@ -10,37 +10,6 @@ SELECT 'shop', run.max_watermark, 1, run.run_id, run.mode,
 FROM "sessions"."__rs_a330a0bc481b_run" AS run;
 
 
-DROP TABLE IF EXISTS "sessions"."dbt_aliases_mapping";
-
-CREATE TABLE "sessions"."dbt_aliases_mapping" AS
-SELECT "alias", "dbt_visitor_id", "is_user_id", "identified_user_id", "identified_at", "identified_event_id"
-FROM "sessions"."__rs_a330a0bc481b_aliases_mapping";
-
-DROP TABLE IF EXISTS "sessions"."dbt_mapped_tracks";
-
-CREATE TABLE "sessions"."dbt_mapped_tracks" AS
-SELECT "event_id", "anonymous_id", "dbt_visitor_id", "timestamp", "event", "idle_time_minutes", "user_id", "received_at", "starts_session"
-FROM "sessions"."__rs_a330a0bc481b_mapped_tracks";
-
-DROP TABLE IF EXISTS "sessions"."dbt_session_tracks";
-
-CREATE TABLE "sessions"."dbt_session_tracks" AS
-SELECT "session_id", "dbt_visitor_id", "session_start_at", "session_sequence_number", "next_session_start_at"
-FROM "sessions"."__rs_a330a0bc481b_session_tracks";
-
-DROP TABLE IF EXISTS "sessions"."dbt_track_facts";
-
-CREATE TABLE "sessions"."dbt_track_facts" AS
-SELECT "anonymous_id", "timestamp", "event_id", "event", "session_id", "dbt_visitor_id", "track_sequence_number"
-FROM "sessions"."__rs_a330a0bc481b_track_facts";
-
-DROP TABLE IF EXISTS "sessions"."dbt_tracks_flow";
-
-CREATE TABLE "sessions"."dbt_tracks_flow" AS
-SELECT "event_id", "session_id", "track_sequence_number", "event", "dbt_visitor_id", "timestamp", "event_2", "event_3", "event_4", "event_5"
-FROM "sessions"."__rs_a330a0bc481b_tracks_flow";
-
-
 DELETE FROM "sessions"."rudder_sessions_runs" WHERE run_id = 'scheduled__2026-03-02T03:00:00+00:00';
 
 INSERT INTO "sessions"."rudder_sessions_runs" (
@@ -66,14 +35,36 @@ SELECT
     run.dropped_no_identifier,
     run.dropped_duplicate,
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_mapped_tracks"),
-    (SELECT COUNT(DISTINCT dbt_visitor_id) FROM "sessions"."__rs_a330a0bc481b_mapped_tracks"),
-    (SELECT COUNT(DISTINCT dbt_visitor_id) FROM "sessions"."dbt_mapped_tracks"),
-    (SELECT COUNT(*) FROM "sessions"."dbt_session_tracks"),
+    (SELECT COUNT(DISTINCT dbt_visitor_id) FROM "sessions"."__rs_a330a0bc481b_session_tracks"),
+    (SELECT COUNT(DISTINCT dbt_visitor_id) FROM "sessions"."__rs_a330a0bc481b_session_tracks"),
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_session_tracks"),
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_aliases_mapping"),
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_mapped_tracks"),
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_session_tracks"),
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_track_facts"),
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_tracks_flow")
 FROM "sessions"."__rs_a330a0bc481b_run" AS run;
+-- A full refresh moves its staged tables into place (the staged columns are the published ones).
+
+DROP TABLE IF EXISTS "sessions"."dbt_aliases_mapping";
+
+ALTER TABLE "sessions"."__rs_a330a0bc481b_aliases_mapping" RENAME TO "dbt_aliases_mapping";
+
+DROP TABLE IF EXISTS "sessions"."dbt_mapped_tracks";
+
+ALTER TABLE "sessions"."__rs_a330a0bc481b_mapped_tracks" RENAME TO "dbt_mapped_tracks";
+
+DROP TABLE IF EXISTS "sessions"."dbt_session_tracks";
+
+ALTER TABLE "sessions"."__rs_a330a0bc481b_session_tracks" RENAME TO "dbt_session_tracks";
+
+DROP TABLE IF EXISTS "sessions"."dbt_track_facts";
+
+ALTER TABLE "sessions"."__rs_a330a0bc481b_track_facts" RENAME TO "dbt_track_facts";
+
+DROP TABLE IF EXISTS "sessions"."dbt_tracks_flow";
+
+ALTER TABLE "sessions"."__rs_a330a0bc481b_tracks_flow" RENAME TO "dbt_tracks_flow";
+
 
 COMMIT;

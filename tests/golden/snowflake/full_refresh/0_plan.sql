@@ -6,9 +6,11 @@
 --   * the counts by reason are kept with the run, so nothing is lost without a trace.
 -- Mode full_refresh: the whole source.
 
-DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_INPUT";
+DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_EVENTS";
 
-CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_INPUT" AS
+-- One read of the source: every row of the run, cleaned and classified, in the table that
+-- becomes the run's events once the dropped rows and the losing copies are deleted from it.
+CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_EVENTS" AS
 WITH cleaned AS (
     SELECT
         id,
@@ -19,47 +21,37 @@ WITH cleaned AS (
         "RECEIVED_AT" AS received_at,
         "RECEIVED_AT" AS watermark_value
     FROM "RUDDERSTACK"."TRACKS"
-),
-classified AS (
-    SELECT
-        cleaned.*,
-        CASE
-            WHEN id IS NULL THEN 'null_id'
-            WHEN "TIMESTAMP" IS NULL THEN 'null_timestamp'
-            WHEN anonymous_id IS NULL AND user_id IS NULL THEN 'no_identifier'
-        END AS invalid_reason
-    FROM cleaned
+)
+SELECT
+    cleaned.*,
+    CASE
+        WHEN id IS NULL THEN 'null_id'
+        WHEN "TIMESTAMP" IS NULL THEN 'null_timestamp'
+        WHEN anonymous_id IS NULL AND user_id IS NULL THEN 'no_identifier'
+    END AS drop_reason
+FROM cleaned;
+
+-- Copies of one id: only the ids with several valid copies are ranked (a hash aggregate finds
+-- them; sorting every row by id would cost more than the whole cleaning).
+DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_COPIES";
+
+CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_COPIES" AS
+WITH repeated AS (
+    SELECT id FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS" WHERE drop_reason IS NULL GROUP BY id HAVING COUNT(*) > 1
 ),
 ranked AS (
     SELECT
-        classified.*,
+        events.*,
         ROW_NUMBER() OVER (
-            PARTITION BY id, invalid_reason
+            PARTITION BY id
             ORDER BY received_at NULLS LAST, "TIMESTAMP", event NULLS LAST,
                      anonymous_id NULLS LAST, user_id NULLS LAST
         ) AS copy_rank
-    FROM classified
+    FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS" AS events
+    WHERE drop_reason IS NULL AND id IN (SELECT id FROM repeated)
 )
-SELECT
-    id,
-    anonymous_id,
-    user_id,
-    event,
-    "TIMESTAMP",
-    received_at,
-    watermark_value,
-    CASE
-        WHEN invalid_reason IS NOT NULL THEN invalid_reason
-        WHEN copy_rank > 1 THEN 'duplicate'
-    END AS drop_reason
+SELECT id, anonymous_id, user_id, event, "TIMESTAMP", received_at, watermark_value, copy_rank
 FROM ranked;
-
-DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_EVENTS";
-
-CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_EVENTS" AS
-SELECT id, anonymous_id, user_id, event, "TIMESTAMP", received_at
-FROM "SESSIONS"."__RS_A330A0BC481B_INPUT"
-WHERE drop_reason IS NULL;
 
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_RUN";
 
@@ -75,9 +67,17 @@ SELECT
         AS dropped_null_timestamp,
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'no_identifier' THEN 1 ELSE 0 END), 0) AS BIGINT)
         AS dropped_no_identifier,
-    CAST(COALESCE(SUM(CASE WHEN drop_reason = 'duplicate' THEN 1 ELSE 0 END), 0) AS BIGINT)
-        AS dropped_duplicate,
+    CAST((SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_COPIES" WHERE copy_rank > 1) AS BIGINT) AS dropped_duplicate,
     MAX(watermark_value) AS max_watermark
-FROM "SESSIONS"."__RS_A330A0BC481B_INPUT";
+FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS";
 
-DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_INPUT";
+DELETE FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS"
+WHERE drop_reason IS NOT NULL OR id IN (SELECT id FROM "SESSIONS"."__RS_A330A0BC481B_COPIES");
+
+INSERT INTO "SESSIONS"."__RS_A330A0BC481B_EVENTS" (id, anonymous_id, user_id, event, "TIMESTAMP", received_at, watermark_value)
+SELECT id, anonymous_id, user_id, event, "TIMESTAMP", received_at, watermark_value
+FROM "SESSIONS"."__RS_A330A0BC481B_COPIES"
+WHERE copy_rank = 1;
+
+DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_COPIES";
+
