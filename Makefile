@@ -9,7 +9,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export RUDDER_SESSIONS_CONFIG ?= $(CURDIR)/include/sources.yaml
 
-.PHONY: install demo test lint lock clean golden
+.PHONY: install demo test lint lock clean golden standalone
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ install: $(VENV)/.installed
 
 demo: install
 	$(BIN)/python include/demo.py
+
+# A local Airflow on the demo source (generated if missing): UI and REST API on http://127.0.0.1:8080
+# (no login), scheduler, DAG processor and triggerer; Ctrl-C stops it. Its metadata lives in $(AIRFLOW_HOME).
+standalone: install
+	$(BIN)/python include/standalone.py
 
 test: install
 	$(BIN)/ruff check .

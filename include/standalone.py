@@ -1,0 +1,119 @@
+"""A local Airflow (API server and UI, scheduler, DAG processor, triggerer) on the demo source: `make standalone`.
+
+Generates the demo's DuckDB file if it is missing (`.demo/demo.duckdb`, as `make demo` does), points
+Airflow at this repository's DAGs, plugins and sources file, and replaces itself with `airflow standalone`.
+The environment is built by `airflow_env`, which the end-to-end test (`tests/stack.py`) shares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import duckdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sample_data import write_tracks
+
+ROOT = Path(__file__).resolve().parents[1]
+DAG_ID = "rudder_sessions__demo"
+CONN_ENV = "AIRFLOW_CONN_RUDDER_DEMO_DUCKDB"
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+
+
+def airflow_env(
+    base: Mapping[str, str],
+    *,
+    home: Path,
+    database: Path,
+    port: int = 8080,
+    sql_alchemy_conn: str | None = None,
+    jwt_secret: str | None = None,
+    config: Path | None = None,
+) -> dict[str, str]:
+    """`base` plus the settings of a local Airflow that runs this repository's DAGs against the demo file.
+
+    Every component started with this environment agrees on the metadata database (SQLite in `home`
+    unless `sql_alchemy_conn` is given), the API server's address (the workers' Execution API) and the
+    JWT secret. The simple auth manager lets everyone in as admin, so the API server listens on
+    127.0.0.1 only.
+    """
+    env = dict(base)
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_alchemy_conn or f"sqlite:///{home.resolve() / 'airflow.db'}",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret or secrets.token_urlsafe(32),
+            "RUDDER_SESSIONS_CONFIG": str(config or ROOT / "include" / "sources.yaml"),
+            CONN_ENV: json.dumps({"conn_type": "duckdb", "host": str(database.resolve())}),
+        }
+    )
+    return env
+
+
+def ensure_demo_data(database: Path, events: int, seed: int) -> bool:
+    """Write the demo tracks table unless the file already has one; True when it was written."""
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(database)) as conn:
+        exists = conn.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = 'rudderstack' AND table_name = 'tracks'"
+        ).fetchone()[0]
+        if exists:
+            return False
+        write_tracks(conn, schema="rudderstack", table="tracks", events=events, seed=seed)
+    return True
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=ROOT / ".demo", help="where the demo DuckDB file is")
+    parser.add_argument("--port", type=int, default=8080, help="port of the UI and API server")
+    parser.add_argument("--events", type=int, default=200_000, help="sample events, when generating the data")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+
+    database = args.workdir.resolve() / "demo.duckdb"
+    if ensure_demo_data(database, args.events, args.seed):
+        print(f"generated the demo source rudderstack.tracks in {database}")
+    else:
+        print(f"using the demo source in {database}")
+    home = Path(os.environ.get("AIRFLOW_HOME") or ROOT / ".airflow").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = os.environ.get("RUDDER_SESSIONS_CONFIG")
+    env = airflow_env(
+        os.environ,
+        home=home,
+        database=database,
+        port=args.port,
+        sql_alchemy_conn=os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"),
+        config=Path(config) if config else None,
+    )
+    # `airflow standalone` starts its components as `airflow …` from PATH: make that this interpreter's.
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
+    print(
+        f"starting Airflow in {home}: http://127.0.0.1:{args.port} (no login: every visitor is admin); "
+        f"DAG {DAG_ID}; stop with Ctrl-C",
+        flush=True,
+    )
+    os.execvpe(sys.executable, [sys.executable, "-m", "airflow", "standalone"], env)
+
+
+if __name__ == "__main__":
+    main()
