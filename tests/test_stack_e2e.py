@@ -140,7 +140,7 @@ def test_trigger_and_backfill_through_the_rest_api(stack):
     runs = {full["dag_run_id"]: ("full_refresh", None, None)} | {
         run_id: ("backfill", *interval) for run_id, interval in intervals.items()
     }
-    assets = airflow.api("GET", "/assets", params={"uri_prefix_pattern": f"rudder-sessions://{config.name}/"})
+    assets = airflow.api("GET", "/assets", params={"uri_prefix_pattern": f"x-rudder-sessions://{config.name}/"})
     ids = {asset["uri"]: asset["id"] for asset in assets["assets"]}
     for step, asset in table_assets(config).items():
         assert asset.uri in ids, f"asset {asset.uri} not registered: {sorted(ids)}"

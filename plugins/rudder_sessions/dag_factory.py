@@ -50,7 +50,7 @@ def table_assets(source: SourceConfig) -> dict[str, object]:
     return {
         step: Asset(
             name=f"rudder_sessions.{source.name}.{target_table_name(source, step)}",
-            uri=f"rudder-sessions://{source.name}/{source.target_schema}/{target_table_name(source, step)}",
+            uri=f"x-rudder-sessions://{source.name}/{source.target_schema}/{target_table_name(source, step)}",
             group="rudder-sessions",
         )
         for step in STEPS
