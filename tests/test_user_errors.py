@@ -126,3 +126,51 @@ def test_a_backfill_up_to_tomorrow_is_fine_and_normalised_to_utc():
     start, end = check_request("backfill", datetime(2026, 11, 26, 1, tzinfo=paris), datetime(2026, 11, 28), now=NOW)
     assert (start, end) == (datetime(2026, 11, 26, 0, 0), datetime(2026, 11, 28))
     assert check_request("incremental", None, None, now=NOW) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"duckdb_memory_limit": "lots"}, "source 'shop': duckdb_memory_limit: 'lots' is not a size like '3GB'"),
+        ({"duckdb_threads": 0}, "source 'shop': duckdb_threads: 0 is not a thread count (1..1024)"),
+    ],
+)
+def test_bad_duckdb_limits_name_the_field(settings, message):
+    from rudder_sessions.config import SourceConfig
+    from rudder_sessions.errors import ConfigError
+
+    with pytest.raises(ConfigError) as error:
+        SourceConfig(name="shop", conn_id="wh", source_schema="s", target_schema="t", **settings)
+    assert str(error.value) == message
+
+
+def test_duckdb_limits_reach_the_engine(conn_env, capsys):
+    """The limits are set on the run's DuckDB connection (read back from DuckDB itself)."""
+    from rudder_sessions.config import SourceConfig
+    from rudder_sessions.engine import get_hook
+
+    config = SourceConfig(
+        name="shop",
+        conn_id="wh",
+        source_schema="s",
+        target_schema="t",
+        duckdb_memory_limit="1GB",
+        duckdb_threads=1,
+    )
+    hook = get_hook(config)
+    limit, threads = hook.get_first("SELECT current_setting('memory_limit'), current_setting('threads')")
+    assert (limit, int(threads)) == ("953.6 MiB", 1)
+    load_source(conn_env, [ROW])
+    code, _, err = run_cli(capsys, "--source-schema", "rudderstack", "--duckdb-threads", "1")
+    assert code == 0, err
+
+
+def test_duckdb_limits_on_another_warehouse_are_refused(monkeypatch):
+    from rudder_sessions.config import SourceConfig
+    from rudder_sessions.engine import get_hook
+    from rudder_sessions.errors import ConfigError
+
+    monkeypatch.setenv("AIRFLOW_CONN_PG", json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "login": "x"}))
+    config = SourceConfig(name="shop", conn_id="pg", source_schema="s", target_schema="t", duckdb_threads=2)
+    with pytest.raises(ConfigError, match="duckdb_threads: applies to DuckDB connections only, not PostgresHook"):
+        get_hook(config)

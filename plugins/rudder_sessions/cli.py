@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--end", type=timestamp_arg, help="backfill window end, exclusive")
     run.add_argument("--run-id", help="run id (default: cli__<UTC time>__<random>)")
     run.add_argument("--dialect", choices=sorted(DIALECTS), help="override the connection's dialect")
+    run.add_argument("--duckdb-memory-limit", help="DuckDB only: memory cap, e.g. 3GB (spills to disk beyond)")
+    run.add_argument("--duckdb-threads", type=int, help="DuckDB only: threads to use")
 
     status = sub.add_parser("status", help="show the watermark and the last runs of a source")
     _add_model_flags(status, require_conn=True)
@@ -104,6 +106,8 @@ def _config(args: argparse.Namespace) -> SourceConfig:
         dialect=getattr(args, "dialect", None),
         watermark_column=args.watermark_column,
         lookback=args.lookback,
+        duckdb_memory_limit=getattr(args, "duckdb_memory_limit", None),
+        duckdb_threads=getattr(args, "duckdb_threads", None),
     )
 
 

@@ -23,6 +23,7 @@ SOURCE_NAME = re.compile(r"\A[a-z][a-z0-9_]{0,62}\Z")
 DIALECTS = ("duckdb", "postgres", "snowflake", "bigquery", "redshift")
 LOOKBACK = re.compile(r"\A\s*(\d+)\s*(minute|minutes|hour|hours|day|days)\s*\Z")
 CONFIG_ENV = "RUDDER_SESSIONS_CONFIG"
+MEMORY = re.compile(r"\A\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\Z", re.IGNORECASE)
 
 
 def default_config_path() -> Path:
@@ -69,6 +70,9 @@ class SourceConfig:
     dialect: str | None = None
     watermark_column: str = "received_at"
     lookback: str = "3 hours"
+    # DuckDB only: caps for the embedded engine (DuckDB's own defaults: 80% of RAM, every core).
+    duckdb_memory_limit: str | None = None
+    duckdb_threads: int | None = None
 
     def __post_init__(self) -> None:
         src = self.name
@@ -94,6 +98,16 @@ class SourceConfig:
             raise ConfigError(src, "schedule", "a cron expression or Airflow preset is required")
         validate_identifier(self.watermark_column, source=src, field="watermark_column")
         parse_lookback(self.lookback, source=src)
+        if self.duckdb_memory_limit is not None and not (
+            isinstance(self.duckdb_memory_limit, str) and MEMORY.match(self.duckdb_memory_limit)
+        ):
+            raise ConfigError(src, "duckdb_memory_limit", f"{self.duckdb_memory_limit!r} is not a size like '3GB'")
+        if self.duckdb_threads is not None and (
+            isinstance(self.duckdb_threads, bool)
+            or not isinstance(self.duckdb_threads, int)
+            or not 1 <= self.duckdb_threads <= 1024
+        ):
+            raise ConfigError(src, "duckdb_threads", f"{self.duckdb_threads!r} is not a thread count (1..1024)")
         if self.dialect is not None and self.dialect not in DIALECTS:
             raise ConfigError(src, "dialect", f"{self.dialect!r} is not one of {', '.join(DIALECTS)}")
 

@@ -71,7 +71,22 @@ def get_hook(config: SourceConfig, connect: Callable[[], Any] | None = None) -> 
         raise ConfigError(
             config.name, "conn_id", f"connection {config.conn_id!r} does not provide a SQL (DbApiHook) hook"
         )
-    return hook
+    return with_duckdb_limits(config, hook)
+
+
+def with_duckdb_limits(config: SourceConfig, hook: DbApiHook) -> DbApiHook:
+    """The source's DuckDB memory limit and threads, on top of the connection's own settings."""
+    limits = {"memory_limit": config.duckdb_memory_limit, "threads": config.duckdb_threads}
+    limits = {key: value for key, value in limits.items() if value is not None}
+    if not limits:
+        return hook
+    from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
+
+    if not isinstance(hook, DuckDBHook):
+        field = "duckdb_memory_limit" if "memory_limit" in limits else "duckdb_threads"
+        raise ConfigError(config.name, field, f"applies to DuckDB connections only, not {type(hook).__name__}")
+    conn_id = getattr(hook, hook.conn_name_attr)
+    return DuckDBHook(duckdb_conn_id=conn_id, database=hook.database, **limits)
 
 
 def resolve_dialect(config: SourceConfig, hook: DbApiHook) -> Dialect:
