@@ -174,3 +174,12 @@ def test_duckdb_limits_on_another_warehouse_are_refused(monkeypatch):
     config = SourceConfig(name="shop", conn_id="pg", source_schema="s", target_schema="t", duckdb_threads=2)
     with pytest.raises(ConfigError, match="duckdb_threads: applies to DuckDB connections only, not PostgresHook"):
         get_hook(config)
+
+
+def test_duckdb_file_in_a_missing_directory(tmp_path, monkeypatch, capsys):
+    missing = tmp_path / "no_such_dir" / "warehouse.duckdb"
+    monkeypatch.setenv("AIRFLOW_CONN_WH", json.dumps({"conn_type": "duckdb", "host": str(missing)}))
+    code, _, err = run_cli(capsys, "--source-schema", "rudderstack")
+    assert code == 1
+    assert err == (f"rudder-sessions: error: DuckDB database {missing} (connection 'wh'): its directory does not exist")
+    assert not missing.parent.exists()

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rudder_sessions.config import SourceConfig
@@ -71,7 +72,22 @@ def get_hook(config: SourceConfig, connect: Callable[[], Any] | None = None) -> 
         raise ConfigError(
             config.name, "conn_id", f"connection {config.conn_id!r} does not provide a SQL (DbApiHook) hook"
         )
-    return with_duckdb_limits(config, hook)
+    hook = with_duckdb_limits(config, hook)
+    check_duckdb_file(config, hook)
+    return hook
+
+
+def check_duckdb_file(config: SourceConfig, hook: DbApiHook) -> None:
+    """A DuckDB file in a missing directory is a configuration mistake, not a warehouse hiccup
+    worth retrying: say so instead of letting the first connection fail with an IOException."""
+    get_database = getattr(hook, "get_database", None)
+    if getattr(hook, "conn_type", None) != "duckdb" or get_database is None:
+        return
+    database = str(get_database())
+    if database.startswith((":", "md:")) or "://" in database:
+        return
+    if not Path(database).expanduser().parent.is_dir():
+        raise SourceError(f"DuckDB database {database} (connection {config.conn_id!r}): its directory does not exist")
 
 
 def with_duckdb_limits(config: SourceConfig, hook: DbApiHook) -> DbApiHook:
