@@ -9,7 +9,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export RUDDER_SESSIONS_CONFIG ?= $(CURDIR)/include/sources.yaml
 
-.PHONY: install demo test lint lock clean golden standalone
+.PHONY: install demo test lint lock clean golden standalone bench
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -34,12 +34,18 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The benchmark (benchmarks/README.md): DuckDB at 1e6 and 1e7 events, PostgreSQL at 1e6; about 10 minutes.
+# Writes benchmarks/results/<time>_<sizes>.json and time_vs_events.png; BENCH_ARGS replaces the sizes.
+BENCH_ARGS ?= --sizes 1e6 1e7 --postgres-sizes 1e6
+bench: install
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
 lint: install
 	$(BIN)/ruff check .
 
 # Re-resolve the full lock from pyproject.toml (only when changing a dependency).
 lock: $(BIN)/uv
-	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 --quiet -o requirements.txt
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra bench --python-version 3.11 --quiet -o requirements.txt
 
 clean:
 	rm -rf $(VENV) .airflow .demo build *.egg-info

@@ -1,0 +1,810 @@
+"""The pipeline's benchmark: our engine against a lower bound and the original dbt models' shape.
+
+For each size it generates the sample dataset (`include/sample_data.py`): DAYS days of history
+(about SIZE events) plus one new day. It publishes the history (setup), then times, on the same
+data and each in a fresh child process (so the peak RSS is the case's own):
+
+- `full_refresh`: our engine rebuilding everything (history and new day);
+- `incremental`: our engine running the new day on top of the published history;
+- `backfill`: our engine recomputing one day in the middle of the history;
+- `lower_bound`: `sql/lower_bound.sql`, one scan and window functions (DuckDB only);
+- `original`: `sql/original/*.sql`, the five original dbt models as tables (DuckDB only).
+
+    .venv/bin/python benchmarks/run.py --sizes 1e6 1e7 --postgres-sizes 1e6 [--workdir DIR] [--days 90]
+    .venv/bin/python benchmarks/run.py --report benchmarks/results/FILE.json   # its tables again
+
+Writes `benchmarks/results/<time>_<sizes>.json` (machine, command, every figure), prints the
+figures and the ratios as a markdown table for RESULTS.md, and draws `time_vs_events.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import resource
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+RESULTS = BENCH / "results"
+LOWER_BOUND_SQL = BENCH / "sql" / "lower_bound.sql"
+ORIGINAL_SQL = sorted((BENCH / "sql" / "original").glob("*.sql"))
+START = datetime(2026, 1, 1)
+POSTGRES_URI = os.environ.get("RUDDER_SESSIONS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_CONN_ID = "rudder_sessions_bench_pg"
+
+SOURCE_SCHEMA = "rudderstack"  # DuckDB; PostgreSQL gets a fresh schema pair per run
+TARGET_SCHEMA = "sessions"
+HISTORY_TABLE = "tracks_history"  # the rows received before the new day
+SOURCE_TABLE = "tracks"  # everything, the new day included
+FULL_PREFIX, INCREMENTAL_PREFIX = "full_", "incr_"  # two targets side by side in one schema
+STEPS = ("aliases_mapping", "mapped_tracks", "session_tracks", "track_facts", "tracks_flow")
+LOWER_BOUND_TABLES = ("lb_events", "lb_sessions", "lb_aliases")
+ORIGINAL_TABLES = tuple(f"dbt_{s}" for s in STEPS)
+ENGINE_CASES = ("full_refresh", "incremental", "backfill")
+CASES = (*ENGINE_CASES, "lower_bound", "original")
+
+# Targets of the issue, checked at the largest DuckDB size.
+TARGETS = {
+    "full_refresh_over_lower_bound_max": 2.0,
+    "original_over_full_refresh_min": 3.0,
+    "incremental_over_full_refresh_max": 0.10,
+    "peak_rss_max_mb": 4096,
+}
+
+
+# -- child processes: each measured case runs alone in one ------------------------------------------
+
+
+def child(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one piece of work described by `spec` in this (fresh) process; return its figures."""
+    sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "include")]
+    kind = spec["kind"]
+    if kind == "generate":
+        return _generate(spec)
+    if kind == "engine":
+        return _engine_case(spec)
+    if kind == "sql":
+        return _sql_case(spec)
+    raise ValueError(f"unknown child kind {kind!r}")
+
+
+def _peak_rss_mb() -> int:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _generate(spec: dict[str, Any]) -> dict[str, Any]:
+    """DAYS + 1 days of sample data: `tracks` holds all of it, `tracks_history` what arrived before day DAYS + 1."""
+    import duckdb
+
+    from sample_data import write_tracks
+
+    days, new_day = spec["days"], datetime.fromisoformat(spec["new_day"])
+    total = spec["events"] * (days + 1) // days
+    started = time.perf_counter()
+    with duckdb.connect(spec["database"]) as conn:
+        write_tracks(conn, schema=SOURCE_SCHEMA, table=SOURCE_TABLE, events=total, seed=spec["seed"], days=days + 1)
+        conn.execute(
+            f"CREATE TABLE {SOURCE_SCHEMA}.{HISTORY_TABLE} AS "
+            f"SELECT * FROM {SOURCE_SCHEMA}.{SOURCE_TABLE} WHERE received_at < ?",
+            [new_day],
+        )
+        conn.execute("CHECKPOINT")
+        rows, history = (
+            conn.execute(f"SELECT COUNT(*) FROM {SOURCE_SCHEMA}.{table}").fetchone()[0]
+            for table in (SOURCE_TABLE, HISTORY_TABLE)
+        )
+    return {"seconds": round(time.perf_counter() - started, 2), "source_rows": rows, "history_rows": history}
+
+
+def _engine_case(spec: dict[str, Any]) -> dict[str, Any]:
+    """One `SessionRunner.run`, timed without Airflow's one-time start-up in the process."""
+    from rudder_sessions.config import SourceConfig
+    from rudder_sessions.engine import SessionRunner
+
+    if spec["engine"] == "duckdb":
+        from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
+
+        from rudder_sessions.dialects import DuckDBDialect
+
+        hook, dialect, conn_id = DuckDBHook(database=spec["database"]), DuckDBDialect(), "unused"
+    else:
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        from rudder_sessions.dialects import PostgresDialect
+
+        hook, dialect, conn_id = PostgresHook(postgres_conn_id=POSTGRES_CONN_ID), PostgresDialect(), POSTGRES_CONN_ID
+    config = SourceConfig(
+        name="bench",
+        conn_id=conn_id,
+        source_schema=spec["source_schema"],
+        source_table=spec["source_table"],
+        target_schema=spec["target_schema"],
+        table_prefix=spec["prefix"],
+    )
+    runner = SessionRunner(config, hook, dialect)
+    # Provider discovery on the first hook call costs the same at every size: reported apart.
+    started = time.perf_counter()
+    runner.hook.get_first("SELECT 1")
+    startup = time.perf_counter() - started
+    window = [datetime.fromisoformat(v) if v else None for v in (spec.get("start"), spec.get("end"))]
+    cpu, started = _cpu_seconds(), time.perf_counter()
+    summary = runner.run(spec["run_id"], spec["mode"], *window)
+    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+    rows_written = {step: int(summary.get(f"rows_{step}") or 0) for step in STEPS}
+    keys = ("mode", "rows_read", "events_changed", "visitors_affected", "visitors", "sessions")
+    dropped = {k.removeprefix("dropped_"): int(v or 0) for k, v in summary.items() if k.startswith("dropped_")}
+    return {
+        "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu, 2),
+        "startup_seconds": round(startup, 2),
+        "peak_rss_mb": _peak_rss_mb(),
+        **{k: summary.get(k) for k in keys},
+        "dropped": dropped,
+        "rows_written": sum(rows_written.values()),
+        "rows_written_per_table": rows_written,
+        "phase_seconds": {phase: round(t, 2) for phase, t in getattr(runner, "timings", {}).items()},
+    }
+
+
+def _sql_case(spec: dict[str, Any]) -> dict[str, Any]:
+    """A baseline's SQL files on one DuckDB connection, set up as the engine sets up its own; the
+    time runs from connecting to closing the file (its checkpoint writes the tables)."""
+    import duckdb
+
+    target, source = spec["target_schema"], f'"{spec["source_schema"]}"."{spec["source_table"]}"'
+    scripts = [
+        (Path(f).stem, Path(f).read_text().replace("{source}", source).replace("{target}", target))
+        for f in spec["files"]
+    ]
+    phases: dict[str, float] = {}
+    cpu, started = _cpu_seconds(), time.perf_counter()
+    conn = duckdb.connect(spec["database"])
+    conn.execute("SET checkpoint_threshold = '4GB'")  # what the engine's run connection sets (DuckDBDialect)
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {target}")
+    for name, sql in scripts:
+        began = time.perf_counter()
+        conn.execute(sql)
+        phases[name] = round(time.perf_counter() - began, 2)
+    conn.close()
+    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+    peak = _peak_rss_mb()
+    with duckdb.connect(spec["database"], read_only=True) as conn:
+        rows = {t: conn.execute(f"SELECT COUNT(*) FROM {target}.{t}").fetchone()[0] for t in spec["tables"]}
+    return {
+        "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu, 2),
+        "peak_rss_mb": peak,
+        "rows_written": sum(rows.values()),
+        "rows_written_per_table": rows,
+        "phase_seconds": phases,
+    }
+
+
+# -- the parent: data, cases, checks, report ---------------------------------------------------------
+
+
+def measured(spec: dict[str, Any], env: dict[str, str], label: str) -> dict[str, Any]:
+    """Run `child(spec)` in a fresh interpreter; its figures plus the load average before it."""
+    load = os.getloadavg()[0]
+    print(f"  {label} ...", end="", flush=True)
+    began = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, __file__, "_child", json.dumps(spec)], env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        print()
+        sys.exit(f"{label} failed:\n{done.stdout[-4000:]}{done.stderr[-8000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f" {result['seconds']:.2f} s ({time.perf_counter() - began:.1f} s with start-up)", flush=True)
+    return {**result, "load_average_before": round(load, 2)}
+
+
+def run_duckdb(events: int, args: argparse.Namespace, env: dict[str, str], database: Path) -> dict[str, Any]:
+    """All five cases on the DuckDB file of this size (generated already)."""
+
+    def engine(prefix: str, table: str, mode: str, run_id: str, **window: str) -> dict[str, Any]:
+        spec = {
+            "kind": "engine",
+            "engine": "duckdb",
+            "database": str(database),
+            "source_schema": SOURCE_SCHEMA,
+            "source_table": table,
+            "target_schema": TARGET_SCHEMA,
+            "prefix": prefix,
+            "mode": mode,
+            "run_id": run_id,
+            **window,
+        }
+        return measured(spec, env, f"duckdb {size_label(events)} {run_id}")
+
+    def sql(name: str, files: list[Path], tables: tuple[str, ...]) -> dict[str, Any]:
+        spec = {
+            "kind": "sql",
+            "database": str(database),
+            "source_schema": SOURCE_SCHEMA,
+            "source_table": SOURCE_TABLE,
+            "target_schema": name,
+            "files": [str(f) for f in files],
+            "tables": tables,
+        }
+        return measured(spec, env, f"duckdb {size_label(events)} {name}")
+
+    setup = engine(INCREMENTAL_PREFIX, HISTORY_TABLE, "full_refresh", "history")
+    new_day = duckdb_new_day(database, args)
+    cases = {"full_refresh": engine(FULL_PREFIX, SOURCE_TABLE, "full_refresh", "everything")}
+    cases["lower_bound"] = sql("lower_bound", [LOWER_BOUND_SQL], LOWER_BOUND_TABLES)
+    cases["original"] = sql("original", ORIGINAL_SQL, ORIGINAL_TABLES)
+    agreement = duckdb_agreement(database, cases["full_refresh"])
+    cases["incremental"] = engine(INCREMENTAL_PREFIX, SOURCE_TABLE, "incremental", "new-day")
+    start, end = backfill_window(args)
+    cases["backfill"] = engine(FULL_PREFIX, SOURCE_TABLE, "backfill", "backfill", start=start, end=end)
+    agreement["incremental_equals_full_refresh"] = duckdb_same_sessions(database)
+    return {
+        "engine": "duckdb",
+        "events": events,
+        "data": new_day,
+        "setup_history_full_refresh": setup,
+        "cases": cases,
+        "agreement": agreement,
+    }
+
+
+def duckdb_new_day(database: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """The new day's size, and how many of its visitors already had sessions in the published history."""
+    import duckdb
+
+    with duckdb.connect(str(database), read_only=True) as conn:
+        row = conn.execute(
+            NEW_DAY_SQL.format(
+                source=f"{SOURCE_SCHEMA}.{SOURCE_TABLE}",
+                target=TARGET_SCHEMA,
+                prefix=INCREMENTAL_PREFIX,
+                placeholder="?",
+            ),
+            [new_day_start(args)] * 2,
+        ).fetchone()
+        history = conn.execute(f"SELECT COUNT(*) FROM {SOURCE_SCHEMA}.{HISTORY_TABLE}").fetchone()[0]
+    return new_day_figures(history, row)
+
+
+NEW_DAY_SQL = """
+WITH day AS (
+    SELECT DISTINCT COALESCE(t.user_id, m.dbt_visitor_id, t.anonymous_id) AS visitor
+    FROM {source} t
+    LEFT JOIN {target}.{prefix}dbt_aliases_mapping m ON m.alias = t.anonymous_id
+    WHERE t.received_at >= {placeholder}
+)
+SELECT (SELECT COUNT(*) FROM {source} WHERE received_at >= {placeholder}), COUNT(*),
+       COUNT(*) FILTER (WHERE visitor IN (SELECT dbt_visitor_id FROM {target}.{prefix}dbt_session_tracks))
+FROM day
+"""
+
+
+def new_day_figures(history: int, row: tuple) -> dict[str, Any]:
+    events, visitors, returning = row
+    share = returning / visitors if visitors else 0.0
+    if share < 0.5:
+        print(f"  warning: only {share:.0%} of the new day's visitors are returning (expected at least half)")
+    return {
+        "history_rows": history,
+        "new_day_rows": events,
+        "new_day_visitors": visitors,
+        "new_day_returning_visitors": returning,
+        "new_day_returning_share": round(share, 3),
+    }
+
+
+def duckdb_agreement(database: Path, full: dict[str, Any]) -> dict[str, Any]:
+    """Do the baselines compute the same sessions as the pipeline? Counts, and the sessions
+    themselves (visitor and start) compared both ways."""
+    import duckdb
+
+    ours = f"{TARGET_SCHEMA}.{FULL_PREFIX}dbt_session_tracks"
+    with duckdb.connect(str(database), read_only=True) as conn:
+
+        def one(sql: str) -> Any:
+            return conn.execute(sql).fetchone()[0]
+
+        def missing(a: str, b: str) -> int:
+            return one(
+                f"SELECT COUNT(*) FROM (SELECT dbt_visitor_id, session_start_at FROM {a} "
+                f"EXCEPT ALL SELECT dbt_visitor_id, session_start_at FROM {b})"
+            )
+
+        lb_sessions = one("SELECT COUNT(*) FROM lower_bound.lb_sessions")
+        lb_events = one("SELECT COUNT(*) FROM lower_bound.lb_events")
+        original_sessions = one("SELECT COUNT(*) FROM original.dbt_session_tracks")
+        events_expected = full["rows_written_per_table"]["mapped_tracks"] + full["dropped"].get("duplicate", 0)
+        result = {
+            "pipeline_sessions": full["sessions"],
+            "pipeline_visitors": full["visitors"],
+            "lower_bound_sessions": lb_sessions,
+            "lower_bound_visitors": one("SELECT COUNT(DISTINCT dbt_visitor_id) FROM lower_bound.lb_sessions"),
+            "lower_bound_sessions_not_in_pipeline": missing("lower_bound.lb_sessions", ours),
+            "pipeline_sessions_not_in_lower_bound": missing(ours, "lower_bound.lb_sessions"),
+            "lower_bound_events": lb_events,
+            "pipeline_events_plus_duplicates": events_expected,
+            "original_sessions": original_sessions,
+            "original_sessions_not_in_pipeline": missing("original.dbt_session_tracks", ours),
+            "pipeline_sessions_not_in_original": missing(ours, "original.dbt_session_tracks"),
+            # what the original's whole minutes merge: sessions of ours opened after a 30-31 minute gap
+            "pipeline_sessions_after_30_to_31_minute_gap": one(
+                f"SELECT COUNT(*) FROM {TARGET_SCHEMA}.{FULL_PREFIX}dbt_mapped_tracks "
+                "WHERE idle_time_minutes > 30 AND idle_time_minutes < 31"
+            ),
+        }
+    result["lower_bound_agrees"] = (
+        lb_sessions == full["sessions"]
+        and result["lower_bound_visitors"] == full["visitors"]
+        and result["lower_bound_sessions_not_in_pipeline"] == 0
+        and result["pipeline_sessions_not_in_lower_bound"] == 0
+        and lb_events == events_expected
+    )
+    return result
+
+
+def duckdb_same_sessions(database: Path) -> bool:
+    """The incremental target ends equal to the full refresh's (after the backfill too), by session."""
+    import duckdb
+
+    columns = "session_id, dbt_visitor_id, session_start_at, session_sequence_number, next_session_start_at"
+    a, b = (f"{TARGET_SCHEMA}.{p}dbt_session_tracks" for p in (INCREMENTAL_PREFIX, FULL_PREFIX))
+    with duckdb.connect(str(database), read_only=True) as conn:
+        diff = conn.execute(
+            f"SELECT (SELECT COUNT(*) FROM (SELECT {columns} FROM {a} EXCEPT ALL SELECT {columns} FROM {b})) "
+            f"+ (SELECT COUNT(*) FROM (SELECT {columns} FROM {b} EXCEPT ALL SELECT {columns} FROM {a}))"
+        ).fetchone()[0]
+    return diff == 0
+
+
+def run_postgres(events: int, args: argparse.Namespace, env: dict[str, str], database: Path) -> dict[str, Any]:
+    """The engine's three cases on PostgreSQL, on the data of the DuckDB file (loaded with COPY, untimed)."""
+    import psycopg2
+
+    suffix = uuid.uuid4().hex[:8]
+    source_schema, target_schema = f"rs_bench_src_{suffix}", f"rs_bench_out_{suffix}"
+    parts = urlsplit(args.postgres_uri)
+    env = {
+        **env,
+        f"AIRFLOW_CONN_{POSTGRES_CONN_ID.upper()}": json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": parts.hostname or "127.0.0.1",
+                "port": parts.port or 5432,
+                "login": parts.username or "postgres",
+                "password": parts.password or "",
+                "schema": parts.path.lstrip("/"),
+            }
+        ),
+    }
+    conn = psycopg2.connect(args.postgres_uri)
+    conn.autocommit = True
+    try:
+        load_seconds = postgres_load(conn, database, source_schema, args)
+
+        def engine(prefix: str, table: str, mode: str, run_id: str, **window: str) -> dict[str, Any]:
+            spec = {
+                "kind": "engine",
+                "engine": "postgres",
+                "source_schema": source_schema,
+                "source_table": table,
+                "target_schema": target_schema,
+                "prefix": prefix,
+                "mode": mode,
+                "run_id": run_id,
+                **window,
+            }
+            return measured(spec, env, f"postgres {size_label(events)} {run_id}")
+
+        setup = engine(INCREMENTAL_PREFIX, HISTORY_TABLE, "full_refresh", "history")
+        with conn.cursor() as cur:
+            cur.execute(
+                NEW_DAY_SQL.format(
+                    source=f"{source_schema}.{SOURCE_TABLE}",
+                    target=target_schema,
+                    prefix=INCREMENTAL_PREFIX,
+                    placeholder="%s",
+                ),
+                [new_day_start(args)] * 2,
+            )
+            row = cur.fetchone()
+            cur.execute(f"SELECT COUNT(*) FROM {source_schema}.{HISTORY_TABLE}")
+            new_day = {**new_day_figures(cur.fetchone()[0], row), "load_seconds": load_seconds}
+            cur.execute("SELECT version()")
+            server = cur.fetchone()[0]
+        cases = {"full_refresh": engine(FULL_PREFIX, SOURCE_TABLE, "full_refresh", "everything")}
+        cases["incremental"] = engine(INCREMENTAL_PREFIX, SOURCE_TABLE, "incremental", "new-day")
+        start, end = backfill_window(args)
+        cases["backfill"] = engine(FULL_PREFIX, SOURCE_TABLE, "backfill", "backfill", start=start, end=end)
+        with conn.cursor() as cur:
+            columns = "session_id, dbt_visitor_id, session_start_at, session_sequence_number, next_session_start_at"
+            a, b = (f"{target_schema}.{p}dbt_session_tracks" for p in (INCREMENTAL_PREFIX, FULL_PREFIX))
+            cur.execute(
+                f"SELECT (SELECT COUNT(*) FROM (SELECT {columns} FROM {a} EXCEPT ALL SELECT {columns} "
+                f"FROM {b}) x) + (SELECT COUNT(*) FROM (SELECT {columns} FROM {b} EXCEPT ALL "
+                f"SELECT {columns} FROM {a}) y)"
+            )
+            same = cur.fetchone()[0] == 0
+    finally:
+        with conn.cursor() as cur:
+            for schema in (source_schema, target_schema):
+                cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.close()
+    return {
+        "engine": "postgres",
+        "server": server,
+        "events": events,
+        "data": new_day,
+        "setup_history_full_refresh": setup,
+        "cases": cases,
+        "agreement": {"incremental_equals_full_refresh": same},
+    }
+
+
+PG_COLUMNS = {
+    "id": "TEXT",
+    "anonymous_id": "TEXT",
+    "user_id": "TEXT",
+    "event": "TEXT",
+    "timestamp": "TIMESTAMP",
+    "received_at": "TIMESTAMP",
+    "sent_at": "TIMESTAMP",
+    "context_library_name": "TEXT",
+    "context_ip": "TEXT",
+    "context_page_path": "TEXT",
+    "context_user_agent": "TEXT",
+}
+
+
+def postgres_load(conn: Any, database: Path, schema: str, args: argparse.Namespace) -> float:
+    """Copy the generated source (every column, in arrival order) through a CSV file; return seconds."""
+    import duckdb
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        path = Path(tmp) / "tracks.csv"
+        with duckdb.connect(str(database), read_only=True) as source:
+            names = [r[0] for r in source.execute(f"DESCRIBE {SOURCE_SCHEMA}.{SOURCE_TABLE}").fetchall()]
+            if names != list(PG_COLUMNS):
+                raise RuntimeError(f"unexpected sample columns {names}")
+            source.execute(f"COPY (SELECT * FROM {SOURCE_SCHEMA}.{SOURCE_TABLE}) TO '{path}' (HEADER, NULLSTR '\\N')")
+        with conn.cursor() as cur, path.open() as rows:
+            cur.execute(f"CREATE SCHEMA {schema}")
+            columns = ", ".join(f'"{c}" {t}' for c, t in PG_COLUMNS.items())
+            cur.execute(f"CREATE TABLE {schema}.{SOURCE_TABLE} ({columns})")
+            cur.copy_expert(f"COPY {schema}.{SOURCE_TABLE} FROM STDIN WITH (FORMAT csv, HEADER true, NULL '\\N')", rows)
+            cur.execute(
+                f"CREATE TABLE {schema}.{HISTORY_TABLE} AS "
+                f"SELECT * FROM {schema}.{SOURCE_TABLE} WHERE received_at < %s",
+                [new_day_start(args)],
+            )
+            for table in (SOURCE_TABLE, HISTORY_TABLE):
+                cur.execute(f"VACUUM ANALYZE {schema}.{table}")
+    return round(time.perf_counter() - started, 1)
+
+
+def new_day_start(args: argparse.Namespace) -> datetime:
+    return START + timedelta(days=args.days)
+
+
+def backfill_window(args: argparse.Namespace) -> tuple[str, str]:
+    """One day in the middle of the history."""
+    start = START + timedelta(days=args.days // 2)
+    return start.isoformat(), (start + timedelta(days=1)).isoformat()
+
+
+def ratios(cases: dict[str, Any]) -> dict[str, float | None]:
+    def ratio(a: str, b: str) -> float | None:
+        if a in cases and b in cases and cases[b]["seconds"]:
+            return round(cases[a]["seconds"] / cases[b]["seconds"], 3)
+        return None
+
+    return {
+        "full_refresh_over_lower_bound": ratio("full_refresh", "lower_bound"),
+        "original_over_full_refresh": ratio("original", "full_refresh"),
+        "incremental_over_full_refresh": ratio("incremental", "full_refresh"),
+        "backfill_over_full_refresh": ratio("backfill", "full_refresh"),
+    }
+
+
+def check_targets(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's targets, at the largest DuckDB size measured."""
+    duck = [r for r in runs if r["engine"] == "duckdb"]
+    if not duck:
+        return {}
+    run = max(duck, key=lambda r: r["events"])
+    r, cases = run["ratios"], run["cases"]
+    peak = max(cases[c]["peak_rss_mb"] for c in ENGINE_CASES if c in cases)
+
+    def verdict(value: float | None, ok: bool) -> dict[str, Any]:
+        return {"value": value, "met": bool(value is not None and ok)}
+
+    fl, of, inc = (
+        r["full_refresh_over_lower_bound"],
+        r["original_over_full_refresh"],
+        r["incremental_over_full_refresh"],
+    )
+    return {
+        "events": run["events"],
+        "full_refresh_over_lower_bound": verdict(
+            fl, fl is not None and fl <= TARGETS["full_refresh_over_lower_bound_max"]
+        ),
+        "original_over_full_refresh": verdict(of, of is not None and of >= TARGETS["original_over_full_refresh_min"]),
+        "incremental_over_full_refresh": verdict(
+            inc, inc is not None and inc <= TARGETS["incremental_over_full_refresh_max"]
+        ),
+        "engine_peak_rss_mb": verdict(peak, peak < TARGETS["peak_rss_max_mb"]),
+    }
+
+
+def code_state() -> dict[str, Any]:
+    """The commit measured, and the engine files that differed from it (work in progress is measured too)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    changed = git("status", "--porcelain", "--", "sql", "plugins", "include/sample_data.py")
+    return {"commit": git("rev-parse", "HEAD"), "uncommitted_engine_files": [line[3:] for line in changed.splitlines()]}
+
+
+def machine() -> dict[str, Any]:
+    import duckdb
+
+    def proc(path: str, key: str) -> str | None:
+        try:
+            for line in Path(path).read_text().splitlines():
+                if line.startswith(key):
+                    return line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+        return None
+
+    memory = proc("/proc/meminfo", "MemTotal")
+    return {
+        "cpu": proc("/proc/cpuinfo", "model name") or platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "ram_gib": round(int(memory.split()[0]) / 1024**2, 1) if memory else None,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+    }
+
+
+# -- report ------------------------------------------------------------------------------------------
+
+
+def size_label(events: int) -> str:
+    """1000000 -> '1e6', 2500000 -> '2.5e6'."""
+    mantissa, exponent = f"{events:e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The figures of one run as markdown tables, ready for RESULTS.md."""
+    m = result["machine"]
+    lines = [
+        f"- Date: {result['date']}. Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB, {m['os']}, "
+        f"Python {m['python']}, DuckDB {m['duckdb']}.",
+        f"- Command: `{result['command']}` ({result['total_seconds'] / 60:.1f} min in all).",
+        f"- Raw figures: [`{result['file']}`]({result['file']}).",
+        "",
+        "| engine | events | case | wall time | CPU time | peak RSS | rows read | rows written | x full refresh |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for run in result["runs"]:
+        cases = run["cases"]
+        full = cases.get("full_refresh", {}).get("seconds")
+        for name in CASES:
+            if name not in cases:
+                continue
+            c = cases[name]
+            share = f"{c['seconds'] / full:.3f}" if full else "-"
+            lines.append(
+                f"| {run['engine']} | {size_label(run['events'])} | {name.replace('_', ' ')} | {c['seconds']:.2f} s | "
+                f"{_fmt(c.get('cpu_seconds'))} s | {c['peak_rss_mb'] / 1024:.2f} GB | {_fmt(c.get('rows_read'))} | "
+                f"{_fmt(c['rows_written'])} | {share} |"
+            )
+    lines += [
+        "",
+        "| engine | events | source rows | new day rows (returning visitors) | full refresh / lower bound "
+        "| original / full refresh | incremental / full refresh | backfill / full refresh |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for run in result["runs"]:
+        r, d = run["ratios"], run["data"]
+        lines.append(
+            f"| {run['engine']} | {size_label(run['events'])} | {_fmt(d['history_rows'] + d['new_day_rows'])} | "
+            f"{_fmt(d['new_day_rows'])} ({d['new_day_returning_share']:.0%}) | "
+            f"{_fmt(r['full_refresh_over_lower_bound'])} | {_fmt(r['original_over_full_refresh'])} | "
+            f"{_fmt(r['incremental_over_full_refresh'], 3)} | {_fmt(r['backfill_over_full_refresh'], 3)} |"
+        )
+    targets = result.get("targets") or {}
+    if targets:
+        label = size_label(targets["events"])
+        lines += [
+            "",
+            f"Targets of the issue at {label} (DuckDB):",
+            "",
+            "| target | measured | met |",
+            "| --- | ---: | --- |",
+            f"| full refresh ≤ 2 x lower bound | {_fmt(targets['full_refresh_over_lower_bound']['value'])} x | "
+            f"{'yes' if targets['full_refresh_over_lower_bound']['met'] else '**no**'} |",
+            f"| full refresh ≥ 3 x faster than the original shape | "
+            f"{_fmt(targets['original_over_full_refresh']['value'])} x | "
+            f"{'yes' if targets['original_over_full_refresh']['met'] else '**no**'} |",
+            f"| incremental ≤ 10% of full refresh | {_fmt(targets['incremental_over_full_refresh']['value'], 3)} | "
+            f"{'yes' if targets['incremental_over_full_refresh']['met'] else '**no**'} |",
+            f"| peak RSS of the engine < 4 GB | {targets['engine_peak_rss_mb']['value'] / 1024:.2f} GB | "
+            f"{'yes' if targets['engine_peak_rss_mb']['met'] else '**no**'} |",
+        ]
+    agreements = [(run, run["agreement"]) for run in result["runs"] if "lower_bound_sessions" in run["agreement"]]
+    if agreements:
+        lines += [
+            "",
+            "| events | sessions: pipeline | lower bound | original | lower bound agrees | original: extra / missing "
+            "sessions | 30-31 min gaps | incremental = full refresh |",
+            "| ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |",
+        ]
+        for run, a in agreements:
+            lines.append(
+                f"| {size_label(run['events'])} | {_fmt(a['pipeline_sessions'])} | {_fmt(a['lower_bound_sessions'])} | "
+                f"{_fmt(a['original_sessions'])} | {'yes' if a['lower_bound_agrees'] else '**no**'} | "
+                f"{_fmt(a['original_sessions_not_in_pipeline'])} / {_fmt(a['pipeline_sessions_not_in_original'])} | "
+                f"{_fmt(a['pipeline_sessions_after_30_to_31_minute_gap'])} | "
+                f"{'yes' if a['incremental_equals_full_refresh'] else '**no**'} |"
+            )
+    lines += ["", "Seconds per phase (engine) or per SQL file (baselines):", ""]
+    for run in result["runs"]:
+        for name in CASES:
+            c = run["cases"].get(name)
+            if c and c.get("phase_seconds"):
+                phases = ", ".join(f"{p} {s:.2f}" for p, s in c["phase_seconds"].items())
+                lines.append(f"- {run['engine']} {size_label(run['events'])} {name.replace('_', ' ')}: {phases}")
+    return "\n".join(lines)
+
+
+# -- main --------------------------------------------------------------------------------------------
+
+
+def parse_size(value: str) -> int:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number like 1e6") from None
+    if number < 1000 or number != int(number):
+        raise argparse.ArgumentTypeError(f"{value!r}: a size is a whole number of events, at least 1000")
+    return int(number)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="*", type=parse_size, default=[], help="DuckDB sizes (events of history)")
+    parser.add_argument("--postgres-sizes", nargs="*", type=parse_size, default=[], help="PostgreSQL sizes")
+    parser.add_argument("--days", type=int, default=90, help="days of history before the new day (default 90)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--workdir", type=Path, default=BENCH / "data", help="where the data files go (deleted)")
+    parser.add_argument("--postgres-uri", default=POSTGRES_URI)
+    parser.add_argument("--output", type=Path, help="result file (default: benchmarks/results/<time>_<sizes>.json)")
+    parser.add_argument("--keep", action="store_true", help="keep the DuckDB files in the workdir")
+    parser.add_argument("--report", type=Path, help="print the tables of an earlier result file; run nothing")
+    args = parser.parse_args(argv)
+
+    if args.report:
+        print(markdown(json.loads(args.report.read_text())))
+        return 0
+    if not args.sizes and not args.postgres_sizes:
+        parser.error("give --sizes and/or --postgres-sizes")
+    if args.days < 2:
+        parser.error("--days must be at least 2")
+
+    args.workdir = args.workdir.resolve()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
+        "AIRFLOW_HOME": os.environ.get("AIRFLOW_HOME", str(args.workdir / "airflow")),
+    }
+    began, stamp, code = time.perf_counter(), datetime.now(UTC), code_state()
+    runs = []
+    for events in sorted(set(args.sizes) | set(args.postgres_sizes)):
+        database = args.workdir / f"bench_{events}_{args.days}d.duckdb"
+        database.unlink(missing_ok=True)
+        Path(f"{database}.wal").unlink(missing_ok=True)
+        print(f"{size_label(events)} events over {args.days} days + 1 new day:", flush=True)
+        spec = {
+            "kind": "generate",
+            "database": str(database),
+            "events": events,
+            "days": args.days,
+            "seed": args.seed,
+            "new_day": new_day_start(args).isoformat(),
+        }
+        generated = measured(spec, env, f"generate {size_label(events)}")
+        try:
+            if events in args.sizes:
+                runs.append(run_duckdb(events, args, env, database))
+            if events in args.postgres_sizes:
+                runs.append(run_postgres(events, args, env, database))
+        finally:
+            if not args.keep:
+                database.unlink(missing_ok=True)
+                Path(f"{database}.wal").unlink(missing_ok=True)
+        for run in runs:
+            if run["events"] == events:
+                run["data"]["generate_seconds"] = generated["seconds"]
+                run["ratios"] = ratios(run["cases"])
+
+    sizes = "_".join(
+        [f"duckdb-{'-'.join(size_label(s) for s in sorted(args.sizes))}"] * bool(args.sizes)
+        + [f"postgres-{'-'.join(size_label(s) for s in sorted(args.postgres_sizes))}"] * bool(args.postgres_sizes)
+    )
+    output = args.output or RESULTS / f"{stamp:%Y-%m-%dT%H%MZ}_{sizes}.json"
+    result = {
+        "date": f"{stamp:%Y-%m-%d}",
+        "started_at": stamp.isoformat(timespec="seconds"),
+        "total_seconds": round(time.perf_counter() - began, 1),
+        "command": shlex.join([".venv/bin/python", "benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])]),
+        "machine": machine(),
+        "code": code,
+        "settings": {
+            "days": args.days,
+            "seed": args.seed,
+            "start": START.isoformat(),
+            "new_day": new_day_start(args).isoformat(),
+            "backfill_window": backfill_window(args),
+            "timeout_minutes": 30,
+            "flow_length": 5,
+            "lookback": "3 hours",
+        },
+        "file": os.path.relpath(output.resolve(), BENCH) if output.resolve().is_relative_to(BENCH) else str(output),
+        "runs": runs,
+        "targets": check_targets(runs),
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print()
+    print(markdown(result))
+    print(f"\nwrote {output}")
+    if importlib.util.find_spec("matplotlib") is None:  # the `bench` extra (`make install`)
+        print("no chart: matplotlib is missing (make install)")
+    else:
+        from chart import CHART, plot
+
+        print(f"wrote {plot([output], output.parent / CHART.name)}")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "_child":
+        print(json.dumps(child(json.loads(sys.argv[2])), default=str))
+    else:
+        sys.exit(main())
