@@ -117,20 +117,10 @@ def _generate(spec: dict[str, Any]) -> dict[str, Any]:
 def _engine_case(spec: dict[str, Any]) -> dict[str, Any]:
     """One `SessionRunner.run`, timed without Airflow's one-time start-up in the process."""
     from rudder_sessions.config import SourceConfig
-    from rudder_sessions.engine import SessionRunner
+    from rudder_sessions.engine import SessionRunner, with_duckdb_limits
 
-    if spec["engine"] == "duckdb":
-        from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
-
-        from rudder_sessions.dialects import DuckDBDialect
-
-        hook, dialect, conn_id = DuckDBHook(database=spec["database"]), DuckDBDialect(), "unused"
-    else:
-        from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-        from rudder_sessions.dialects import PostgresDialect
-
-        hook, dialect, conn_id = PostgresHook(postgres_conn_id=POSTGRES_CONN_ID), PostgresDialect(), POSTGRES_CONN_ID
+    duck = spec["engine"] == "duckdb"
+    conn_id = "unused" if duck else POSTGRES_CONN_ID
     config = SourceConfig(
         name="bench",
         conn_id=conn_id,
@@ -139,6 +129,19 @@ def _engine_case(spec: dict[str, Any]) -> dict[str, Any]:
         target_schema=spec["target_schema"],
         table_prefix=spec["prefix"],
     )
+    if duck:
+        from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
+
+        from rudder_sessions.dialects import DuckDBDialect
+
+        # the default settings of a run: with_duckdb_limits gives it the default memory budget
+        hook, dialect = with_duckdb_limits(config, DuckDBHook(database=spec["database"])), DuckDBDialect()
+    else:
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        from rudder_sessions.dialects import PostgresDialect
+
+        hook, dialect = PostgresHook(postgres_conn_id=POSTGRES_CONN_ID), PostgresDialect()
     runner = SessionRunner(config, hook, dialect)
     # Provider discovery on the first hook call costs the same at every size: reported apart.
     started = time.perf_counter()
@@ -156,6 +159,7 @@ def _engine_case(spec: dict[str, Any]) -> dict[str, Any]:
         "cpu_seconds": round(cpu, 2),
         "startup_seconds": round(startup, 2),
         "peak_rss_mb": _peak_rss_mb(),
+        "duckdb_memory_limit": getattr(hook, "memory_limit", None),
         **{k: summary.get(k) for k in keys},
         "dropped": dropped,
         "rows_written": sum(rows_written.values()),

@@ -1,9 +1,10 @@
 -- Audit: each query counts the staged rows that break a promise of the model. Any count above
--- zero stops the run before publish, with the check's name and the count.
-{% set ts = d.quote('timestamp') %}
+-- zero stops the run before publish, with the check's name and the count. Each check reads the
+-- staged tables once, by hash: no check sorts (tracks_flow is track_facts' rows with a window over
+-- them, so its events are unique when track_facts' are and the counts below agree).
 SELECT 'unique session_id in session_tracks' AS check_name, COUNT(*) AS failures
 FROM (SELECT session_id FROM {{ t.stage('session_tracks') }} GROUP BY session_id HAVING COUNT(*) > 1) AS dup;
-{% for step in ('mapped_tracks', 'track_facts', 'tracks_flow') %}
+{% for step in ('mapped_tracks', 'track_facts') %}
 SELECT 'unique event_id in {{ step }}' AS check_name, COUNT(*) AS failures
 FROM (SELECT event_id FROM {{ t.stage(step) }} GROUP BY event_id HAVING COUNT(*) > 1) AS dup;
 {% endfor %}
@@ -13,14 +14,14 @@ WHERE NOT EXISTS (
     SELECT 1 FROM {{ t.stage('session_tracks') }} AS sessions WHERE sessions.session_id = facts.session_id
 );
 
-SELECT 'no idle gap above the timeout inside a session' AS check_name, COUNT(*) AS failures
-FROM (
-    SELECT
-        {{ d.epoch_us(ts) }} - {{ d.epoch_us('LAG(' ~ ts ~ ') OVER (PARTITION BY session_id ORDER BY track_sequence_number)') }}
-            AS gap_us
-    FROM {{ t.stage('track_facts') }}
-) AS gaps
-WHERE gap_us > {{ cfg.timeout_microseconds }};
+-- A session opens exactly where the idle time since the visitor's previous event exceeds the
+-- timeout (mapped_tracks.starts_session): an event placed after the first of its session must
+-- not open one (no idle gap above the timeout inside a session), the first must.
+SELECT 'no idle gap above the timeout inside a session, none opened without one' AS check_name, COUNT(*) AS failures
+FROM {{ t.stage('track_facts') }} AS facts
+JOIN {{ t.stage('mapped_tracks') }} AS mapped ON mapped.event_id = facts.event_id
+WHERE (facts.track_sequence_number > 1 AND mapped.starts_session)
+   OR (facts.track_sequence_number = 1 AND NOT mapped.starts_session);
 
 SELECT 'same events in mapped_tracks, track_facts and tracks_flow' AS check_name,
     ABS((SELECT COUNT(*) FROM {{ t.stage('mapped_tracks') }}) - (SELECT COUNT(*) FROM {{ t.stage('track_facts') }}))

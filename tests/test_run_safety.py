@@ -169,6 +169,23 @@ def test_failed_audit_stops_before_publish(published):
     assert snapshot(warehouse, config) == before
 
 
+def test_audit_catches_a_session_cut_or_merged_without_its_gap(published):
+    warehouse, config = published
+    runner = duckdb_runner(warehouse, config)
+    plan = runner.plan("misplaced", "incremental")
+    for phase in PHASES[: PHASES.index("checks")]:
+        runner.execute(phase, plan)
+    with duckdb.connect(str(warehouse)) as conn:  # one event moved to the front of its session, one off it
+        stage = f'sessions."__rs_{plan.key}_track_facts"'
+        later = conn.execute(f"SELECT event_id FROM {stage} WHERE track_sequence_number = 2 LIMIT 1").fetchone()[0]
+        first = conn.execute(f"SELECT event_id FROM {stage} WHERE track_sequence_number = 1 LIMIT 1").fetchone()[0]
+        conn.execute(f"UPDATE {stage} SET track_sequence_number = 1 WHERE event_id = ?", [later])
+        conn.execute(f"UPDATE {stage} SET track_sequence_number = 3 WHERE event_id = ?", [first])
+    with pytest.raises(AuditFailed) as failure:
+        runner.execute("checks", plan)
+    assert "no idle gap above the timeout inside a session, none opened without one: 2 rows" in str(failure.value)
+
+
 def test_backfill_recomputes_its_visitors_and_leaves_the_others(warehouse):
     import sample_data
 

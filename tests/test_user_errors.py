@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 
 import duckdb
@@ -163,6 +164,26 @@ def test_duckdb_limits_reach_the_engine(conn_env, capsys):
     load_source(conn_env, [ROW])
     code, _, err = run_cli(capsys, "--source-schema", "rudderstack", "--duckdb-threads", "1")
     assert code == 0, err
+
+
+def test_duckdb_gets_a_memory_budget_unless_one_is_set(warehouse, monkeypatch):
+    """Without a limit from the source or the connection, a run gets the default budget (not
+    DuckDB's 80% of the host); a limit in the connection's extra wins, its other settings stay."""
+    from rudder_sessions.config import SourceConfig
+    from rudder_sessions.engine import default_duckdb_memory_limit, get_hook
+
+    def settings(extra: dict) -> tuple:
+        connection = {"conn_type": "duckdb", "host": str(warehouse), "extra": extra}
+        monkeypatch.setenv("AIRFLOW_CONN_WH", json.dumps(connection))
+        hook = get_hook(SourceConfig(name="shop", conn_id="wh", source_schema="s", target_schema="t"))
+        return hook.get_first("SELECT current_setting('memory_limit'), current_setting('threads')")
+
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    expected_mib = min(3 * 1024, physical // 2 // 1024**2)
+    assert default_duckdb_memory_limit() == f"{expected_mib}MiB"
+    limit, _ = settings({})
+    assert limit == (f"{expected_mib / 1024:.1f} GiB" if expected_mib >= 1024 else f"{expected_mib:.1f} MiB")
+    assert settings({"memory_limit": "1GB", "threads": 1}) == ("953.6 MiB", 1)
 
 
 def test_duckdb_limits_on_another_warehouse_are_refused(monkeypatch):

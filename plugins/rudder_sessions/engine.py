@@ -8,6 +8,7 @@ advances the watermark and logs the run in one transaction, then drops the stagi
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, suppress
@@ -90,19 +91,59 @@ def check_duckdb_file(config: SourceConfig, hook: DbApiHook) -> None:
         raise SourceError(f"DuckDB database {database} (connection {config.conn_id!r}): its directory does not exist")
 
 
+# DuckDB sizes itself at 80% of the host's memory, per connection: several tasks on one Airflow
+# worker would each claim most of it. A run that sets no limit (neither the source nor the Airflow
+# connection's extra) gets this budget, enough for 1e7 events at a few percent more wall time
+# (benchmarks/RESULTS.md); DuckDB spills to disk beyond it.
+DEFAULT_DUCKDB_MEMORY_LIMIT_BYTES = 3 * 1024**3
+
+
+DUCKDB_HOOK_SETTINGS = (
+    "extension_directory",
+    "autoinstall_extensions",
+    "autoload_extensions",
+    "allow_community_extensions",
+    "threads",
+    "temp_directory",
+    "read_only",
+    "settings",
+)
+
+
+def default_duckdb_memory_limit() -> str:
+    """3 GiB, or half the machine's memory where that is less."""
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        physical = 0
+    limit = min(DEFAULT_DUCKDB_MEMORY_LIMIT_BYTES, physical // 2) if physical > 0 else DEFAULT_DUCKDB_MEMORY_LIMIT_BYTES
+    return f"{max(limit // 1024**2, 256)}MiB"
+
+
 def with_duckdb_limits(config: SourceConfig, hook: DbApiHook) -> DbApiHook:
-    """The source's DuckDB memory limit and threads, on top of the connection's own settings."""
-    limits = {"memory_limit": config.duckdb_memory_limit, "threads": config.duckdb_threads}
-    limits = {key: value for key, value in limits.items() if value is not None}
-    if not limits:
-        return hook
+    """The source's DuckDB memory limit and threads, on top of the connection's own settings; a
+    DuckDB connection without any memory limit gets the default budget."""
     from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
 
+    limits = {"memory_limit": config.duckdb_memory_limit, "threads": config.duckdb_threads}
+    limits = {key: value for key, value in limits.items() if value is not None}
     if not isinstance(hook, DuckDBHook):
-        field = "duckdb_memory_limit" if "memory_limit" in limits else "duckdb_threads"
-        raise ConfigError(config.name, field, f"applies to DuckDB connections only, not {type(hook).__name__}")
-    conn_id = getattr(hook, hook.conn_name_attr)
-    return DuckDBHook(duckdb_conn_id=conn_id, database=hook.database, **limits)
+        if limits:
+            field = "duckdb_memory_limit" if "memory_limit" in limits else "duckdb_threads"
+            raise ConfigError(config.name, field, f"applies to DuckDB connections only, not {type(hook).__name__}")
+        return hook
+    if "memory_limit" not in limits and hook.memory_limit is None:
+        limits["memory_limit"] = default_duckdb_memory_limit()
+    if not limits:
+        return hook
+    # A hook of the same class with every setting of the given one made explicit, and the limits on top.
+    kept = {name: getattr(hook, name) for name in DUCKDB_HOOK_SETTINGS}
+    return type(hook)(
+        duckdb_conn_id=getattr(hook, hook.conn_name_attr),
+        database=hook.database,
+        extensions=hook.get_extensions(),
+        **{**kept, **limits},
+    )
 
 
 def resolve_dialect(config: SourceConfig, hook: DbApiHook) -> Dialect:
