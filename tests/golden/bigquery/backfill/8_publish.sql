@@ -80,7 +80,7 @@ SELECT
     run.dropped_duplicate,
     (SELECT COUNT(*) FROM `sessions`.`__rs_a330a0bc481b_changes`),
     (SELECT COUNT(*) FROM `sessions`.`__rs_a330a0bc481b_affected`),
-    (SELECT COUNT(DISTINCT dbt_visitor_id) FROM `sessions`.`dbt_mapped_tracks`),
+    (SELECT COUNT(DISTINCT dbt_visitor_id) FROM `sessions`.`dbt_session_tracks`),
     (SELECT COUNT(*) FROM `sessions`.`dbt_session_tracks`),
     (SELECT COUNT(*) FROM `sessions`.`__rs_a330a0bc481b_aliases_mapping`),
     (SELECT COUNT(*) FROM `sessions`.`__rs_a330a0bc481b_mapped_tracks`),
