@@ -25,6 +25,9 @@ class Dialect:
     union = "UNION"
     # BigQuery runs a transaction only inside one multi-statement script (one job).
     script_transactions = False
+    # DELETE ... USING <table> WHERE <join>: publish deletes the reopened rows by a join on the
+    # visitor, which scans the visitor column instead of every event_id (4-5x less on DuckDB).
+    delete_using = True
     text_type = "VARCHAR"
     float_type = "DOUBLE PRECISION"
     bigint_type = "BIGINT"
@@ -203,6 +206,7 @@ class BigQueryDialect(Dialect):
     name = "bigquery"
     union = "UNION DISTINCT"
     script_transactions = True
+    delete_using = False
     text_type = "STRING"
     float_type = "FLOAT64"
     bigint_type = "INT64"

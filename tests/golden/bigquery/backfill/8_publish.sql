@@ -20,7 +20,8 @@ WHERE alias IN (SELECT alias FROM `sessions`.`__rs_a330a0bc481b_touched`);
 INSERT INTO `sessions`.`dbt_aliases_mapping` (`alias`, `dbt_visitor_id`, `is_user_id`, `identified_user_id`, `identified_at`, `identified_event_id`)
 SELECT `alias`, `dbt_visitor_id`, `is_user_id`, `identified_user_id`, `identified_at`, `identified_event_id`
 FROM `sessions`.`__rs_a330a0bc481b_aliases_mapping`;
--- The reopened parts of the affected visitors: their published events, and sessions starting there.
+-- The reopened parts of the affected visitors: their sessions starting at the reopened session,
+-- and their events from its start on (each table carries the visitor and timestamp of its events).
 DELETE FROM `sessions`.`dbt_session_tracks`
 WHERE EXISTS (
     SELECT 1 FROM `sessions`.`__rs_a330a0bc481b_affected` AS affected

@@ -20,22 +20,27 @@ WHERE alias IN (SELECT alias FROM "sessions"."__rs_a330a0bc481b_touched");
 INSERT INTO "sessions"."dbt_aliases_mapping" ("alias", "dbt_visitor_id", "is_user_id", "identified_user_id", "identified_at", "identified_event_id")
 SELECT "alias", "dbt_visitor_id", "is_user_id", "identified_user_id", "identified_at", "identified_event_id"
 FROM "sessions"."__rs_a330a0bc481b_aliases_mapping";
--- The reopened parts of the affected visitors: their published events, and sessions starting there.
+-- The reopened parts of the affected visitors: their sessions starting at the reopened session,
+-- and their events from its start on (each table carries the visitor and timestamp of its events).
 DELETE FROM "sessions"."dbt_session_tracks"
-WHERE EXISTS (
-    SELECT 1 FROM "sessions"."__rs_a330a0bc481b_affected" AS affected
-    WHERE affected.dbt_visitor_id = "sessions"."dbt_session_tracks".dbt_visitor_id
-      AND (affected.reopen_at IS NULL OR "sessions"."dbt_session_tracks".session_start_at >= affected.reopen_at)
-);
+USING "sessions"."__rs_a330a0bc481b_affected" AS affected
+WHERE affected.dbt_visitor_id = "sessions"."dbt_session_tracks".dbt_visitor_id
+  AND (affected.reopen_at IS NULL OR "sessions"."dbt_session_tracks".session_start_at >= affected.reopen_at);
 
 DELETE FROM "sessions"."dbt_mapped_tracks"
-WHERE event_id IN (SELECT event_id FROM "sessions"."__rs_a330a0bc481b_reopened");
+USING "sessions"."__rs_a330a0bc481b_affected" AS affected
+WHERE affected.dbt_visitor_id = "sessions"."dbt_mapped_tracks".dbt_visitor_id
+  AND (affected.reopen_at IS NULL OR "sessions"."dbt_mapped_tracks"."timestamp" >= affected.reopen_at);
 
 DELETE FROM "sessions"."dbt_track_facts"
-WHERE event_id IN (SELECT event_id FROM "sessions"."__rs_a330a0bc481b_reopened");
+USING "sessions"."__rs_a330a0bc481b_affected" AS affected
+WHERE affected.dbt_visitor_id = "sessions"."dbt_track_facts".dbt_visitor_id
+  AND (affected.reopen_at IS NULL OR "sessions"."dbt_track_facts"."timestamp" >= affected.reopen_at);
 
 DELETE FROM "sessions"."dbt_tracks_flow"
-WHERE event_id IN (SELECT event_id FROM "sessions"."__rs_a330a0bc481b_reopened");
+USING "sessions"."__rs_a330a0bc481b_affected" AS affected
+WHERE affected.dbt_visitor_id = "sessions"."dbt_tracks_flow".dbt_visitor_id
+  AND (affected.reopen_at IS NULL OR "sessions"."dbt_tracks_flow"."timestamp" >= affected.reopen_at);
 
 INSERT INTO "sessions"."dbt_mapped_tracks" ("event_id", "anonymous_id", "dbt_visitor_id", "timestamp", "event", "idle_time_minutes", "user_id", "received_at", "starts_session")
 SELECT "event_id", "anonymous_id", "dbt_visitor_id", "timestamp", "event", "idle_time_minutes", "user_id", "received_at", "starts_session"

@@ -20,22 +20,27 @@ WHERE alias IN (SELECT alias FROM "SESSIONS"."__RS_A330A0BC481B_TOUCHED");
 INSERT INTO "SESSIONS"."DBT_ALIASES_MAPPING" ("ALIAS", "DBT_VISITOR_ID", "IS_USER_ID", "IDENTIFIED_USER_ID", "IDENTIFIED_AT", "IDENTIFIED_EVENT_ID")
 SELECT "ALIAS", "DBT_VISITOR_ID", "IS_USER_ID", "IDENTIFIED_USER_ID", "IDENTIFIED_AT", "IDENTIFIED_EVENT_ID"
 FROM "SESSIONS"."__RS_A330A0BC481B_ALIASES_MAPPING";
--- The reopened parts of the affected visitors: their published events, and sessions starting there.
+-- The reopened parts of the affected visitors: their sessions starting at the reopened session,
+-- and their events from its start on (each table carries the visitor and timestamp of its events).
 DELETE FROM "SESSIONS"."DBT_SESSION_TRACKS"
-WHERE EXISTS (
-    SELECT 1 FROM "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected
-    WHERE affected.dbt_visitor_id = "SESSIONS"."DBT_SESSION_TRACKS".dbt_visitor_id
-      AND (affected.reopen_at IS NULL OR "SESSIONS"."DBT_SESSION_TRACKS".session_start_at >= affected.reopen_at)
-);
+USING "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected
+WHERE affected.dbt_visitor_id = "SESSIONS"."DBT_SESSION_TRACKS".dbt_visitor_id
+  AND (affected.reopen_at IS NULL OR "SESSIONS"."DBT_SESSION_TRACKS".session_start_at >= affected.reopen_at);
 
 DELETE FROM "SESSIONS"."DBT_MAPPED_TRACKS"
-WHERE event_id IN (SELECT event_id FROM "SESSIONS"."__RS_A330A0BC481B_REOPENED");
+USING "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected
+WHERE affected.dbt_visitor_id = "SESSIONS"."DBT_MAPPED_TRACKS".dbt_visitor_id
+  AND (affected.reopen_at IS NULL OR "SESSIONS"."DBT_MAPPED_TRACKS"."TIMESTAMP" >= affected.reopen_at);
 
 DELETE FROM "SESSIONS"."DBT_TRACK_FACTS"
-WHERE event_id IN (SELECT event_id FROM "SESSIONS"."__RS_A330A0BC481B_REOPENED");
+USING "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected
+WHERE affected.dbt_visitor_id = "SESSIONS"."DBT_TRACK_FACTS".dbt_visitor_id
+  AND (affected.reopen_at IS NULL OR "SESSIONS"."DBT_TRACK_FACTS"."TIMESTAMP" >= affected.reopen_at);
 
 DELETE FROM "SESSIONS"."DBT_TRACKS_FLOW"
-WHERE event_id IN (SELECT event_id FROM "SESSIONS"."__RS_A330A0BC481B_REOPENED");
+USING "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected
+WHERE affected.dbt_visitor_id = "SESSIONS"."DBT_TRACKS_FLOW".dbt_visitor_id
+  AND (affected.reopen_at IS NULL OR "SESSIONS"."DBT_TRACKS_FLOW"."TIMESTAMP" >= affected.reopen_at);
 
 INSERT INTO "SESSIONS"."DBT_MAPPED_TRACKS" ("EVENT_ID", "ANONYMOUS_ID", "DBT_VISITOR_ID", "TIMESTAMP", "EVENT", "IDLE_TIME_MINUTES", "USER_ID", "RECEIVED_AT", "STARTS_SESSION")
 SELECT "EVENT_ID", "ANONYMOUS_ID", "DBT_VISITOR_ID", "TIMESTAMP", "EVENT", "IDLE_TIME_MINUTES", "USER_ID", "RECEIVED_AT", "STARTS_SESSION"
