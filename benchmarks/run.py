@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -252,7 +253,7 @@ def run_duckdb(events: int, args: argparse.Namespace, env: dict[str, str], datab
         return measured(spec, env, f"duckdb {size_label(events)} {name}")
 
     setup = engine(INCREMENTAL_PREFIX, HISTORY_TABLE, "full_refresh", "history")
-    new_day = duckdb_new_day(database, args)
+    day = duckdb_new_day(database, args)
     cases = {"full_refresh": engine(FULL_PREFIX, SOURCE_TABLE, "full_refresh", "everything")}
     cases["lower_bound"] = sql("lower_bound", [LOWER_BOUND_SQL], LOWER_BOUND_TABLES)
     cases["original"] = sql("original", ORIGINAL_SQL, ORIGINAL_TABLES)
@@ -264,7 +265,7 @@ def run_duckdb(events: int, args: argparse.Namespace, env: dict[str, str], datab
     return {
         "engine": "duckdb",
         "events": events,
-        "data": new_day,
+        "data": day,
         "setup_history_full_refresh": setup,
         "cases": cases,
         "agreement": agreement,
@@ -272,20 +273,24 @@ def run_duckdb(events: int, args: argparse.Namespace, env: dict[str, str], datab
 
 
 def duckdb_new_day(database: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """The new day's size, and how many of its visitors already had sessions in the published history."""
     import duckdb
 
     with duckdb.connect(str(database), read_only=True) as conn:
-        row = conn.execute(
-            NEW_DAY_SQL.format(
-                source=f"{SOURCE_SCHEMA}.{SOURCE_TABLE}",
-                target=TARGET_SCHEMA,
-                prefix=INCREMENTAL_PREFIX,
-                placeholder="?",
-            ),
-            [new_day_start(args)] * 2,
-        ).fetchone()
-        history = conn.execute(f"SELECT COUNT(*) FROM {SOURCE_SCHEMA}.{HISTORY_TABLE}").fetchone()[0]
+
+        def fetch_one(sql: str, params: list[Any]) -> tuple:
+            return conn.execute(sql, params).fetchone()
+
+        return new_day(fetch_one, SOURCE_SCHEMA, TARGET_SCHEMA, "?", args)
+
+
+def new_day(
+    fetch_one: Callable[[str, list[Any]], tuple], source_schema: str, target_schema: str, placeholder: str, args: Any
+) -> dict[str, Any]:
+    """The new day's size, and how many of its visitors already had sessions in the published history."""
+    source = f"{source_schema}.{SOURCE_TABLE}"
+    sql = NEW_DAY_SQL.format(source=source, target=target_schema, prefix=INCREMENTAL_PREFIX, placeholder=placeholder)
+    row = fetch_one(sql, [new_day_start(args)] * 2)
+    history = fetch_one(f"SELECT COUNT(*) FROM {source_schema}.{HISTORY_TABLE}", [])[0]
     return new_day_figures(history, row)
 
 
@@ -366,17 +371,21 @@ def duckdb_agreement(database: Path, full: dict[str, Any]) -> dict[str, Any]:
 
 
 def duckdb_same_sessions(database: Path) -> bool:
-    """The incremental target ends equal to the full refresh's (after the backfill too), by session."""
     import duckdb
 
-    columns = "session_id, dbt_visitor_id, session_start_at, session_sequence_number, next_session_start_at"
-    a, b = (f"{TARGET_SCHEMA}.{p}dbt_session_tracks" for p in (INCREMENTAL_PREFIX, FULL_PREFIX))
     with duckdb.connect(str(database), read_only=True) as conn:
-        diff = conn.execute(
-            f"SELECT (SELECT COUNT(*) FROM (SELECT {columns} FROM {a} EXCEPT ALL SELECT {columns} FROM {b})) "
-            f"+ (SELECT COUNT(*) FROM (SELECT {columns} FROM {b} EXCEPT ALL SELECT {columns} FROM {a}))"
-        ).fetchone()[0]
-    return diff == 0
+        return conn.execute(sessions_differ_sql(TARGET_SCHEMA)).fetchone()[0] == 0
+
+
+def sessions_differ_sql(schema: str) -> str:
+    """Sessions of the incremental target and of the full refresh's that the other lacks: 0 when the
+    incremental run (and the backfill after it) ended equal to the rebuild."""
+    columns = "session_id, dbt_visitor_id, session_start_at, session_sequence_number, next_session_start_at"
+    a, b = (f"{schema}.{p}dbt_session_tracks" for p in (INCREMENTAL_PREFIX, FULL_PREFIX))
+    return (
+        f"SELECT (SELECT COUNT(*) FROM (SELECT {columns} FROM {a} EXCEPT ALL SELECT {columns} FROM {b}) x) "
+        f"+ (SELECT COUNT(*) FROM (SELECT {columns} FROM {b} EXCEPT ALL SELECT {columns} FROM {a}) y)"
+    )
 
 
 def run_postgres(events: int, args: argparse.Namespace, env: dict[str, str], database: Path) -> dict[str, Any]:
@@ -401,6 +410,12 @@ def run_postgres(events: int, args: argparse.Namespace, env: dict[str, str], dat
     }
     conn = psycopg2.connect(args.postgres_uri)
     conn.autocommit = True
+
+    def pg_fetch_one(sql: str, params: list[Any] | None = None) -> tuple:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchone()
+
     try:
         load_seconds = postgres_load(conn, database, source_schema, args)
 
@@ -419,34 +434,13 @@ def run_postgres(events: int, args: argparse.Namespace, env: dict[str, str], dat
             return measured(spec, env, f"postgres {size_label(events)} {run_id}")
 
         setup = engine(INCREMENTAL_PREFIX, HISTORY_TABLE, "full_refresh", "history")
-        with conn.cursor() as cur:
-            cur.execute(
-                NEW_DAY_SQL.format(
-                    source=f"{source_schema}.{SOURCE_TABLE}",
-                    target=target_schema,
-                    prefix=INCREMENTAL_PREFIX,
-                    placeholder="%s",
-                ),
-                [new_day_start(args)] * 2,
-            )
-            row = cur.fetchone()
-            cur.execute(f"SELECT COUNT(*) FROM {source_schema}.{HISTORY_TABLE}")
-            new_day = {**new_day_figures(cur.fetchone()[0], row), "load_seconds": load_seconds}
-            cur.execute("SELECT version()")
-            server = cur.fetchone()[0]
+        day = {**new_day(pg_fetch_one, source_schema, target_schema, "%s", args), "load_seconds": load_seconds}
+        server = pg_fetch_one("SELECT version()")[0]
         cases = {"full_refresh": engine(FULL_PREFIX, SOURCE_TABLE, "full_refresh", "everything")}
         cases["incremental"] = engine(INCREMENTAL_PREFIX, SOURCE_TABLE, "incremental", "new-day")
         start, end = backfill_window(args)
         cases["backfill"] = engine(FULL_PREFIX, SOURCE_TABLE, "backfill", "backfill", start=start, end=end)
-        with conn.cursor() as cur:
-            columns = "session_id, dbt_visitor_id, session_start_at, session_sequence_number, next_session_start_at"
-            a, b = (f"{target_schema}.{p}dbt_session_tracks" for p in (INCREMENTAL_PREFIX, FULL_PREFIX))
-            cur.execute(
-                f"SELECT (SELECT COUNT(*) FROM (SELECT {columns} FROM {a} EXCEPT ALL SELECT {columns} "
-                f"FROM {b}) x) + (SELECT COUNT(*) FROM (SELECT {columns} FROM {b} EXCEPT ALL "
-                f"SELECT {columns} FROM {a}) y)"
-            )
-            same = cur.fetchone()[0] == 0
+        same = pg_fetch_one(sessions_differ_sql(target_schema))[0] == 0
     finally:
         with conn.cursor() as cur:
             for schema in (source_schema, target_schema):
@@ -456,7 +450,7 @@ def run_postgres(events: int, args: argparse.Namespace, env: dict[str, str], dat
         "engine": "postgres",
         "server": server,
         "events": events,
-        "data": new_day,
+        "data": day,
         "setup_history_full_refresh": setup,
         "cases": cases,
         "agreement": {"incremental_equals_full_refresh": same},

@@ -38,21 +38,17 @@ FROM {{ t.stage('aliases_mapping') }};
 -- The reopened parts of the affected visitors: their sessions starting at the reopened session,
 -- and their events from its start on (each table carries the visitor and timestamp of its events).
 {%- for step, at in (('session_tracks', 'session_start_at'), ('mapped_tracks', ts), ('track_facts', ts), ('tracks_flow', ts)) %}
-{%- if d.delete_using %}
 DELETE FROM {{ t.target(step) }}
+{%- if d.delete_using %}
 USING {{ t.stage('affected') }} AS affected
 WHERE affected.dbt_visitor_id = {{ t.target(step) }}.dbt_visitor_id
   AND (affected.reopen_at IS NULL OR {{ t.target(step) }}.{{ at }} >= affected.reopen_at);
-{%- elif step == 'session_tracks' %}
-DELETE FROM {{ t.target(step) }}
+{%- else %}
 WHERE EXISTS (
     SELECT 1 FROM {{ t.stage('affected') }} AS affected
     WHERE affected.dbt_visitor_id = {{ t.target(step) }}.dbt_visitor_id
       AND (affected.reopen_at IS NULL OR {{ t.target(step) }}.{{ at }} >= affected.reopen_at)
 );
-{%- else %}
-DELETE FROM {{ t.target(step) }}
-WHERE event_id IN (SELECT event_id FROM {{ t.stage('reopened') }});
 {%- endif %}
 {% endfor %}
 {%- for step in ('mapped_tracks', 'session_tracks', 'track_facts', 'tracks_flow') %}

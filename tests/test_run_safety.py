@@ -186,6 +186,22 @@ def test_audit_catches_a_session_cut_or_merged_without_its_gap(published):
     assert "no idle gap above the timeout inside a session, none opened without one: 2 rows" in str(failure.value)
 
 
+def test_publish_without_delete_using_deletes_the_same_rows(published, monkeypatch):
+    """Warehouses without DELETE ... USING (BigQuery) delete the reopened rows by the same predicate in
+    a correlated EXISTS: run here on DuckDB, the incremental run still ends at SPEC's model."""
+    from rudder_sessions.dialects import DuckDBDialect
+
+    monkeypatch.setattr(DuckDBDialect, "delete_using", False)
+    warehouse, config = published
+    runner = duckdb_runner(warehouse, config)
+    plan = runner.plan("second", "incremental")
+    publish = runner.render(PUBLISH, plan)
+    assert "USING" not in publish and publish.count("WHERE EXISTS") == 4
+    for phase in PHASES:
+        runner.execute(phase, plan)
+    assert_matches_spec(warehouse, config)
+
+
 def test_backfill_recomputes_its_visitors_and_leaves_the_others(warehouse):
     import sample_data
 

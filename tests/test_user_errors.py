@@ -185,6 +185,11 @@ def test_duckdb_gets_a_memory_budget_unless_one_is_set(warehouse, monkeypatch):
     assert limit == (f"{expected_mib / 1024:.1f} GiB" if expected_mib >= 1024 else f"{expected_mib:.1f} MiB")
     assert settings({"memory_limit": "1GB", "threads": 1}) == ("953.6 MiB", 1)
 
+    # a 4 GiB machine: half of it
+    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 4 * 1024**3 // 4096}
+    monkeypatch.setattr("rudder_sessions.engine.os.sysconf", pages.__getitem__)
+    assert default_duckdb_memory_limit() == "2048MiB"
+
 
 def test_duckdb_limits_on_another_warehouse_are_refused(monkeypatch):
     from rudder_sessions.config import SourceConfig

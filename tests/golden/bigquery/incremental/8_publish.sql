@@ -30,13 +30,25 @@ WHERE EXISTS (
 );
 
 DELETE FROM `sessions`.`dbt_mapped_tracks`
-WHERE event_id IN (SELECT event_id FROM `sessions`.`__rs_a330a0bc481b_reopened`);
+WHERE EXISTS (
+    SELECT 1 FROM `sessions`.`__rs_a330a0bc481b_affected` AS affected
+    WHERE affected.dbt_visitor_id = `sessions`.`dbt_mapped_tracks`.dbt_visitor_id
+      AND (affected.reopen_at IS NULL OR `sessions`.`dbt_mapped_tracks`.`timestamp` >= affected.reopen_at)
+);
 
 DELETE FROM `sessions`.`dbt_track_facts`
-WHERE event_id IN (SELECT event_id FROM `sessions`.`__rs_a330a0bc481b_reopened`);
+WHERE EXISTS (
+    SELECT 1 FROM `sessions`.`__rs_a330a0bc481b_affected` AS affected
+    WHERE affected.dbt_visitor_id = `sessions`.`dbt_track_facts`.dbt_visitor_id
+      AND (affected.reopen_at IS NULL OR `sessions`.`dbt_track_facts`.`timestamp` >= affected.reopen_at)
+);
 
 DELETE FROM `sessions`.`dbt_tracks_flow`
-WHERE event_id IN (SELECT event_id FROM `sessions`.`__rs_a330a0bc481b_reopened`);
+WHERE EXISTS (
+    SELECT 1 FROM `sessions`.`__rs_a330a0bc481b_affected` AS affected
+    WHERE affected.dbt_visitor_id = `sessions`.`dbt_tracks_flow`.dbt_visitor_id
+      AND (affected.reopen_at IS NULL OR `sessions`.`dbt_tracks_flow`.`timestamp` >= affected.reopen_at)
+);
 
 INSERT INTO `sessions`.`dbt_mapped_tracks` (`event_id`, `anonymous_id`, `dbt_visitor_id`, `timestamp`, `event`, `idle_time_minutes`, `user_id`, `received_at`, `starts_session`)
 SELECT `event_id`, `anonymous_id`, `dbt_visitor_id`, `timestamp`, `event`, `idle_time_minutes`, `user_id`, `received_at`, `starts_session`
