@@ -40,6 +40,6 @@ JOIN {{ t.target('session_tracks') }} AS published ON published.session_id = sta
 WHERE NOT EXISTS (
     SELECT 1 FROM {{ t.stage('affected') }} AS affected
     WHERE affected.dbt_visitor_id = published.dbt_visitor_id
-      AND (affected.reopen_at IS NULL OR published.session_start_at >= affected.reopen_at)
+      AND (affected.sessions_from IS NULL OR published.session_start_at >= affected.sessions_from)
 );
 {%- endif %}

@@ -3,8 +3,8 @@
 -- a visitor's first event, or one strictly more than the timeout after the previous event,
 -- compared in exact microseconds ({{ cfg.timeout_microseconds }} = {{ cfg.timeout_minutes }} minutes).
 {%- if not plan.full %}
--- This run recomputes the scoped events ({{ t.stage('region') }}); a reopened session's first
--- event keeps its published idle time, since the event before it is unchanged.
+-- This run recomputes the scoped events ({{ t.stage('region') }}); the first of a visitor's
+-- follows its unchanged published event at affected.previous_at.
 {%- endif %}
 {% set ts = d.quote('timestamp') %}
 {{ d.drop_table(t.stage('mapped_tracks')) }};
@@ -20,19 +20,25 @@ WITH visited AS (
         events.{{ ts }},
         events.received_at,
         events.event,
-        CAST(NULL AS {{ d.float_type }}) AS published_idle_time_minutes
+        CAST(NULL AS {{ d.timestamp_type }}) AS previous_at
     FROM {{ t.stage('events') }} AS events
     LEFT JOIN {{ t.stage('aliases_mapping') }} AS aliases
         ON aliases.alias = events.anonymous_id
 {%- else %}
-    SELECT event_id, anonymous_id, user_id, dbt_visitor_id, {{ ts }}, received_at, event, published_idle_time_minutes
-    FROM {{ t.stage('region') }}
+    SELECT
+        region.event_id, region.anonymous_id, region.user_id, region.dbt_visitor_id, region.{{ ts }},
+        region.received_at, region.event, affected.previous_at
+    FROM {{ t.stage('region') }} AS region
+    JOIN {{ t.stage('affected') }} AS affected ON affected.dbt_visitor_id = region.dbt_visitor_id
 {%- endif %}
 ),
 with_previous AS (
     SELECT
         visited.*,
-        LAG({{ ts }}) OVER (PARTITION BY dbt_visitor_id ORDER BY {{ ts }}, {{ d.text_order('event_id') }}) AS previous_timestamp
+        COALESCE(
+            LAG({{ ts }}) OVER (PARTITION BY dbt_visitor_id ORDER BY {{ ts }}, {{ d.text_order('event_id') }}),
+            previous_at
+        ) AS previous_timestamp
     FROM visited
 ),
 gaps AS (
@@ -47,10 +53,7 @@ SELECT
     gaps.dbt_visitor_id,
     gaps.{{ ts }},
     gaps.event,
-    CASE
-        WHEN gaps.idle_us IS NULL THEN gaps.published_idle_time_minutes
-        ELSE {{ d.to_float('gaps.idle_us') }} / 60000000
-    END AS idle_time_minutes,
+    {{ d.to_float('gaps.idle_us') }} / 60000000 AS idle_time_minutes,
     gaps.user_id,
     gaps.received_at,
     (gaps.idle_us IS NULL OR gaps.idle_us > {{ cfg.timeout_microseconds }}) AS starts_session

@@ -35,19 +35,19 @@ WHERE alias IN (SELECT alias FROM {{ t.stage('touched') }});
 INSERT INTO {{ t.target('aliases_mapping') }} ({% for c in columns['aliases_mapping'] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %})
 SELECT {% for c in columns['aliases_mapping'] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %}
 FROM {{ t.stage('aliases_mapping') }};
--- The reopened parts of the affected visitors: their sessions starting at the reopened session,
--- and their events from its start on (each table carries the visitor and timestamp of its events).
-{%- for step, at in (('session_tracks', 'session_start_at'), ('mapped_tracks', ts), ('track_facts', ts), ('tracks_flow', ts)) %}
+-- The recomputed parts of the affected visitors: their events from the reopen point on, and their
+-- sessions from the last one starting before it (each table carries the visitor and timestamp).
+{%- for step, at, since in (('session_tracks', 'session_start_at', 'sessions_from'), ('mapped_tracks', ts, 'reopen_at'), ('track_facts', ts, 'reopen_at'), ('tracks_flow', ts, 'reopen_at')) %}
 DELETE FROM {{ t.target(step) }}
 {%- if d.delete_using %}
 USING {{ t.stage('affected') }} AS affected
 WHERE affected.dbt_visitor_id = {{ t.target(step) }}.dbt_visitor_id
-  AND (affected.reopen_at IS NULL OR {{ t.target(step) }}.{{ at }} >= affected.reopen_at);
+  AND (affected.{{ since }} IS NULL OR {{ t.target(step) }}.{{ at }} >= affected.{{ since }});
 {%- else %}
 WHERE EXISTS (
     SELECT 1 FROM {{ t.stage('affected') }} AS affected
     WHERE affected.dbt_visitor_id = {{ t.target(step) }}.dbt_visitor_id
-      AND (affected.reopen_at IS NULL OR {{ t.target(step) }}.{{ at }} >= affected.reopen_at)
+      AND (affected.{{ since }} IS NULL OR {{ t.target(step) }}.{{ at }} >= affected.{{ since }})
 );
 {%- endif %}
 {% endfor %}

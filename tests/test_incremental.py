@@ -137,6 +137,42 @@ def test_identification_moves_history_between_visitors(wh):
     assert {r["alias"]: r["dbt_visitor_id"] for r in actual["aliases_mapping"]}["dev"] == "u1"
 
 
+def test_incremental_rewrites_from_the_change_on(wh):
+    """A returning visitor's new session is written alone (its last published session is carried
+    over for its new next start); a late event inside a published session reopens that session,
+    not the visitor's earlier ones."""
+    config = wh.config(lookback="1 hour", timeout_minutes=30)
+    runner = wh.runner(config)
+    at = [BASE + timedelta(minutes=m) for m in (0, 10, 20, 120, 130, 240, 250)]
+    wh.load_source(
+        [ev(f"a{i}", "dev-a", None, at[i], at[i]) for i in range(5)]  # sessions at 0 and 120
+        + [ev(f"b{i}", "dev-b", None, at[i], at[i]) for i in (0, 1, 2, 5, 6)]  # sessions at 0 and 240
+    )
+    runner.run("r1")
+    later = BASE + timedelta(hours=6)
+    wh.load_source(
+        [
+            ev("a-new1", "dev-a", None, later, later),  # dev-a returns: a third session
+            ev("a-new2", "dev-a", None, later + timedelta(minutes=5), later),
+            ev("b-late", "dev-b", None, BASE + timedelta(minutes=245), later),  # inside dev-b's session at 240
+        ],
+        append=True,
+    )
+    summary = runner.run("r2")
+    assert summary["visitors_affected"] == 2
+    # dev-a: its two new events; dev-b: the reopened session at 240 (two published events and the late one)
+    assert [summary[f"rows_{step}"] for step in ("mapped_tracks", "track_facts", "tracks_flow")] == [5, 5, 5]
+    # dev-a: the carried session at 120 and the new one; dev-b: the session at 240
+    assert summary["rows_session_tracks"] == 3
+    actual = assert_matches_spec(wh, config)
+    dev_a = sorted(
+        (r["session_sequence_number"], r["next_session_start_at"])
+        for r in actual["session_tracks"]
+        if r["dbt_visitor_id"] == "dev-a"
+    )
+    assert dev_a == [(1, at[3]), (2, later), (3, None)]
+
+
 def test_rerunning_a_finished_run_changes_nothing(wh):
     config = wh.config()
     runner = wh.runner(config)

@@ -15,7 +15,7 @@ WITH visited AS (
         events.`timestamp`,
         events.received_at,
         events.event,
-        CAST(NULL AS FLOAT64) AS published_idle_time_minutes
+        CAST(NULL AS TIMESTAMP) AS previous_at
     FROM `sessions`.`__rs_a330a0bc481b_events` AS events
     LEFT JOIN `sessions`.`__rs_a330a0bc481b_aliases_mapping` AS aliases
         ON aliases.alias = events.anonymous_id
@@ -23,7 +23,10 @@ WITH visited AS (
 with_previous AS (
     SELECT
         visited.*,
-        LAG(`timestamp`) OVER (PARTITION BY dbt_visitor_id ORDER BY `timestamp`, event_id) AS previous_timestamp
+        COALESCE(
+            LAG(`timestamp`) OVER (PARTITION BY dbt_visitor_id ORDER BY `timestamp`, event_id),
+            previous_at
+        ) AS previous_timestamp
     FROM visited
 ),
 gaps AS (
@@ -38,10 +41,7 @@ SELECT
     gaps.dbt_visitor_id,
     gaps.`timestamp`,
     gaps.event,
-    CASE
-        WHEN gaps.idle_us IS NULL THEN gaps.published_idle_time_minutes
-        ELSE CAST(gaps.idle_us AS FLOAT64) / 60000000
-    END AS idle_time_minutes,
+    CAST(gaps.idle_us AS FLOAT64) / 60000000 AS idle_time_minutes,
     gaps.user_id,
     gaps.received_at,
     (gaps.idle_us IS NULL OR gaps.idle_us > 1800000000) AS starts_session

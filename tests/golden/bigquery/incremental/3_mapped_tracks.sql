@@ -2,20 +2,26 @@
 -- previous event, in fractional minutes. `starts_session` marks the events that open a session:
 -- a visitor's first event, or one strictly more than the timeout after the previous event,
 -- compared in exact microseconds (1800000000 = 30 minutes).
--- This run recomputes the scoped events (`sessions`.`__rs_a330a0bc481b_region`); a reopened session's first
--- event keeps its published idle time, since the event before it is unchanged.
+-- This run recomputes the scoped events (`sessions`.`__rs_a330a0bc481b_region`); the first of a visitor's
+-- follows its unchanged published event at affected.previous_at.
 
 DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_mapped_tracks`;
 
 CREATE TABLE `sessions`.`__rs_a330a0bc481b_mapped_tracks` AS
 WITH visited AS (
-    SELECT event_id, anonymous_id, user_id, dbt_visitor_id, `timestamp`, received_at, event, published_idle_time_minutes
-    FROM `sessions`.`__rs_a330a0bc481b_region`
+    SELECT
+        region.event_id, region.anonymous_id, region.user_id, region.dbt_visitor_id, region.`timestamp`,
+        region.received_at, region.event, affected.previous_at
+    FROM `sessions`.`__rs_a330a0bc481b_region` AS region
+    JOIN `sessions`.`__rs_a330a0bc481b_affected` AS affected ON affected.dbt_visitor_id = region.dbt_visitor_id
 ),
 with_previous AS (
     SELECT
         visited.*,
-        LAG(`timestamp`) OVER (PARTITION BY dbt_visitor_id ORDER BY `timestamp`, event_id) AS previous_timestamp
+        COALESCE(
+            LAG(`timestamp`) OVER (PARTITION BY dbt_visitor_id ORDER BY `timestamp`, event_id),
+            previous_at
+        ) AS previous_timestamp
     FROM visited
 ),
 gaps AS (
@@ -30,10 +36,7 @@ SELECT
     gaps.dbt_visitor_id,
     gaps.`timestamp`,
     gaps.event,
-    CASE
-        WHEN gaps.idle_us IS NULL THEN gaps.published_idle_time_minutes
-        ELSE CAST(gaps.idle_us AS FLOAT64) / 60000000
-    END AS idle_time_minutes,
+    CAST(gaps.idle_us AS FLOAT64) / 60000000 AS idle_time_minutes,
     gaps.user_id,
     gaps.received_at,
     (gaps.idle_us IS NULL OR gaps.idle_us > 1800000000) AS starts_session

@@ -1,6 +1,8 @@
 -- Session tracks: one row per session, numbered from 1 per visitor in time order, with the
 -- start of the visitor's next session (NULL for the last one).
--- Reopened visitors continue the numbering after their unchanged sessions (sessions_before).
+-- Reopened visitors continue the numbering after their unchanged sessions (sessions_before); a
+-- visitor recomputed from a new session on carries its last published session over, whose next
+-- session start changes.
 
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_session_tracks";
 
@@ -15,6 +17,10 @@ WITH session_starts AS (
     FROM "sessions"."__rs_a330a0bc481b_mapped_tracks" AS mapped
     JOIN "sessions"."__rs_a330a0bc481b_affected" AS affected ON affected.dbt_visitor_id = mapped.dbt_visitor_id
     WHERE mapped.starts_session
+    UNION ALL
+    SELECT dbt_visitor_id, sessions_from, sessions_before
+    FROM "sessions"."__rs_a330a0bc481b_affected"
+    WHERE sessions_from < reopen_at
 )
 SELECT
     CAST(session_sequence_number AS VARCHAR) || ' - ' || dbt_visitor_id AS session_id,

@@ -42,5 +42,5 @@ JOIN "sessions"."dbt_session_tracks" AS published ON published.session_id = stag
 WHERE NOT EXISTS (
     SELECT 1 FROM "sessions"."__rs_a330a0bc481b_affected" AS affected
     WHERE affected.dbt_visitor_id = published.dbt_visitor_id
-      AND (affected.reopen_at IS NULL OR published.session_start_at >= affected.reopen_at)
+      AND (affected.sessions_from IS NULL OR published.session_start_at >= affected.sessions_from)
 );

@@ -2,20 +2,26 @@
 -- previous event, in fractional minutes. `starts_session` marks the events that open a session:
 -- a visitor's first event, or one strictly more than the timeout after the previous event,
 -- compared in exact microseconds (1800000000 = 30 minutes).
--- This run recomputes the scoped events ("SESSIONS"."__RS_A330A0BC481B_REGION"); a reopened session's first
--- event keeps its published idle time, since the event before it is unchanged.
+-- This run recomputes the scoped events ("SESSIONS"."__RS_A330A0BC481B_REGION"); the first of a visitor's
+-- follows its unchanged published event at affected.previous_at.
 
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_MAPPED_TRACKS";
 
 CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_MAPPED_TRACKS" AS
 WITH visited AS (
-    SELECT event_id, anonymous_id, user_id, dbt_visitor_id, "TIMESTAMP", received_at, event, published_idle_time_minutes
-    FROM "SESSIONS"."__RS_A330A0BC481B_REGION"
+    SELECT
+        region.event_id, region.anonymous_id, region.user_id, region.dbt_visitor_id, region."TIMESTAMP",
+        region.received_at, region.event, affected.previous_at
+    FROM "SESSIONS"."__RS_A330A0BC481B_REGION" AS region
+    JOIN "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected ON affected.dbt_visitor_id = region.dbt_visitor_id
 ),
 with_previous AS (
     SELECT
         visited.*,
-        LAG("TIMESTAMP") OVER (PARTITION BY dbt_visitor_id ORDER BY "TIMESTAMP", event_id) AS previous_timestamp
+        COALESCE(
+            LAG("TIMESTAMP") OVER (PARTITION BY dbt_visitor_id ORDER BY "TIMESTAMP", event_id),
+            previous_at
+        ) AS previous_timestamp
     FROM visited
 ),
 gaps AS (
@@ -30,10 +36,7 @@ SELECT
     gaps.dbt_visitor_id,
     gaps."TIMESTAMP",
     gaps.event,
-    CASE
-        WHEN gaps.idle_us IS NULL THEN gaps.published_idle_time_minutes
-        ELSE CAST(gaps.idle_us AS DOUBLE) / 60000000
-    END AS idle_time_minutes,
+    CAST(gaps.idle_us AS DOUBLE) / 60000000 AS idle_time_minutes,
     gaps.user_id,
     gaps.received_at,
     (gaps.idle_us IS NULL OR gaps.idle_us > 1800000000) AS starts_session

@@ -15,7 +15,7 @@ WITH visited AS (
         events."TIMESTAMP",
         events.received_at,
         events.event,
-        CAST(NULL AS DOUBLE) AS published_idle_time_minutes
+        CAST(NULL AS TIMESTAMP_NTZ) AS previous_at
     FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS" AS events
     LEFT JOIN "SESSIONS"."__RS_A330A0BC481B_ALIASES_MAPPING" AS aliases
         ON aliases.alias = events.anonymous_id
@@ -23,7 +23,10 @@ WITH visited AS (
 with_previous AS (
     SELECT
         visited.*,
-        LAG("TIMESTAMP") OVER (PARTITION BY dbt_visitor_id ORDER BY "TIMESTAMP", event_id) AS previous_timestamp
+        COALESCE(
+            LAG("TIMESTAMP") OVER (PARTITION BY dbt_visitor_id ORDER BY "TIMESTAMP", event_id),
+            previous_at
+        ) AS previous_timestamp
     FROM visited
 ),
 gaps AS (
@@ -38,10 +41,7 @@ SELECT
     gaps.dbt_visitor_id,
     gaps."TIMESTAMP",
     gaps.event,
-    CASE
-        WHEN gaps.idle_us IS NULL THEN gaps.published_idle_time_minutes
-        ELSE CAST(gaps.idle_us AS DOUBLE) / 60000000
-    END AS idle_time_minutes,
+    CAST(gaps.idle_us AS DOUBLE) / 60000000 AS idle_time_minutes,
     gaps.user_id,
     gaps.received_at,
     (gaps.idle_us IS NULL OR gaps.idle_us > 1800000000) AS starts_session

@@ -1,7 +1,13 @@
--- Scope: which visitors this run changes, and from which of their sessions on.
--- A visitor's output before its first changed event cannot change: the run reopens the visitor's
--- last published session that starts strictly before that event (its start event, unchanged,
--- still starts a session) and recomputes from there; earlier sessions keep their numbers.
+-- Scope: which visitors this run changes, and from which point on.
+-- A visitor's output before its first changed event cannot change, so the run recomputes each
+-- affected visitor from a point at or before that event (reopen_at) and keeps the rest:
+--   * when the visitor's last published event before the change lies more than the timeout
+--     earlier (a returning visitor, the usual case), the change opens a new session: the run
+--     recomputes from the change itself, and carries the visitor's last published session over
+--     to give it its new next_session_start_at;
+--   * otherwise the change falls into a published session: the run reopens that session (its
+--     start event, unchanged, still starts a session) and recomputes from its start.
+-- Either way the first recomputed event follows the published event at previous_at, unchanged.
 
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_MOVES";
 
@@ -63,9 +69,11 @@ first_changes AS (
     FROM change_points
     GROUP BY dbt_visitor_id
 ),
-reopened AS (
+last_sessions AS (
+    -- The visitor's last published session starting before the first change.
     SELECT
         first_changes.dbt_visitor_id,
+        first_changes.first_change_at,
         sessions.session_start_at,
         sessions.session_sequence_number,
         ROW_NUMBER() OVER (
@@ -76,18 +84,46 @@ reopened AS (
         ON sessions.dbt_visitor_id = first_changes.dbt_visitor_id
        AND sessions.session_start_at < first_changes.first_change_at
     WHERE first_changes.whole_visitor = 0
+),
+earlier_events AS (
+    -- The last published events before the first change and before that session's start.
+    SELECT
+        last_sessions.dbt_visitor_id,
+        MAX(mapped."TIMESTAMP") AS before_change_at,
+        MAX(CASE WHEN mapped."TIMESTAMP" < last_sessions.session_start_at THEN mapped."TIMESTAMP" END) AS before_session_at
+    FROM last_sessions
+    JOIN "SESSIONS"."DBT_MAPPED_TRACKS" AS mapped
+        ON mapped.dbt_visitor_id = last_sessions.dbt_visitor_id
+       AND mapped."TIMESTAMP" < last_sessions.first_change_at
+    WHERE last_sessions.recency = 1
+    GROUP BY last_sessions.dbt_visitor_id
+),
+reopen_points AS (
+    SELECT
+        last_sessions.*,
+        earlier_events.before_change_at,
+        earlier_events.before_session_at,
+        (DATE_PART(EPOCH_MICROSECOND, last_sessions.first_change_at) - DATE_PART(EPOCH_MICROSECOND, earlier_events.before_change_at)
+            > 1800000000) AS opens_session
+    FROM last_sessions
+    JOIN earlier_events ON earlier_events.dbt_visitor_id = last_sessions.dbt_visitor_id
+    WHERE last_sessions.recency = 1
 )
+-- A visitor without a published session before its first change is recomputed whole (NULLs).
 SELECT
     first_changes.dbt_visitor_id,
-    reopened.session_start_at AS reopen_at,
-    COALESCE(reopened.session_sequence_number - 1, 0) AS sessions_before
+    CASE WHEN points.opens_session THEN points.first_change_at ELSE points.session_start_at END AS reopen_at,
+    points.session_start_at AS sessions_from,
+    CASE
+        WHEN points.opens_session THEN points.session_sequence_number
+        ELSE COALESCE(points.session_sequence_number - 1, 0)
+    END AS sessions_before,
+    CASE WHEN points.opens_session THEN points.before_change_at ELSE points.before_session_at END AS previous_at
 FROM first_changes
-LEFT JOIN reopened
-    ON reopened.dbt_visitor_id = first_changes.dbt_visitor_id AND reopened.recency = 1;
+LEFT JOIN reopen_points AS points ON points.dbt_visitor_id = first_changes.dbt_visitor_id;
 
--- The published events of the reopened parts: publish deletes them (by event_id) and the steps
--- recompute the events of those parts as they are after this run. A reopened part's first event
--- is unchanged and so is the event before it: its published idle time stays.
+-- The published events from each reopen point on: publish deletes them and the steps recompute
+-- the events from that point as they are after this run.
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_REOPENED";
 
 CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_REOPENED" AS
@@ -98,8 +134,7 @@ SELECT
     mapped.dbt_visitor_id,
     mapped."TIMESTAMP",
     mapped.received_at,
-    mapped.event,
-    CASE WHEN mapped."TIMESTAMP" = affected.reopen_at THEN mapped.idle_time_minutes END AS published_idle_time_minutes
+    mapped.event
 FROM "SESSIONS"."DBT_MAPPED_TRACKS" AS mapped
 JOIN "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected
     ON affected.dbt_visitor_id = mapped.dbt_visitor_id
@@ -114,8 +149,6 @@ WHERE NOT EXISTS (
     SELECT 1 FROM "SESSIONS"."__RS_A330A0BC481B_MOVES" AS moves WHERE moves.event_id = reopened.event_id
 )
 UNION ALL
-SELECT
-    event_id, anonymous_id, user_id, new_visitor_id, "TIMESTAMP", received_at, event,
-    CAST(NULL AS DOUBLE)
+SELECT event_id, anonymous_id, user_id, new_visitor_id, "TIMESTAMP", received_at, event
 FROM "SESSIONS"."__RS_A330A0BC481B_MOVES"
 WHERE new_visitor_id IS NOT NULL;

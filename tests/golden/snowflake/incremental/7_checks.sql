@@ -42,5 +42,5 @@ JOIN "SESSIONS"."DBT_SESSION_TRACKS" AS published ON published.session_id = stag
 WHERE NOT EXISTS (
     SELECT 1 FROM "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected
     WHERE affected.dbt_visitor_id = published.dbt_visitor_id
-      AND (affected.reopen_at IS NULL OR published.session_start_at >= affected.reopen_at)
+      AND (affected.sessions_from IS NULL OR published.session_start_at >= affected.sessions_from)
 );

@@ -20,12 +20,12 @@ WHERE alias IN (SELECT alias FROM "SESSIONS"."__RS_A330A0BC481B_TOUCHED");
 INSERT INTO "SESSIONS"."DBT_ALIASES_MAPPING" ("ALIAS", "DBT_VISITOR_ID", "IS_USER_ID", "IDENTIFIED_USER_ID", "IDENTIFIED_AT", "IDENTIFIED_EVENT_ID")
 SELECT "ALIAS", "DBT_VISITOR_ID", "IS_USER_ID", "IDENTIFIED_USER_ID", "IDENTIFIED_AT", "IDENTIFIED_EVENT_ID"
 FROM "SESSIONS"."__RS_A330A0BC481B_ALIASES_MAPPING";
--- The reopened parts of the affected visitors: their sessions starting at the reopened session,
--- and their events from its start on (each table carries the visitor and timestamp of its events).
+-- The recomputed parts of the affected visitors: their events from the reopen point on, and their
+-- sessions from the last one starting before it (each table carries the visitor and timestamp).
 DELETE FROM "SESSIONS"."DBT_SESSION_TRACKS"
 USING "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected
 WHERE affected.dbt_visitor_id = "SESSIONS"."DBT_SESSION_TRACKS".dbt_visitor_id
-  AND (affected.reopen_at IS NULL OR "SESSIONS"."DBT_SESSION_TRACKS".session_start_at >= affected.reopen_at);
+  AND (affected.sessions_from IS NULL OR "SESSIONS"."DBT_SESSION_TRACKS".session_start_at >= affected.sessions_from);
 
 DELETE FROM "SESSIONS"."DBT_MAPPED_TRACKS"
 USING "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected
