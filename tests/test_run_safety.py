@@ -26,6 +26,10 @@ from spec_model import compute
 
 BASE = datetime(2026, 5, 1, 8, 0, 0)
 
+EVENTS_CHECK = (
+    "each event once in mapped_tracks and track_facts, sessions opened exactly at idle gaps above the timeout"
+)
+
 
 def ev(id_, anon, user, minutes, event="view", received_delay=1):
     ts = BASE + timedelta(minutes=minutes)
@@ -164,8 +168,28 @@ def test_failed_audit_stops_before_publish(published):
     with pytest.raises(AuditFailed) as failure:
         runner.execute("checks", plan)
     message = str(failure.value)
-    assert "unique event_id in track_facts: 1 rows" in message
-    assert "same events in mapped_tracks, track_facts and tracks_flow: 1 rows" in message
+    assert f"{EVENTS_CHECK}: 1 rows" in message
+    assert "as many events in tracks_flow as in track_facts: 1 rows" in message
+    assert snapshot(warehouse, config) == before
+
+
+def test_audit_catches_an_event_swapped_for_another(published):
+    """Equal counts and unique ids are not enough: track_facts must hold mapped_tracks' events."""
+    warehouse, config = published
+    runner = duckdb_runner(warehouse, config)
+    before = snapshot(warehouse, config)
+    plan = runner.plan("swapped", "incremental")
+    for phase in PHASES[: PHASES.index("checks")]:
+        runner.execute(phase, plan)
+    with duckdb.connect(str(warehouse)) as conn:
+        stage = f'sessions."__rs_{plan.key}_track_facts"'
+        conn.execute(
+            f"UPDATE {stage} SET event_id = 'not-an-event' WHERE event_id = (SELECT MIN(event_id) FROM {stage})"
+        )
+    with pytest.raises(AuditFailed) as failure:
+        runner.execute("checks", plan)
+    # the lost event and the foreign one
+    assert f"{EVENTS_CHECK}: 2 rows" in str(failure.value)
     assert snapshot(warehouse, config) == before
 
 
@@ -183,7 +207,7 @@ def test_audit_catches_a_session_cut_or_merged_without_its_gap(published):
         conn.execute(f"UPDATE {stage} SET track_sequence_number = 3 WHERE event_id = ?", [first])
     with pytest.raises(AuditFailed) as failure:
         runner.execute("checks", plan)
-    assert "no idle gap above the timeout inside a session, none opened without one: 2 rows" in str(failure.value)
+    assert f"{EVENTS_CHECK}: 2 rows" in str(failure.value)
 
 
 def test_publish_without_delete_using_deletes_the_same_rows(published, monkeypatch):
