@@ -38,7 +38,11 @@ SELECT 'as many events in tracks_flow as in track_facts' AS check_name,
 SELECT 'staged events not already published outside the reopened part' AS check_name, COUNT(*) AS failures
 FROM {{ t.stage('mapped_tracks') }} AS staged
 JOIN {{ t.target('mapped_tracks') }} AS published ON published.event_id = staged.event_id
-WHERE published.event_id NOT IN (SELECT event_id FROM {{ t.stage('reopened') }});
+WHERE NOT EXISTS (
+    SELECT 1 FROM {{ t.stage('affected') }} AS affected
+    WHERE affected.dbt_visitor_id = published.dbt_visitor_id
+      AND (affected.reopen_at IS NULL OR published.{{ d.quote('timestamp') }} >= affected.reopen_at)
+);
 
 SELECT 'staged sessions not already published outside the reopened part' AS check_name, COUNT(*) AS failures
 FROM {{ t.stage('session_tracks') }} AS staged

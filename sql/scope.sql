@@ -139,11 +139,12 @@ SELECT
 FROM first_changes
 LEFT JOIN reopen_points AS points ON points.dbt_visitor_id = first_changes.dbt_visitor_id;
 
--- The published events from each reopen point on: publish deletes them and the steps recompute
--- the events from that point as they are after this run.
-{{ d.drop_table(t.stage('reopened')) }};
+-- The events to recompute: the published events from each reopen point on (publish deletes
+-- them by the same predicate), as they are after this run, and the changed events at their new
+-- place.
+{{ d.drop_table(t.stage('region')) }};
 
-CREATE TABLE {{ t.stage('reopened') }} AS
+CREATE TABLE {{ t.stage('region') }} AS
 SELECT
     mapped.event_id,
     mapped.anonymous_id,
@@ -155,15 +156,9 @@ SELECT
 FROM {{ t.target('mapped_tracks') }} AS mapped
 JOIN {{ t.stage('affected') }} AS affected
     ON affected.dbt_visitor_id = mapped.dbt_visitor_id
-   AND (affected.reopen_at IS NULL OR mapped.{{ ts }} >= affected.reopen_at);
-
-{{ d.drop_table(t.stage('region')) }};
-
-CREATE TABLE {{ t.stage('region') }} AS
-SELECT reopened.*
-FROM {{ t.stage('reopened') }} AS reopened
+   AND (affected.reopen_at IS NULL OR mapped.{{ ts }} >= affected.reopen_at)
 WHERE NOT EXISTS (
-    SELECT 1 FROM {{ t.stage('moves') }} AS moves WHERE moves.event_id = reopened.event_id
+    SELECT 1 FROM {{ t.stage('moves') }} AS moves WHERE moves.event_id = mapped.event_id
 )
 UNION ALL
 SELECT event_id, anonymous_id, user_id, new_visitor_id, {{ ts }}, received_at, event

@@ -37,6 +37,7 @@ MODES: tuple[str, ...] = ("incremental", "backfill", "full_refresh")
 # Staging tables a run may create, besides one per step.
 RUN_TABLES: tuple[str, ...] = (
     "input",  # earlier versions of plan
+    "reopened",  # earlier versions of scope
     "copies",
     "events",
     "changes",
@@ -44,7 +45,6 @@ RUN_TABLES: tuple[str, ...] = (
     "run",
     "moves",
     "affected",
-    "reopened",
     "region",
 )
 

@@ -132,11 +132,12 @@ SELECT
 FROM first_changes
 LEFT JOIN reopen_points AS points ON points.dbt_visitor_id = first_changes.dbt_visitor_id;
 
--- The published events from each reopen point on: publish deletes them and the steps recompute
--- the events from that point as they are after this run.
-DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_reopened`;
+-- The events to recompute: the published events from each reopen point on (publish deletes
+-- them by the same predicate), as they are after this run, and the changed events at their new
+-- place.
+DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_region`;
 
-CREATE TABLE `sessions`.`__rs_a330a0bc481b_reopened` AS
+CREATE TABLE `sessions`.`__rs_a330a0bc481b_region` AS
 SELECT
     mapped.event_id,
     mapped.anonymous_id,
@@ -148,15 +149,9 @@ SELECT
 FROM `sessions`.`dbt_mapped_tracks` AS mapped
 JOIN `sessions`.`__rs_a330a0bc481b_affected` AS affected
     ON affected.dbt_visitor_id = mapped.dbt_visitor_id
-   AND (affected.reopen_at IS NULL OR mapped.`timestamp` >= affected.reopen_at);
-
-DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_region`;
-
-CREATE TABLE `sessions`.`__rs_a330a0bc481b_region` AS
-SELECT reopened.*
-FROM `sessions`.`__rs_a330a0bc481b_reopened` AS reopened
+   AND (affected.reopen_at IS NULL OR mapped.`timestamp` >= affected.reopen_at)
 WHERE NOT EXISTS (
-    SELECT 1 FROM `sessions`.`__rs_a330a0bc481b_moves` AS moves WHERE moves.event_id = reopened.event_id
+    SELECT 1 FROM `sessions`.`__rs_a330a0bc481b_moves` AS moves WHERE moves.event_id = mapped.event_id
 )
 UNION ALL
 SELECT event_id, anonymous_id, user_id, new_visitor_id, `timestamp`, received_at, event

@@ -37,7 +37,11 @@ SELECT 'as many events in tracks_flow as in track_facts' AS check_name,
 SELECT 'staged events not already published outside the reopened part' AS check_name, COUNT(*) AS failures
 FROM `sessions`.`__rs_a330a0bc481b_mapped_tracks` AS staged
 JOIN `sessions`.`dbt_mapped_tracks` AS published ON published.event_id = staged.event_id
-WHERE published.event_id NOT IN (SELECT event_id FROM `sessions`.`__rs_a330a0bc481b_reopened`);
+WHERE NOT EXISTS (
+    SELECT 1 FROM `sessions`.`__rs_a330a0bc481b_affected` AS affected
+    WHERE affected.dbt_visitor_id = published.dbt_visitor_id
+      AND (affected.reopen_at IS NULL OR published.`timestamp` >= affected.reopen_at)
+);
 
 SELECT 'staged sessions not already published outside the reopened part' AS check_name, COUNT(*) AS failures
 FROM `sessions`.`__rs_a330a0bc481b_session_tracks` AS staged

@@ -37,7 +37,11 @@ SELECT 'as many events in tracks_flow as in track_facts' AS check_name,
 SELECT 'staged events not already published outside the reopened part' AS check_name, COUNT(*) AS failures
 FROM "SESSIONS"."__RS_A330A0BC481B_MAPPED_TRACKS" AS staged
 JOIN "SESSIONS"."DBT_MAPPED_TRACKS" AS published ON published.event_id = staged.event_id
-WHERE published.event_id NOT IN (SELECT event_id FROM "SESSIONS"."__RS_A330A0BC481B_REOPENED");
+WHERE NOT EXISTS (
+    SELECT 1 FROM "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected
+    WHERE affected.dbt_visitor_id = published.dbt_visitor_id
+      AND (affected.reopen_at IS NULL OR published."TIMESTAMP" >= affected.reopen_at)
+);
 
 SELECT 'staged sessions not already published outside the reopened part' AS check_name, COUNT(*) AS failures
 FROM "SESSIONS"."__RS_A330A0BC481B_SESSION_TRACKS" AS staged
