@@ -102,6 +102,9 @@ def _generate(spec: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     with duckdb.connect(spec["database"]) as conn:
         write_tracks(conn, schema=SOURCE_SCHEMA, table=SOURCE_TABLE, events=total, seed=spec["seed"], days=days + 1)
+        heavy = spec.get("heavy_visitors", 0)
+        if heavy:
+            conn.execute(HEAVY_VISITORS_SQL.format(table=f"{SOURCE_SCHEMA}.{SOURCE_TABLE}"), [heavy, START, days + 1])
         conn.execute(
             f"CREATE TABLE {SOURCE_SCHEMA}.{HISTORY_TABLE} AS "
             f"SELECT * FROM {SOURCE_SCHEMA}.{SOURCE_TABLE} WHERE received_at < ?",
@@ -112,7 +115,41 @@ def _generate(spec: dict[str, Any]) -> dict[str, Any]:
             conn.execute(f"SELECT COUNT(*) FROM {SOURCE_SCHEMA}.{table}").fetchone()[0]
             for table in (SOURCE_TABLE, HISTORY_TABLE)
         )
-    return {"seconds": round(time.perf_counter() - started, 2), "source_rows": rows, "history_rows": history}
+        heavy_rows = conn.execute(
+            f"SELECT COUNT(*) FROM {SOURCE_SCHEMA}.{SOURCE_TABLE} WHERE id LIKE 'heavy-%'"
+        ).fetchone()[0]
+    return {
+        "seconds": round(time.perf_counter() - started, 2),
+        "source_rows": rows,
+        "history_rows": history,
+        "heavy_rows": heavy_rows,
+    }
+
+
+# Server-side visitors (a backend sending with one anonymous id, a bot): a burst of HEAVY_BURST_EVENTS
+# events a minute apart every HEAVY_BURST_EVERY_MIN minutes (36 idle minutes between bursts), for the
+# whole period, so each has thousands of sessions. The original's range join pairs each of their
+# events with each of their sessions; ours does not depend on it.
+HEAVY_BURST_EVENTS, HEAVY_BURST_EVERY_MIN = 10, 45
+HEAVY_VISITORS_SQL = f"""
+INSERT INTO {{table}} (id, anonymous_id, user_id, event, "timestamp", received_at, sent_at)
+SELECT
+    'heavy-' || visitor || '-' || burst || '-' || step,
+    'server-' || visitor,
+    NULL,
+    'api_call',
+    event_at,
+    event_at,
+    event_at
+FROM (
+    SELECT visitor, burst, step,
+        CAST($2 AS TIMESTAMP) + to_minutes(burst * {HEAVY_BURST_EVERY_MIN} + step + visitor) AS event_at
+    FROM range(CAST($1 AS BIGINT)) AS v(visitor),
+         range(CAST($3 AS BIGINT) * 24 * 60 // {HEAVY_BURST_EVERY_MIN}) AS b(burst),
+         range({HEAVY_BURST_EVENTS}) AS s(step)
+) AS bursts
+WHERE event_at < CAST($2 AS TIMESTAMP) + to_days(CAST($3 AS BIGINT))
+"""
 
 
 def _engine_case(spec: dict[str, Any]) -> dict[str, Any]:
@@ -614,6 +651,13 @@ def markdown(result: dict[str, Any]) -> str:
         f"Python {m['python']}, DuckDB {m['duckdb']}.",
         f"- Command: `{result['command']}` ({result['total_seconds'] / 60:.1f} min in all).",
         f"- Raw figures: [`{result['file']}`]({result['file']}).",
+        *[
+            f"- Data: {heavy} server-side visitors added to the sample data "
+            f"({', '.join(_fmt(run['data'].get('heavy_rows')) for run in result['runs'])} events), "
+            f"a burst of {HEAVY_BURST_EVENTS} events every {HEAVY_BURST_EVERY_MIN} minutes each."
+            for heavy in [result["settings"].get("heavy_visitors")]
+            if heavy
+        ],
         "",
         "| engine | events | case | wall time | CPU time | peak RSS | rows read | rows written | x full refresh |",
         "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -709,6 +753,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres-sizes", nargs="*", type=parse_size, default=[], help="PostgreSQL sizes")
     parser.add_argument("--days", type=int, default=90, help="days of history before the new day (default 90)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--heavy-visitors",
+        type=int,
+        default=0,
+        help=f"add this many server-side visitors with a session every {HEAVY_BURST_EVERY_MIN} minutes (default 0)",
+    )
     parser.add_argument("--workdir", type=Path, default=BENCH / "data", help="where the data files go (deleted)")
     parser.add_argument("--postgres-uri", default=POSTGRES_URI)
     parser.add_argument("--output", type=Path, help="result file (default: benchmarks/results/<time>_<sizes>.json)")
@@ -723,6 +773,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give --sizes and/or --postgres-sizes")
     if args.days < 2:
         parser.error("--days must be at least 2")
+    if args.heavy_visitors < 0:
+        parser.error("--heavy-visitors must not be negative")
 
     args.workdir = args.workdir.resolve()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -745,6 +797,7 @@ def main(argv: list[str] | None = None) -> int:
             "days": args.days,
             "seed": args.seed,
             "new_day": new_day_start(args).isoformat(),
+            "heavy_visitors": args.heavy_visitors,
         }
         generated = measured(spec, env, f"generate {size_label(events)}")
         try:
@@ -759,6 +812,7 @@ def main(argv: list[str] | None = None) -> int:
         for run in runs:
             if run["events"] == events:
                 run["data"]["generate_seconds"] = generated["seconds"]
+                run["data"]["heavy_rows"] = generated["heavy_rows"]
                 run["ratios"] = ratios(run["cases"])
 
     sizes = "_".join(
@@ -776,6 +830,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {
             "days": args.days,
             "seed": args.seed,
+            "heavy_visitors": args.heavy_visitors,
             "start": START.isoformat(),
             "new_day": new_day_start(args).isoformat(),
             "backfill_window": backfill_window(args),

@@ -155,3 +155,25 @@ def test_original_shape_equals_spec_but_for_gaps_between_30_and_31_minutes(conn)
         conn, "SELECT alias, dbt_visitor_id FROM original.dbt_aliases_mapping WHERE alias IS NOT NULL ORDER BY alias"
     )
     assert_rows_equal(aliases, expected["aliases_mapping"], "aliases")
+
+
+def test_heavy_visitors_have_a_session_per_burst():
+    """`run.py --heavy-visitors` adds server-side visitors whose bursts are each one session (SPEC's model)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    conn = duckdb.connect()
+    conn.execute("CREATE SCHEMA raw")
+    conn.execute(
+        "CREATE TABLE raw.tracks (id VARCHAR, anonymous_id VARCHAR, user_id VARCHAR, event VARCHAR, "
+        '"timestamp" TIMESTAMP, received_at TIMESTAMP, sent_at TIMESTAMP)'
+    )
+    conn.execute(bench.HEAVY_VISITORS_SQL.format(table="raw.tracks"), [2, datetime(2026, 1, 1), 1])
+    bursts_per_day = 24 * 60 // bench.HEAVY_BURST_EVERY_MIN
+    model = compute(source_rows(conn, "raw.tracks"), 30, 5)
+    sessions = model.tables["session_tracks"]
+    assert len(source_rows(conn, "raw.tracks")) == 2 * bursts_per_day * bench.HEAVY_BURST_EVENTS
+    assert {s["dbt_visitor_id"] for s in sessions} == {"server-0", "server-1"}
+    assert len(sessions) == 2 * bursts_per_day
