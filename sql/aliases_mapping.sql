@@ -93,3 +93,4 @@ LEFT JOIN identifications ON identifications.alias = aliases.alias AND identific
 {%- if not plan.full %}
 WHERE aliases.alias IN (SELECT alias FROM {{ t.stage('touched') }})
 {%- endif %};
+{{ d.analyze(t.stage('aliases_mapping')) if not plan.full }}

@@ -58,3 +58,4 @@ SELECT
     gaps.received_at,
     (gaps.idle_us IS NULL OR gaps.idle_us > {{ cfg.timeout_microseconds }}) AS starts_session
 FROM gaps;
+{{ d.analyze(t.stage('mapped_tracks')) if not plan.full }}

@@ -101,6 +101,9 @@ FROM {{ t.stage('copies') }}
 WHERE copy_rank = 1;
 
 {{ d.drop_table(t.stage('copies')) }};
+{#- Planner statistics of the staged tables where the warehouse lacks them (PostgreSQL): an
+    incremental run's joins of small stages against the published tables depend on them. #}
+{{ d.analyze(t.stage('events')) if not plan.full }}
 {% if not plan.full %}
 {%- if plan.incremental %}
 -- Changes: incoming events that are new or replace their published copy (received earlier, or
@@ -172,6 +175,7 @@ WHERE mapped.{{ ts }} >= {{ d.timestamp_literal(plan.window_start) }}
   AND mapped.{{ ts }} < {{ d.timestamp_literal(plan.window_end) }}
   AND NOT EXISTS (SELECT 1 FROM {{ t.stage('events') }} AS events WHERE events.id = mapped.event_id)
 {%- endif %};
+{{ d.analyze(t.stage('changes')) }}
 
 -- Identifiers whose mapping may change: every id of a changed event, before and after.
 {{ d.drop_table(t.stage('touched')) }};
@@ -184,4 +188,5 @@ SELECT user_id FROM {{ t.stage('changes') }} WHERE user_id IS NOT NULL
 SELECT old_anonymous_id FROM {{ t.stage('changes') }} WHERE old_anonymous_id IS NOT NULL
 {{ d.union }}
 SELECT old_user_id FROM {{ t.stage('changes') }} WHERE old_user_id IS NOT NULL;
+{{ d.analyze(t.stage('touched')) }}
 {% endif %}

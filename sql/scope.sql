@@ -53,6 +53,7 @@ WHERE mapped.user_id IS NULL
   AND NOT EXISTS (
       SELECT 1 FROM {{ t.stage('changes') }} AS changes WHERE changes.event_id = mapped.event_id
   );
+{{ d.analyze(t.stage('moves')) }}
 
 {{ d.drop_table(t.stage('affected')) }};
 
@@ -106,6 +107,9 @@ earlier_events AS (
     -- The last published events before the first change and before that session's start.
     SELECT
         last_sessions.dbt_visitor_id,
+        last_sessions.first_change_at,
+        last_sessions.session_start_at,
+        last_sessions.session_sequence_number,
         MAX(mapped.{{ ts }}) AS before_change_at,
         MAX(CASE WHEN mapped.{{ ts }} < last_sessions.session_start_at THEN mapped.{{ ts }} END) AS before_session_at
     FROM last_sessions
@@ -113,18 +117,18 @@ earlier_events AS (
         ON mapped.dbt_visitor_id = last_sessions.dbt_visitor_id
        AND mapped.{{ ts }} < last_sessions.first_change_at
     WHERE last_sessions.recency = 1
-    GROUP BY last_sessions.dbt_visitor_id
+    GROUP BY
+        last_sessions.dbt_visitor_id,
+        last_sessions.first_change_at,
+        last_sessions.session_start_at,
+        last_sessions.session_sequence_number
 ),
 reopen_points AS (
     SELECT
-        last_sessions.*,
-        earlier_events.before_change_at,
-        earlier_events.before_session_at,
-        ({{ d.epoch_us('last_sessions.first_change_at') }} - {{ d.epoch_us('earlier_events.before_change_at') }}
+        earlier_events.*,
+        ({{ d.epoch_us('earlier_events.first_change_at') }} - {{ d.epoch_us('earlier_events.before_change_at') }}
             > {{ cfg.timeout_microseconds }}) AS opens_session
-    FROM last_sessions
-    JOIN earlier_events ON earlier_events.dbt_visitor_id = last_sessions.dbt_visitor_id
-    WHERE last_sessions.recency = 1
+    FROM earlier_events
 )
 -- A visitor without a published session before its first change is recomputed whole (NULLs).
 SELECT
@@ -138,6 +142,7 @@ SELECT
     CASE WHEN points.opens_session THEN points.before_change_at ELSE points.before_session_at END AS previous_at
 FROM first_changes
 LEFT JOIN reopen_points AS points ON points.dbt_visitor_id = first_changes.dbt_visitor_id;
+{{ d.analyze(t.stage('affected')) }}
 
 -- The events to recompute: the published events from each reopen point on (publish deletes
 -- them by the same predicate), as they are after this run, and the changed events at their new
@@ -164,4 +169,5 @@ UNION ALL
 SELECT event_id, anonymous_id, user_id, new_visitor_id, {{ ts }}, received_at, event
 FROM {{ t.stage('moves') }}
 WHERE new_visitor_id IS NOT NULL;
+{{ d.analyze(t.stage('region')) }}
 {%- endif %}

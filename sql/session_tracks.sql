@@ -41,3 +41,4 @@ SELECT
         PARTITION BY dbt_visitor_id ORDER BY session_sequence_number
     ) AS next_session_start_at
 FROM session_starts;
+{{ d.analyze(t.stage('session_tracks')) if not plan.full }}

@@ -112,6 +112,11 @@ class Dialect:
         """Settings for a connection that runs a whole run's phases (outside Airflow)."""
         return ()
 
+    def analyze(self, table: str) -> str:
+        """A statement (with its `;`) giving the planner statistics of a table just created, where
+        the warehouse does not gather them itself; empty elsewhere."""
+        return ""
+
     def drop_table(self, table: str) -> str:
         return f"DROP TABLE IF EXISTS {table}"
 
@@ -170,6 +175,12 @@ class PostgresDialect(Dialect):
 
     def text_order(self, expr: str) -> str:
         return f'{expr} COLLATE "C"'
+
+    def analyze(self, table: str) -> str:
+        # A table created by CTAS has no statistics until autovacuum gets to it: without them the
+        # planner guesses the size of staged tables and may sort half a million rows for a merge
+        # join against a few hundred.
+        return f"ANALYZE {table};"
 
 
 class SnowflakeDialect(Dialect):
@@ -262,6 +273,9 @@ class RedshiftDialect(PostgresDialect):
 
     def to_utc(self, expr: str) -> str:
         return f"CONVERT_TIMEZONE('UTC', {expr})"
+
+    def analyze(self, table: str) -> str:
+        return ""  # Redshift analyzes a table created by CREATE TABLE AS itself
 
     def text_order(self, expr: str) -> str:
         return expr

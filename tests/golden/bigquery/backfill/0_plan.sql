@@ -90,6 +90,7 @@ WHERE copy_rank = 1;
 
 DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_copies`;
 
+
 -- Changes: the source is the truth for the window's events (all their copies were read): each
 -- replaces its published copy; published events of the window left without a valid copy go.
 DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_changes`;
@@ -149,6 +150,7 @@ WHERE mapped.`timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
   AND mapped.`timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
   AND NOT EXISTS (SELECT 1 FROM `sessions`.`__rs_a330a0bc481b_events` AS events WHERE events.id = mapped.event_id);
 
+
 -- Identifiers whose mapping may change: every id of a changed event, before and after.
 DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_touched`;
 
@@ -160,4 +162,5 @@ UNION DISTINCT
 SELECT old_anonymous_id FROM `sessions`.`__rs_a330a0bc481b_changes` WHERE old_anonymous_id IS NOT NULL
 UNION DISTINCT
 SELECT old_user_id FROM `sessions`.`__rs_a330a0bc481b_changes` WHERE old_user_id IS NOT NULL;
+
 

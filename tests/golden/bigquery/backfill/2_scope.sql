@@ -49,6 +49,7 @@ WHERE mapped.user_id IS NULL
       SELECT 1 FROM `sessions`.`__rs_a330a0bc481b_changes` AS changes WHERE changes.event_id = mapped.event_id
   );
 
+
 DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_affected`;
 
 CREATE TABLE `sessions`.`__rs_a330a0bc481b_affected` AS
@@ -99,6 +100,9 @@ earlier_events AS (
     -- The last published events before the first change and before that session's start.
     SELECT
         last_sessions.dbt_visitor_id,
+        last_sessions.first_change_at,
+        last_sessions.session_start_at,
+        last_sessions.session_sequence_number,
         MAX(mapped.`timestamp`) AS before_change_at,
         MAX(CASE WHEN mapped.`timestamp` < last_sessions.session_start_at THEN mapped.`timestamp` END) AS before_session_at
     FROM last_sessions
@@ -106,18 +110,18 @@ earlier_events AS (
         ON mapped.dbt_visitor_id = last_sessions.dbt_visitor_id
        AND mapped.`timestamp` < last_sessions.first_change_at
     WHERE last_sessions.recency = 1
-    GROUP BY last_sessions.dbt_visitor_id
+    GROUP BY
+        last_sessions.dbt_visitor_id,
+        last_sessions.first_change_at,
+        last_sessions.session_start_at,
+        last_sessions.session_sequence_number
 ),
 reopen_points AS (
     SELECT
-        last_sessions.*,
-        earlier_events.before_change_at,
-        earlier_events.before_session_at,
-        (UNIX_MICROS(last_sessions.first_change_at) - UNIX_MICROS(earlier_events.before_change_at)
+        earlier_events.*,
+        (UNIX_MICROS(earlier_events.first_change_at) - UNIX_MICROS(earlier_events.before_change_at)
             > 1800000000) AS opens_session
-    FROM last_sessions
-    JOIN earlier_events ON earlier_events.dbt_visitor_id = last_sessions.dbt_visitor_id
-    WHERE last_sessions.recency = 1
+    FROM earlier_events
 )
 -- A visitor without a published session before its first change is recomputed whole (NULLs).
 SELECT
@@ -131,6 +135,7 @@ SELECT
     CASE WHEN points.opens_session THEN points.before_change_at ELSE points.before_session_at END AS previous_at
 FROM first_changes
 LEFT JOIN reopen_points AS points ON points.dbt_visitor_id = first_changes.dbt_visitor_id;
+
 
 -- The events to recompute: the published events from each reopen point on (publish deletes
 -- them by the same predicate), as they are after this run, and the changed events at their new
@@ -157,3 +162,4 @@ UNION ALL
 SELECT event_id, anonymous_id, user_id, new_visitor_id, `timestamp`, received_at, event
 FROM `sessions`.`__rs_a330a0bc481b_moves`
 WHERE new_visitor_id IS NOT NULL;
+

@@ -84,6 +84,7 @@ WHERE copy_rank = 1;
 
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_copies";
 
+
 -- Changes: incoming events that are new or replace their published copy (received earlier, or
 -- equal receipt and smaller content), with the published copy's identity and position.
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_changes";
@@ -129,6 +130,7 @@ FROM ranked AS winner
 LEFT JOIN published ON published.id = winner.id
 WHERE winner.copy_rank = 1 AND winner.incoming = 1;
 
+
 -- Identifiers whose mapping may change: every id of a changed event, before and after.
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_touched";
 
@@ -140,4 +142,5 @@ UNION
 SELECT old_anonymous_id FROM "sessions"."__rs_a330a0bc481b_changes" WHERE old_anonymous_id IS NOT NULL
 UNION
 SELECT old_user_id FROM "sessions"."__rs_a330a0bc481b_changes" WHERE old_user_id IS NOT NULL;
+
 

@@ -41,3 +41,4 @@ SELECT
     gaps.received_at,
     (gaps.idle_us IS NULL OR gaps.idle_us > 1800000000) AS starts_session
 FROM gaps;
+

@@ -31,3 +31,4 @@ SELECT
         PARTITION BY dbt_visitor_id ORDER BY session_sequence_number
     ) AS next_session_start_at
 FROM session_starts;
+ANALYZE "sessions"."__rs_a330a0bc481b_session_tracks";

@@ -83,6 +83,7 @@ FROM "sessions"."__rs_a330a0bc481b_copies"
 WHERE copy_rank = 1;
 
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_copies";
+ANALYZE "sessions"."__rs_a330a0bc481b_events";
 
 -- Changes: incoming events that are new or replace their published copy (received earlier, or
 -- equal receipt and smaller content), with the published copy's identity and position.
@@ -128,6 +129,7 @@ SELECT
 FROM ranked AS winner
 LEFT JOIN published ON published.id = winner.id
 WHERE winner.copy_rank = 1 AND winner.incoming = 1;
+ANALYZE "sessions"."__rs_a330a0bc481b_changes";
 
 -- Identifiers whose mapping may change: every id of a changed event, before and after.
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_touched";
@@ -140,4 +142,5 @@ UNION
 SELECT old_anonymous_id FROM "sessions"."__rs_a330a0bc481b_changes" WHERE old_anonymous_id IS NOT NULL
 UNION
 SELECT old_user_id FROM "sessions"."__rs_a330a0bc481b_changes" WHERE old_user_id IS NOT NULL;
+ANALYZE "sessions"."__rs_a330a0bc481b_touched";
 

@@ -77,3 +77,4 @@ FROM aliases
 LEFT JOIN user_ids ON user_ids.alias = aliases.alias
 LEFT JOIN identifications ON identifications.alias = aliases.alias AND identifications.recency = 1
 WHERE aliases.alias IN (SELECT alias FROM "sessions"."__rs_a330a0bc481b_touched");
+

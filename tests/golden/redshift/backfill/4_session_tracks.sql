@@ -31,3 +31,4 @@ SELECT
         PARTITION BY dbt_visitor_id ORDER BY session_sequence_number
     ) AS next_session_start_at
 FROM session_starts;
+

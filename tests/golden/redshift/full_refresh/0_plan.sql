@@ -81,3 +81,4 @@ WHERE copy_rank = 1;
 
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_copies";
 
+

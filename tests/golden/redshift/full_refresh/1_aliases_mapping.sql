@@ -47,3 +47,4 @@ SELECT
 FROM aliases
 LEFT JOIN user_ids ON user_ids.alias = aliases.alias
 LEFT JOIN identifications ON identifications.alias = aliases.alias AND identifications.recency = 1;
+

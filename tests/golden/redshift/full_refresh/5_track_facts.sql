@@ -32,3 +32,4 @@ FROM numbered
 JOIN session_firsts
     ON session_firsts.dbt_visitor_id = numbered.dbt_visitor_id
    AND session_firsts.session_sequence_number = numbered.session_sequence_number;
+

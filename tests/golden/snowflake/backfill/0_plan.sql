@@ -90,6 +90,7 @@ WHERE copy_rank = 1;
 
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_COPIES";
 
+
 -- Changes: the source is the truth for the window's events (all their copies were read): each
 -- replaces its published copy; published events of the window left without a valid copy go.
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_CHANGES";
@@ -149,6 +150,7 @@ WHERE mapped."TIMESTAMP" >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP_NTZ)
   AND mapped."TIMESTAMP" < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP_NTZ)
   AND NOT EXISTS (SELECT 1 FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS" AS events WHERE events.id = mapped.event_id);
 
+
 -- Identifiers whose mapping may change: every id of a changed event, before and after.
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_TOUCHED";
 
@@ -160,4 +162,5 @@ UNION
 SELECT old_anonymous_id FROM "SESSIONS"."__RS_A330A0BC481B_CHANGES" WHERE old_anonymous_id IS NOT NULL
 UNION
 SELECT old_user_id FROM "SESSIONS"."__RS_A330A0BC481B_CHANGES" WHERE old_user_id IS NOT NULL;
+
 

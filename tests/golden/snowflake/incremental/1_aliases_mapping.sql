@@ -77,3 +77,4 @@ FROM aliases
 LEFT JOIN user_ids ON user_ids.alias = aliases.alias
 LEFT JOIN identifications ON identifications.alias = aliases.alias AND identifications.recency = 1
 WHERE aliases.alias IN (SELECT alias FROM "SESSIONS"."__RS_A330A0BC481B_TOUCHED");
+
