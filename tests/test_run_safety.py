@@ -155,59 +155,52 @@ def test_retrying_publish_of_a_finished_run_is_a_no_op(published):
     assert snapshot(warehouse, config) == after
 
 
-def test_failed_audit_stops_before_publish(published):
+def audit_failure(published, run_id: str, corrupt) -> str:
+    """Stage an incremental run, let `corrupt(conn, stage)` damage its staged track_facts, and
+    return the audit's message; the published tables must be left as they were."""
     warehouse, config = published
     runner = duckdb_runner(warehouse, config)
     before = snapshot(warehouse, config)
-    plan = runner.plan("audited", "incremental")
+    plan = runner.plan(run_id, "incremental")
     for phase in PHASES[: PHASES.index("checks")]:
         runner.execute(phase, plan)
-    with duckdb.connect(str(warehouse)) as conn:  # corrupt the staged output: a duplicated event
-        stage = f"__rs_{plan.key}_track_facts"
-        conn.execute(f'INSERT INTO sessions."{stage}" SELECT * FROM sessions."{stage}" LIMIT 1')
+    with duckdb.connect(str(warehouse)) as conn:
+        corrupt(conn, f'sessions."__rs_{plan.key}_track_facts"')
     with pytest.raises(AuditFailed) as failure:
         runner.execute("checks", plan)
-    message = str(failure.value)
+    assert snapshot(warehouse, config) == before
+    return str(failure.value)
+
+
+def test_failed_audit_stops_before_publish(published):
+    def duplicate_an_event(conn, stage):
+        conn.execute(f"INSERT INTO {stage} SELECT * FROM {stage} LIMIT 1")
+
+    message = audit_failure(published, "audited", duplicate_an_event)
     assert f"{EVENTS_CHECK}: 1 rows" in message
     assert "as many events in tracks_flow as in track_facts: 1 rows" in message
-    assert snapshot(warehouse, config) == before
 
 
 def test_audit_catches_an_event_swapped_for_another(published):
     """Equal counts and unique ids are not enough: track_facts must hold mapped_tracks' events."""
-    warehouse, config = published
-    runner = duckdb_runner(warehouse, config)
-    before = snapshot(warehouse, config)
-    plan = runner.plan("swapped", "incremental")
-    for phase in PHASES[: PHASES.index("checks")]:
-        runner.execute(phase, plan)
-    with duckdb.connect(str(warehouse)) as conn:
-        stage = f'sessions."__rs_{plan.key}_track_facts"'
+
+    def swap_an_event(conn, stage):
         conn.execute(
             f"UPDATE {stage} SET event_id = 'not-an-event' WHERE event_id = (SELECT MIN(event_id) FROM {stage})"
         )
-    with pytest.raises(AuditFailed) as failure:
-        runner.execute("checks", plan)
+
     # the lost event and the foreign one
-    assert f"{EVENTS_CHECK}: 2 rows" in str(failure.value)
-    assert snapshot(warehouse, config) == before
+    assert f"{EVENTS_CHECK}: 2 rows" in audit_failure(published, "swapped", swap_an_event)
 
 
 def test_audit_catches_a_session_cut_or_merged_without_its_gap(published):
-    warehouse, config = published
-    runner = duckdb_runner(warehouse, config)
-    plan = runner.plan("misplaced", "incremental")
-    for phase in PHASES[: PHASES.index("checks")]:
-        runner.execute(phase, plan)
-    with duckdb.connect(str(warehouse)) as conn:  # one event moved to the front of its session, one off it
-        stage = f'sessions."__rs_{plan.key}_track_facts"'
+    def misplace_a_session_start(conn, stage):  # one event moved to the front of its session, one off it
         later = conn.execute(f"SELECT event_id FROM {stage} WHERE track_sequence_number = 2 LIMIT 1").fetchone()[0]
         first = conn.execute(f"SELECT event_id FROM {stage} WHERE track_sequence_number = 1 LIMIT 1").fetchone()[0]
         conn.execute(f"UPDATE {stage} SET track_sequence_number = 1 WHERE event_id = ?", [later])
         conn.execute(f"UPDATE {stage} SET track_sequence_number = 3 WHERE event_id = ?", [first])
-    with pytest.raises(AuditFailed) as failure:
-        runner.execute("checks", plan)
-    assert f"{EVENTS_CHECK}: 2 rows" in str(failure.value)
+
+    assert f"{EVENTS_CHECK}: 2 rows" in audit_failure(published, "misplaced", misplace_a_session_start)
 
 
 def test_publish_without_delete_using_deletes_the_same_rows(published, monkeypatch):
