@@ -34,14 +34,14 @@ SELECT 'as many events in tracks_flow as in track_facts' AS check_name,
     ABS((SELECT COUNT(*) FROM {{ t.stage('track_facts') }}) - (SELECT COUNT(*) FROM {{ t.stage('tracks_flow') }}))
     AS failures;
 {%- if not plan.full %}
+{% from 'macros.sql' import in_recomputed_part with context -%}
 
 SELECT 'staged events not already published outside the reopened part' AS check_name, COUNT(*) AS failures
 FROM {{ t.stage('mapped_tracks') }} AS staged
 JOIN {{ t.target('mapped_tracks') }} AS published ON published.event_id = staged.event_id
 WHERE NOT EXISTS (
     SELECT 1 FROM {{ t.stage('affected') }} AS affected
-    WHERE affected.dbt_visitor_id = published.dbt_visitor_id
-      AND (affected.reopen_at IS NULL OR published.{{ d.quote('timestamp') }} >= affected.reopen_at)
+    WHERE {{ in_recomputed_part('published', d.quote('timestamp')) }}
 );
 
 SELECT 'staged sessions not already published outside the reopened part' AS check_name, COUNT(*) AS failures
@@ -49,7 +49,6 @@ FROM {{ t.stage('session_tracks') }} AS staged
 JOIN {{ t.target('session_tracks') }} AS published ON published.session_id = staged.session_id
 WHERE NOT EXISTS (
     SELECT 1 FROM {{ t.stage('affected') }} AS affected
-    WHERE affected.dbt_visitor_id = published.dbt_visitor_id
-      AND (affected.sessions_from IS NULL OR published.session_start_at >= affected.sessions_from)
+    WHERE {{ in_recomputed_part('published', 'session_start_at', 'sessions_from') }}
 );
 {%- endif %}

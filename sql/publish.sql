@@ -2,6 +2,7 @@
 -- it moved and is refused), write the five tables, advance the watermark, log the run. Readers
 -- see the previous model or the new one, never a mix; a failure anywhere leaves the previous one.
 {% set ts = d.quote('timestamp') %}
+{% from 'macros.sql' import in_recomputed_part with context -%}
 {%- set watermark_after -%}
 {%- if plan.incremental -%}
 COALESCE(GREATEST(run.max_watermark, {{ d.timestamp_literal(plan.watermark_before) }}), run.max_watermark, {{ d.timestamp_literal(plan.watermark_before) }})
@@ -41,13 +42,11 @@ FROM {{ t.stage('aliases_mapping') }};
 DELETE FROM {{ t.target(step) }}
 {%- if d.delete_using %}
 USING {{ t.stage('affected') }} AS affected
-WHERE affected.dbt_visitor_id = {{ t.target(step) }}.dbt_visitor_id
-  AND (affected.{{ since }} IS NULL OR {{ t.target(step) }}.{{ at }} >= affected.{{ since }});
+WHERE {{ in_recomputed_part(t.target(step), at, since) }};
 {%- else %}
 WHERE EXISTS (
     SELECT 1 FROM {{ t.stage('affected') }} AS affected
-    WHERE affected.dbt_visitor_id = {{ t.target(step) }}.dbt_visitor_id
-      AND (affected.{{ since }} IS NULL OR {{ t.target(step) }}.{{ at }} >= affected.{{ since }})
+    WHERE {{ in_recomputed_part(t.target(step), at, since) }}
 );
 {%- endif %}
 {% endfor %}
@@ -85,19 +84,23 @@ SELECT
 {%- endfor %}
 {%- if plan.full %}
     (SELECT COUNT(*) FROM {{ t.stage('mapped_tracks') }}),
-    (SELECT COUNT(DISTINCT dbt_visitor_id) FROM {{ t.stage('session_tracks') }}),
-    (SELECT COUNT(DISTINCT dbt_visitor_id) FROM {{ t.stage('session_tracks') }}),
-    (SELECT COUNT(*) FROM {{ t.stage('session_tracks') }}),
+    totals.visitors,
 {%- else %}
     (SELECT COUNT(*) FROM {{ t.stage('changes') }}),
     (SELECT COUNT(*) FROM {{ t.stage('affected') }}),
-    (SELECT COUNT(DISTINCT dbt_visitor_id) FROM {{ t.target('session_tracks') }}),{# every visitor has a session: 8x fewer rows than its events #}
-    (SELECT COUNT(*) FROM {{ t.target('session_tracks') }}),
 {%- endif %}
+    totals.visitors,
+    totals.sessions,
 {%- for step in steps %}
     (SELECT COUNT(*) FROM {{ t.stage(step) }}){{ "," if not loop.last }}
 {%- endfor %}
-FROM {{ t.stage('run') }} AS run;
+FROM {{ t.stage('run') }} AS run
+-- Visitors and sessions of the model as published, in one scan of session_tracks (every visitor
+-- has a session: several times fewer rows than its events).
+CROSS JOIN (
+    SELECT COUNT(DISTINCT dbt_visitor_id) AS visitors, COUNT(*) AS sessions
+    FROM {{ t.stage('session_tracks') if plan.full else t.target('session_tracks') }}
+) AS totals;
 {%- if plan.full %}
 -- A full refresh moves its staged tables into place (the staged columns are the published ones).
 {% for step in steps %}

@@ -15,6 +15,7 @@
 -- A backfill recomputes every visitor with an event in [{{ plan.window_start }}, {{ plan.window_end }}) whole.
 {%- endif %}
 {% set ts = d.quote('timestamp') %}
+{% from 'macros.sql' import in_recomputed_part with context -%}
 {{ d.drop_table(t.stage('moves')) }};
 
 -- Every event whose content or visitor changes, with its old and new visitor and position.
@@ -160,8 +161,7 @@ SELECT
     mapped.event
 FROM {{ t.target('mapped_tracks') }} AS mapped
 JOIN {{ t.stage('affected') }} AS affected
-    ON affected.dbt_visitor_id = mapped.dbt_visitor_id
-   AND (affected.reopen_at IS NULL OR mapped.{{ ts }} >= affected.reopen_at)
+    ON {{ in_recomputed_part('mapped', ts) }}
 WHERE NOT EXISTS (
     SELECT 1 FROM {{ t.stage('moves') }} AS moves WHERE moves.event_id = mapped.event_id
 )

@@ -44,17 +44,24 @@ def assert_rows_equal(actual: list[dict], expected: list[dict], table: str) -> N
 ENGINES = ["duckdb", "postgres", "snowflake"]
 
 
+def require_postgres() -> None:
+    """Skip the calling test without a PostgreSQL server; in CI, fail it instead."""
+    from warehouses import postgres_available
+
+    reason = postgres_available()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run)")
+        pytest.skip(reason)
+
+
 @pytest.fixture(params=ENGINES)
 def wh(request, tmp_path):
     """A warehouse of each engine; PostgreSQL tests skip without a server, and fail in CI."""
-    from warehouses import DuckDBWarehouse, PostgresWarehouse, SnowflakeWarehouse, postgres_available
+    from warehouses import DuckDBWarehouse, PostgresWarehouse, SnowflakeWarehouse
 
     if request.param == "postgres":
-        reason = postgres_available()
-        if reason:
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run)")
-            pytest.skip(reason)
+        require_postgres()
         warehouse = PostgresWarehouse()
     elif request.param == "snowflake":
         warehouse = SnowflakeWarehouse()

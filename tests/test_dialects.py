@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 
 import pytest
@@ -107,12 +106,10 @@ def test_bigquery_string_literals_round_trip():
 
 @pytest.mark.parametrize("value", BLANKS)
 def test_redshift_blank_ids_on_postgres(value):
-    from warehouses import POSTGRES_URI, postgres_available
+    from conftest import require_postgres
+    from warehouses import POSTGRES_URI
 
-    if postgres_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail(postgres_available())
-        pytest.skip(postgres_available())
+    require_postgres()
     import psycopg2
 
     expected = None if value.strip(" \t\n\r\f") == "" else value

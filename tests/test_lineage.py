@@ -53,13 +53,10 @@ def test_lineage_in_each_warehouse_naming(wh):
 def test_airflow_emits_the_lineage_of_a_postgres_run(tmp_path):
     """A real DAG run on PostgreSQL with the OpenLineage file transport: the plan and publish tasks'
     COMPLETE events carry the source and the five tables."""
-    from warehouses import PostgresWarehouse, postgres_available
+    from conftest import require_postgres
+    from warehouses import PostgresWarehouse
 
-    reason = postgres_available()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run)")
-        pytest.skip(reason)
+    require_postgres()
     wh = PostgresWarehouse()
     try:
         wh.load_source(

@@ -15,11 +15,12 @@ import duckdb
 import pytest
 from stack import AirflowStack, postgres_database
 
+from conftest import require_postgres
 from pipeline import ROOT
 from rudder_sessions.config import load_config
 from rudder_sessions.dag_factory import table_assets
 from sample_data import write_tracks
-from warehouses import DuckDBWarehouse, assert_matches_spec, postgres_available
+from warehouses import DuckDBWarehouse, assert_matches_spec
 
 pytestmark = [pytest.mark.airflow, pytest.mark.stack]
 
@@ -44,11 +45,7 @@ class ReadOnlyDuckDB(DuckDBWarehouse):
 
 @pytest.fixture
 def stack(tmp_path):
-    reason = postgres_available()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: the Airflow stack test must run)")
-        pytest.skip(reason)
+    require_postgres()
     database = tmp_path / "demo.duckdb"
     with duckdb.connect(str(database)) as conn:
         write_tracks(conn, schema="rudderstack", table="tracks", events=3000, seed=7, days=DATA_DAYS, start=DATA_START)

@@ -33,7 +33,6 @@ FROM (
 SELECT 'as many events in tracks_flow as in track_facts' AS check_name,
     ABS((SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_track_facts") - (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_tracks_flow"))
     AS failures;
-
 SELECT 'staged events not already published outside the reopened part' AS check_name, COUNT(*) AS failures
 FROM "sessions"."__rs_a330a0bc481b_mapped_tracks" AS staged
 JOIN "sessions"."dbt_mapped_tracks" AS published ON published.event_id = staged.event_id

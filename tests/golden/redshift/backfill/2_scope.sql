@@ -154,7 +154,7 @@ SELECT
 FROM "sessions"."dbt_mapped_tracks" AS mapped
 JOIN "sessions"."__rs_a330a0bc481b_affected" AS affected
     ON affected.dbt_visitor_id = mapped.dbt_visitor_id
-   AND (affected.reopen_at IS NULL OR mapped."timestamp" >= affected.reopen_at)
+      AND (affected.reopen_at IS NULL OR mapped."timestamp" >= affected.reopen_at)
 WHERE NOT EXISTS (
     SELECT 1 FROM "sessions"."__rs_a330a0bc481b_moves" AS moves WHERE moves.event_id = mapped.event_id
 )

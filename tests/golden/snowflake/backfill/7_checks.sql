@@ -33,7 +33,6 @@ FROM (
 SELECT 'as many events in tracks_flow as in track_facts' AS check_name,
     ABS((SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_TRACK_FACTS") - (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_TRACKS_FLOW"))
     AS failures;
-
 SELECT 'staged events not already published outside the reopened part' AS check_name, COUNT(*) AS failures
 FROM "SESSIONS"."__RS_A330A0BC481B_MAPPED_TRACKS" AS staged
 JOIN "SESSIONS"."DBT_MAPPED_TRACKS" AS published ON published.event_id = staged.event_id

@@ -144,7 +144,7 @@ SELECT
 FROM "SESSIONS"."DBT_MAPPED_TRACKS" AS mapped
 JOIN "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected
     ON affected.dbt_visitor_id = mapped.dbt_visitor_id
-   AND (affected.reopen_at IS NULL OR mapped."TIMESTAMP" >= affected.reopen_at)
+      AND (affected.reopen_at IS NULL OR mapped."TIMESTAMP" >= affected.reopen_at)
 WHERE NOT EXISTS (
     SELECT 1 FROM "SESSIONS"."__RS_A330A0BC481B_MOVES" AS moves WHERE moves.event_id = mapped.event_id
 )
