@@ -13,6 +13,10 @@ run.max_watermark
 {%- endif -%}
 {%- endset %}
 {{ d.begin() }};
+{%- set storage = d.staging_storage(kept=True) %}
+{%- if storage %}
+{{ storage }}
+{%- endif %}
 {% if plan.state_version == 0 %}
 INSERT INTO {{ t.state }} (source, watermark, version, last_run_id, last_mode, last_window_start, last_window_end, updated_at)
 SELECT {{ d.literal(cfg.name) }}, {{ watermark_after }}, 1, run.run_id, run.mode,

@@ -117,6 +117,12 @@ class Dialect:
         the warehouse does not gather them itself; empty elsewhere."""
         return ""
 
+    def staging_storage(self, kept: bool) -> str:
+        """Statements (with their `;`) run before a phase writes its tables: `kept` when what it
+        writes stays in the warehouse (published), not when the run drops it; empty where the
+        warehouse needs no say."""
+        return ""
+
     def drop_table(self, table: str) -> str:
         return f"DROP TABLE IF EXISTS {table}"
 
@@ -152,6 +158,15 @@ class DuckDBDialect(Dialect):
         # automatic checkpoint they are never written into the database file, only the published
         # changes are (at the checkpoint when the run closes the file).
         return ("SET checkpoint_threshold = '4GB'",)
+
+    def staging_storage(self, kept: bool) -> str:
+        # DuckDB compresses every table it writes (DICT_FSST for text), which costs more than the
+        # query for a staged copy of the source and is wasted on a table the run drops: those are
+        # written uncompressed (faster to write and to read back; the file's free space, reused by
+        # the next run, grows by their larger size). Published tables are compressed as usual.
+        if kept:
+            return "SET force_compression = 'auto';  -- published tables: compressed"
+        return "SET force_compression = 'uncompressed';  -- staged tables dropped after the run: written as they are"
 
     def epoch_us(self, expr: str) -> str:
         return f"epoch_us({expr})"

@@ -15,7 +15,7 @@ import jinja2
 
 from rudder_sessions.config import SourceConfig
 from rudder_sessions.dialects import Dialect
-from rudder_sessions.model import DROP_REASONS, PHASES, STEPS, Tables, published_columns
+from rudder_sessions.model import CHECKS, DROP_REASONS, PHASES, PUBLISH, STEPS, Tables, published_columns
 from rudder_sessions.plan import RunPlan
 
 
@@ -41,7 +41,13 @@ def render_phase(phase: str, config: SourceConfig, dialect: Dialect, plan: RunPl
     """The SQL of one phase (plan, a step, checks, publish) as it will run."""
     if phase not in PHASES:
         raise ValueError(f"unknown phase {phase!r}; expected one of {', '.join(PHASES)}")
-    return render_template(f"{phase}.sql", config, dialect, Tables(config, dialect, plan.key), plan=plan)
+    sql = render_template(f"{phase}.sql", config, dialect, Tables(config, dialect, plan.key), plan=plan)
+    if phase in (CHECKS, PUBLISH):  # the checks only read; publish.sql sets its own, after BEGIN
+        return sql
+    # A full refresh publishes its staged step tables by renaming them; everything else a phase
+    # before publish writes is dropped when the run ends.
+    settings = dialect.staging_storage(kept=plan.full and phase in STEPS)
+    return f"{settings}\n{sql}" if settings else sql
 
 
 def render_template(name: str, config: SourceConfig, dialect: Dialect, tables: Tables, **extra: Any) -> str:

@@ -1,3 +1,4 @@
+SET force_compression = 'uncompressed';  -- staged tables dropped after the run: written as they are
 -- Plan: read the source rows of this run once, clean them, and fix what the run must recompute.
 --   * blank or whitespace-only ids count as NULL;
 --   * rows without id, without timestamp, or without any identifier are dropped with a reason;

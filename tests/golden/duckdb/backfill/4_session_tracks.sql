@@ -1,3 +1,4 @@
+SET force_compression = 'uncompressed';  -- staged tables dropped after the run: written as they are
 -- Session tracks: one row per session, numbered from 1 per visitor in time order, with the
 -- start of the visitor's next session (NULL for the last one).
 -- Reopened visitors continue the numbering after their unchanged sessions (sessions_before); a

@@ -4,6 +4,7 @@
 
 
 BEGIN TRANSACTION;
+SET force_compression = 'auto';  -- published tables: compressed
 
 UPDATE "sessions"."rudder_sessions_state" SET
     watermark = (SELECT CAST(NULL AS TIMESTAMP) FROM "sessions"."__rs_a330a0bc481b_run" AS run),

@@ -1,3 +1,4 @@
+SET force_compression = 'auto';  -- published tables: compressed
 -- Mapped tracks: every clean event with its visitor and the idle time since that visitor's
 -- previous event, in fractional minutes. `starts_session` marks the events that open a session:
 -- a visitor's first event, or one strictly more than the timeout after the previous event,

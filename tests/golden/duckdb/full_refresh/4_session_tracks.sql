@@ -1,3 +1,4 @@
+SET force_compression = 'auto';  -- published tables: compressed
 -- Session tracks: one row per session, numbered from 1 per visitor in time order, with the
 -- start of the visitor's next session (NULL for the last one).
 

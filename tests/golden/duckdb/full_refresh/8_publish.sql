@@ -4,6 +4,7 @@
 
 
 BEGIN TRANSACTION;
+SET force_compression = 'auto';  -- published tables: compressed
 
 INSERT INTO "sessions"."rudder_sessions_state" (source, watermark, version, last_run_id, last_mode, last_window_start, last_window_end, updated_at)
 SELECT 'shop', run.max_watermark, 1, run.run_id, run.mode,

@@ -1,3 +1,4 @@
+SET force_compression = 'uncompressed';  -- staged tables dropped after the run: written as they are
 -- Aliases mapping: one row per distinct identifier, mapped to the visitor it belongs to.
 --   * every user_id maps to itself;
 --   * an anonymous_id maps to the user_id of its latest identified event, by (timestamp, id);

@@ -1,3 +1,4 @@
+SET force_compression = 'uncompressed';  -- staged tables dropped after the run: written as they are
 -- Scope: which visitors this run changes, and from which point on.
 -- A visitor's output before its first changed event cannot change, so the run recomputes each
 -- affected visitor from a point at or before that event (reopen_at) and keeps the rest:

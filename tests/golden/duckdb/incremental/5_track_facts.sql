@@ -1,3 +1,4 @@
+SET force_compression = 'uncompressed';  -- staged tables dropped after the run: written as they are
 -- Track facts: every event with its session and its place in that session. One ordering of each
 -- visitor's events (timestamp, id) gives both numbers: the session is the running count of
 -- session starts, the place is the event's number minus that of its session's first event.

@@ -1,3 +1,4 @@
+SET force_compression = 'uncompressed';  -- staged tables dropped after the run: written as they are
 -- Tracks flow: every event with the 4 events that follow it in the same
 -- session (event_k is the event k-1 places later; NULL past the session's end).
 

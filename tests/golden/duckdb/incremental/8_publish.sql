@@ -4,6 +4,7 @@
 
 
 BEGIN TRANSACTION;
+SET force_compression = 'auto';  -- published tables: compressed
 
 UPDATE "sessions"."rudder_sessions_state" SET
     watermark = (SELECT COALESCE(GREATEST(run.max_watermark, CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP)), run.max_watermark, CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP)) FROM "sessions"."__rs_a330a0bc481b_run" AS run),
