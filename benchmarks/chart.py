@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/chart.py [RESULT.json ...]   # default: the newest file in results/
 
 Draws `benchmarks/results/time_vs_events.png`: one line per case on DuckDB (full refresh,
-incremental, lower bound, original shape), and PostgreSQL's full refresh and incremental run as
-dashed lines with hollow markers. With several files, a later file's point replaces an earlier one of the same
-engine, case and size.
+incremental, incremental as the DAG's tasks, lower bound, original shape), and PostgreSQL's full
+refresh and incremental run as dashed lines with hollow markers. With several files, a later
+file's point replaces an earlier one of the same engine, case and size.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ CHART = RESULTS / "time_vs_events.png"
 SERIES = {  # (engine, case): label, colour, marker, line style; in legend order
     ("duckdb", "full_refresh"): ("full refresh (engine), DuckDB", "tab:blue", "o", "-"),
     ("duckdb", "incremental"): ("incremental, one new day (engine), DuckDB", "tab:green", "s", "-"),
+    ("duckdb", "incremental_tasks"): ("incremental, phases as the DAG's tasks, DuckDB", "tab:olive", "s", ":"),
     ("duckdb", "lower_bound"): ("lower bound (one scan), DuckDB", "tab:gray", "^", "-"),
     ("duckdb", "original"): ("original dbt shape, DuckDB", "tab:red", "D", "-"),
     ("postgres", "full_refresh"): ("full refresh (engine), PostgreSQL", "tab:blue", "o", "--"),

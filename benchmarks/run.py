@@ -6,6 +6,9 @@ data and each in a fresh child process (so the peak RSS is the case's own):
 
 - `full_refresh`: our engine rebuilding everything (history and new day);
 - `incremental`: our engine running the new day on top of the published history;
+- `incremental_tasks` (DuckDB): the same day with every phase on a connection of its own, as the
+  DAG's tasks run them (each opens the file and checkpoints it at close), on a second published
+  copy of the history (set up the same way, phase by phase);
 - `backfill`: our engine recomputing one day in the middle of the history;
 - `lower_bound`: `sql/lower_bound.sql`, one scan and window functions (DuckDB only);
 - `original`: `sql/original/*.sql`, the five original dbt models as tables (DuckDB only).
@@ -50,11 +53,11 @@ SOURCE_SCHEMA = "rudderstack"  # DuckDB; PostgreSQL gets a fresh schema pair per
 TARGET_SCHEMA = "sessions"
 HISTORY_TABLE = "tracks_history"  # the rows received before the new day
 SOURCE_TABLE = "tracks"  # everything, the new day included
-FULL_PREFIX, INCREMENTAL_PREFIX = "full_", "incr_"  # two targets side by side in one schema
+FULL_PREFIX, INCREMENTAL_PREFIX, TASKS_PREFIX = "full_", "incr_", "tasks_"  # targets side by side in one schema
 STEPS = ("aliases_mapping", "mapped_tracks", "session_tracks", "track_facts", "tracks_flow")
 LOWER_BOUND_TABLES = ("lb_events", "lb_sessions", "lb_aliases")
 ORIGINAL_TABLES = tuple(f"dbt_{s}" for s in STEPS)
-ENGINE_CASES = ("full_refresh", "incremental", "backfill")
+ENGINE_CASES = ("full_refresh", "incremental", "incremental_tasks", "backfill")
 CASES = (*ENGINE_CASES, "lower_bound", "original")
 
 # Targets of the issue, checked at the largest DuckDB size.
@@ -187,7 +190,10 @@ def _engine_case(spec: dict[str, Any]) -> dict[str, Any]:
     startup = time.perf_counter() - started
     window = [datetime.fromisoformat(v) if v else None for v in (spec.get("start"), spec.get("end"))]
     cpu, started = _cpu_seconds(), time.perf_counter()
-    summary = runner.run(spec["run_id"], spec["mode"], *window)
+    if spec.get("tasks"):
+        summary = _as_tasks(runner, spec["run_id"], spec["mode"], *window)
+    else:
+        summary = runner.run(spec["run_id"], spec["mode"], *window)
     seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
     rows_written = {step: int(summary.get(f"rows_{step}") or 0) for step in STEPS}
     keys = ("mode", "rows_read", "events_changed", "visitors_affected", "visitors", "sessions")
@@ -204,6 +210,18 @@ def _engine_case(spec: dict[str, Any]) -> dict[str, Any]:
         "rows_written_per_table": rows_written,
         "phase_seconds": {phase: round(t, 2) for phase, t in getattr(runner, "timings", {}).items()},
     }
+
+
+def _as_tasks(runner: Any, run_id: str, mode: str, start: datetime | None, end: datetime | None) -> dict[str, Any]:
+    """The phases as the DAG's tasks run them, each through the hook on a connection of its own,
+    without Airflow's scheduling and task start-up around them."""
+    from rudder_sessions.model import PHASES
+
+    plan = runner.plan(run_id, mode, start, end)
+    runner.timings = {}
+    for phase in PHASES:
+        runner.timings[phase] = runner.execute(phase, plan).seconds
+    return runner.summary(run_id)
 
 
 def _sql_case(spec: dict[str, Any]) -> dict[str, Any]:
@@ -262,10 +280,11 @@ def measured(spec: dict[str, Any], env: dict[str, str], label: str) -> dict[str,
 def run_duckdb(events: int, args: argparse.Namespace, env: dict[str, str], database: Path) -> dict[str, Any]:
     """All five cases on the DuckDB file of this size (generated already)."""
 
-    def engine(prefix: str, table: str, mode: str, run_id: str, **window: str) -> dict[str, Any]:
+    def engine(prefix: str, table: str, mode: str, run_id: str, tasks: bool = False, **window: str) -> dict[str, Any]:
         spec = {
             "kind": "engine",
             "engine": "duckdb",
+            "tasks": tasks,
             "database": str(database),
             "source_schema": SOURCE_SCHEMA,
             "source_table": table,
@@ -290,12 +309,15 @@ def run_duckdb(events: int, args: argparse.Namespace, env: dict[str, str], datab
         return measured(spec, env, f"duckdb {size_label(events)} {name}")
 
     setup = engine(INCREMENTAL_PREFIX, HISTORY_TABLE, "full_refresh", "history")
+    setup_tasks = engine(TASKS_PREFIX, HISTORY_TABLE, "full_refresh", "history as tasks", tasks=True)
     day = duckdb_new_day(database, args)
     cases = {"full_refresh": engine(FULL_PREFIX, SOURCE_TABLE, "full_refresh", "everything")}
     cases["lower_bound"] = sql("lower_bound", [LOWER_BOUND_SQL], LOWER_BOUND_TABLES)
     cases["original"] = sql("original", ORIGINAL_SQL, ORIGINAL_TABLES)
     agreement = duckdb_agreement(database, cases["full_refresh"])
     cases["incremental"] = engine(INCREMENTAL_PREFIX, SOURCE_TABLE, "incremental", "new-day")
+    cases["incremental_tasks"] = engine(TASKS_PREFIX, SOURCE_TABLE, "incremental", "new-day as tasks", tasks=True)
+    agreement["incremental_tasks_equals_full_refresh"] = duckdb_same_sessions(database, TASKS_PREFIX)
     start, end = backfill_window(args)
     cases["backfill"] = engine(FULL_PREFIX, SOURCE_TABLE, "backfill", "backfill", start=start, end=end)
     agreement["incremental_equals_full_refresh"] = duckdb_same_sessions(database)
@@ -304,6 +326,7 @@ def run_duckdb(events: int, args: argparse.Namespace, env: dict[str, str], datab
         "events": events,
         "data": day,
         "setup_history_full_refresh": setup,
+        "setup_history_full_refresh_tasks": setup_tasks,
         "cases": cases,
         "agreement": agreement,
     }
@@ -407,18 +430,18 @@ def duckdb_agreement(database: Path, full: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def duckdb_same_sessions(database: Path) -> bool:
+def duckdb_same_sessions(database: Path, prefix: str = INCREMENTAL_PREFIX) -> bool:
     import duckdb
 
     with duckdb.connect(str(database), read_only=True) as conn:
-        return conn.execute(sessions_differ_sql(TARGET_SCHEMA)).fetchone()[0] == 0
+        return conn.execute(sessions_differ_sql(TARGET_SCHEMA, prefix)).fetchone()[0] == 0
 
 
-def sessions_differ_sql(schema: str) -> str:
-    """Sessions of the incremental target and of the full refresh's that the other lacks: 0 when the
+def sessions_differ_sql(schema: str, prefix: str = INCREMENTAL_PREFIX) -> str:
+    """Sessions of an incremental target and of the full refresh's that the other lacks: 0 when the
     incremental run (and the backfill after it) ended equal to the rebuild."""
     columns = "session_id, dbt_visitor_id, session_start_at, session_sequence_number, next_session_start_at"
-    a, b = (f"{schema}.{p}dbt_session_tracks" for p in (INCREMENTAL_PREFIX, FULL_PREFIX))
+    a, b = (f"{schema}.{p}dbt_session_tracks" for p in (prefix, FULL_PREFIX))
     return (
         f"SELECT (SELECT COUNT(*) FROM (SELECT {columns} FROM {a} EXCEPT ALL SELECT {columns} FROM {b}) x) "
         f"+ (SELECT COUNT(*) FROM (SELECT {columns} FROM {b} EXCEPT ALL SELECT {columns} FROM {a}) y)"
@@ -556,6 +579,7 @@ def ratios(cases: dict[str, Any]) -> dict[str, float | None]:
         "full_refresh_over_lower_bound": ratio("full_refresh", "lower_bound"),
         "original_over_full_refresh": ratio("original", "full_refresh"),
         "incremental_over_full_refresh": ratio("incremental", "full_refresh"),
+        "incremental_tasks_over_full_refresh": ratio("incremental_tasks", "full_refresh"),
         "backfill_over_full_refresh": ratio("backfill", "full_refresh"),
     }
 
@@ -643,6 +667,10 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
+def _yes_no(value: bool | None) -> str:
+    return "-" if value is None else "yes" if value else "**no**"  # None: not measured (older results)
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The figures of one run as markdown tables, ready for RESULTS.md."""
     m = result["machine"]
@@ -713,8 +741,8 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [
             "",
             "| events | sessions: pipeline | lower bound | original | lower bound agrees | original: extra / missing "
-            "sessions | 30-31 min gaps | incremental = full refresh |",
-            "| ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |",
+            "sessions | 30-31 min gaps | incremental = full refresh | incremental as tasks = full refresh |",
+            "| ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | --- |",
         ]
         for run, a in agreements:
             lines.append(
@@ -722,7 +750,8 @@ def markdown(result: dict[str, Any]) -> str:
                 f"{_fmt(a['original_sessions'])} | {'yes' if a['lower_bound_agrees'] else '**no**'} | "
                 f"{_fmt(a['original_sessions_not_in_pipeline'])} / {_fmt(a['pipeline_sessions_not_in_original'])} | "
                 f"{_fmt(a['pipeline_sessions_after_30_to_31_minute_gap'])} | "
-                f"{'yes' if a['incremental_equals_full_refresh'] else '**no**'} |"
+                f"{'yes' if a['incremental_equals_full_refresh'] else '**no**'} | "
+                f"{_yes_no(a.get('incremental_tasks_equals_full_refresh'))} |"
             )
     lines += ["", "Seconds per phase (engine) or per SQL file (baselines):", ""]
     for run in result["runs"]:

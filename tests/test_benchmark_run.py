@@ -29,10 +29,18 @@ def test_benchmark_runs_every_case_and_its_checks_hold(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads(output.read_text())
     runs = {run["engine"]: run for run in result["runs"]}
-    assert set(runs["duckdb"]["cases"]) == {"full_refresh", "incremental", "backfill", "lower_bound", "original"}
+    assert set(runs["duckdb"]["cases"]) == {
+        "full_refresh",
+        "incremental",
+        "incremental_tasks",
+        "backfill",
+        "lower_bound",
+        "original",
+    }
     assert set(runs["postgres"]["cases"]) == {"full_refresh", "incremental", "backfill"}
     duck = runs["duckdb"]["agreement"]
     assert duck["lower_bound_agrees"] and duck["incremental_equals_full_refresh"]
+    assert duck["incremental_tasks_equals_full_refresh"]
     assert duck["lower_bound_events"] == duck["pipeline_events_plus_duplicates"]
     assert runs["postgres"]["agreement"]["incremental_equals_full_refresh"]
     for run in runs.values():
