@@ -34,7 +34,7 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The benchmark (benchmarks/README.md): DuckDB at 1e6 and 1e7 events, PostgreSQL at 1e6; 4 to 6 minutes on 2 cores.
+# The benchmark (benchmarks/README.md): DuckDB at 1e6 and 1e7 events, PostgreSQL at 1e6; 4 to 13 minutes on 2 cores, by host.
 # Writes benchmarks/results/<time>_<sizes>.json and time_vs_events.png; BENCH_ARGS replaces the sizes.
 BENCH_ARGS ?= --sizes 1e6 1e7 --postgres-sizes 1e6
 bench: install
