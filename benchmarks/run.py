@@ -190,10 +190,8 @@ def _engine_case(spec: dict[str, Any]) -> dict[str, Any]:
     startup = time.perf_counter() - started
     window = [datetime.fromisoformat(v) if v else None for v in (spec.get("start"), spec.get("end"))]
     cpu, started = _cpu_seconds(), time.perf_counter()
-    if spec.get("tasks"):
-        summary = _as_tasks(runner, spec["run_id"], spec["mode"], *window)
-    else:
-        summary = runner.run(spec["run_id"], spec["mode"], *window)
+    # tasks: every phase on a connection of its own, as the DAG's tasks (without Airflow around them)
+    summary = runner.run(spec["run_id"], spec["mode"], *window, shared_connection=not spec.get("tasks"))
     seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
     rows_written = {step: int(summary.get(f"rows_{step}") or 0) for step in STEPS}
     keys = ("mode", "rows_read", "events_changed", "visitors_affected", "visitors", "sessions")
@@ -210,18 +208,6 @@ def _engine_case(spec: dict[str, Any]) -> dict[str, Any]:
         "rows_written_per_table": rows_written,
         "phase_seconds": {phase: round(t, 2) for phase, t in getattr(runner, "timings", {}).items()},
     }
-
-
-def _as_tasks(runner: Any, run_id: str, mode: str, start: datetime | None, end: datetime | None) -> dict[str, Any]:
-    """The phases as the DAG's tasks run them, each through the hook on a connection of its own,
-    without Airflow's scheduling and task start-up around them."""
-    from rudder_sessions.model import PHASES
-
-    plan = runner.plan(run_id, mode, start, end)
-    runner.timings = {}
-    for phase in PHASES:
-        runner.timings[phase] = runner.execute(phase, plan).seconds
-    return runner.summary(run_id)
 
 
 def _sql_case(spec: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """DuckDB storage: the staged tables a run drops are written uncompressed (cheaper to write and
 read back), while every published table stays compressed, on both publish paths (rename in a full
-refresh, insert in an incremental run) and whether phases share a connection (CLI) or not (DAG)."""
+refresh, insert in an incremental run) and whether phases share a connection (CLI) or not (DAG).
+The staged copy is inspected on the DAG's path only: on one connection, at this size, the stages
+never leave the write-ahead log, so their storage is never chosen."""
 
 from __future__ import annotations
 

@@ -186,3 +186,38 @@ def test_rerunning_a_finished_run_changes_nothing(wh):
     assert wh.snapshot(config) == before
     runs = wh.query(f"SELECT run_id FROM {config.target_schema}.rudder_sessions_runs WHERE run_id = 'r1'")
     assert len(runs) == 1
+
+
+def test_postgres_stages_of_an_incremental_run_have_planner_statistics():
+    """PostgreSQL has no statistics for a table made by CREATE TABLE AS until autovacuum reaches
+    it (reltuples -1); an incremental run analyzes each stage that later joins read."""
+    from conftest import require_postgres
+    from rudder_sessions.model import CHECKS, PHASES, STEPS
+    from warehouses import PostgresWarehouse
+
+    require_postgres()
+    wh = PostgresWarehouse()
+    try:
+        config = wh.config()
+        runner = wh.runner(config)
+        wh.load_source([ev(f"e{i}", f"a{i % 3}", None, BASE + timedelta(minutes=7 * i), BASE) for i in range(12)])
+        runner.run("first")
+        later = BASE + timedelta(days=1)
+        wh.load_source([ev("login", "a1", "u1", later, later), ev("new", "a4", None, later, later)], append=True)
+        plan = runner.plan("second", "incremental")
+        for phase in PHASES[: PHASES.index(CHECKS)]:
+            runner.execute(phase, plan)
+        tables = runner.tables(plan.key)
+        # the stages later joins read (tracks_flow is read by none)
+        analyzed = ("events", "changes", "touched", "moves", "affected", "region", *STEPS[:-1])
+        reltuples = {
+            name: wh.query("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [tables.stage(name)])[0][
+                "reltuples"
+            ]
+            for name in analyzed
+        }
+        assert all(value >= 0 for value in reltuples.values()), reltuples
+        runner.execute(CHECKS, plan)
+    finally:
+        wh.reset()
+        wh.close()

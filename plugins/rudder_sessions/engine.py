@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager, suppress
+from contextlib import closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -388,10 +388,12 @@ class SessionRunner:
         mode: str = INCREMENTAL,
         start: datetime | None = None,
         end: datetime | None = None,
+        shared_connection: bool = True,
     ) -> dict[str, Any]:
-        """Plan, the steps, checks and publish, in order, on one connection (an Airflow DAG runs
-        them as separate tasks instead); staging is dropped if any of them fails."""
-        with self.one_connection():
+        """Plan, the steps, checks and publish, in order, on one connection; with
+        `shared_connection=False` each phase opens its own, as the DAG's tasks do. Staging is
+        dropped if any of them fails."""
+        with self.one_connection() if shared_connection else nullcontext():
             started = time.monotonic()
             plan = self.plan(run_id, mode, start, end)
             log.info("%s", plan.describe())
