@@ -4,8 +4,9 @@
 
 Draws `benchmarks/results/time_vs_events.png`: one line per case on DuckDB (full refresh,
 incremental, incremental as the DAG's tasks, lower bound, original shape), and PostgreSQL's full
-refresh and incremental run as dashed lines with hollow markers. With several files, a later
-file's point replaces an earlier one of the same engine, case and size.
+refresh and incremental run as dashed lines with hollow markers. A point measured several times
+(`run.py --repeat`) is the median, with a bar from the fastest to the slowest repeat. With
+several files, a later file's point replaces an earlier one of the same engine, case and size.
 """
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ SERIES = {  # (engine, case): label, colour, marker, line style; in legend order
 }
 
 
-def points(results: list[dict]) -> dict[tuple[str, str], dict[int, float]]:
-    """(engine, case) -> {source rows: seconds}."""
-    series: dict[tuple[str, str], dict[int, float]] = {}
+def points(results: list[dict]) -> dict[tuple[str, str], dict[int, tuple[float, float, float]]]:
+    """(engine, case) -> {source rows: (seconds, fastest, slowest)}; one run: all three the same."""
+    series: dict[tuple[str, str], dict[int, tuple[float, float, float]]] = {}
     for result in results:
         for run in result["runs"]:
             rows = run["data"]["history_rows"] + run["data"]["new_day_rows"]
             for case, figures in run["cases"].items():
-                series.setdefault((run["engine"], case), {})[rows] = figures["seconds"]
+                repeats = figures.get("repeat_seconds") or [figures["seconds"]]
+                series.setdefault((run["engine"], case), {})[rows] = (figures["seconds"], min(repeats), max(repeats))
     return series
 
 
@@ -55,9 +57,10 @@ def plot(files: list[Path] | None = None, path: Path = CHART) -> Path:
         if not values:
             continue
         xs = sorted(values)
-        ys = [values[x] for x in xs]
+        ys = [values[x][0] for x in xs]
+        spread = [[values[x][0] - values[x][1] for x in xs], [values[x][2] - values[x][0] for x in xs]]
         hollow = {"markerfacecolor": "none"} if style == "--" else {}
-        ax.plot(xs, ys, marker=marker, color=colour, linestyle=style, label=label, **hollow)
+        ax.errorbar(xs, ys, yerr=spread, marker=marker, color=colour, linestyle=style, label=label, capsize=3, **hollow)
         for x, y in zip(xs, ys, strict=True):
             ax.annotate(f"{y:.1f} s", (x, y), textcoords="offset points", xytext=(6, -3), fontsize=7)
     ax.set_xscale("log")

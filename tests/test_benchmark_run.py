@@ -1,15 +1,26 @@
 """`benchmarks/run.py` end to end at a small size: every case runs on DuckDB and PostgreSQL, and the
 harness's own checks hold (the lower bound finds the pipeline's sessions, incremental equals full
-refresh). Timings are recorded, never asserted."""
+refresh); repeated cases start from the same published history. Timings are recorded, never
+asserted."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import require_postgres
 from pipeline import ROOT
+
+
+def load_harness():
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_benchmark_runs_every_case_and_its_checks_hold(tmp_path):
@@ -19,7 +30,7 @@ def test_benchmark_runs_every_case_and_its_checks_hold(tmp_path):
         [
             sys.executable,
             str(ROOT / "benchmarks" / "run.py"),
-            *("--sizes", "2e4", "--postgres-sizes", "2e4", "--days", "10"),
+            *("--sizes", "2e4", "--postgres-sizes", "2e4", "--days", "10", "--repeat", "2"),
             *("--workdir", str(tmp_path / "data"), "--output", str(output)),
         ],
         capture_output=True,
@@ -47,4 +58,34 @@ def test_benchmark_runs_every_case_and_its_checks_hold(tmp_path):
         incremental, full = run["cases"]["incremental"], run["cases"]["full_refresh"]
         assert 0 < incremental["rows_read"] < full["rows_read"]
         assert run["data"]["new_day_returning_share"] >= 0.5
+    for name, case in runs["duckdb"]["cases"].items():
+        assert len(case["repeat_seconds"]) == 2, name
+        assert case["seconds"] in case["repeat_seconds"], name
+    assert len(runs["duckdb"]["ratios_per_repeat"]) == 2
+    assert "met_in_every_repeat" in result["targets"]["incremental_over_full_refresh"]
     assert (tmp_path / "time_vs_events.png").stat().st_size > 0
+
+
+def case(seconds: float, rows_read: int = 10, peak: int = 100) -> dict:
+    return {"seconds": seconds, "rows_read": rows_read, "rows_written": 30, "peak_rss_mb": peak, "phase_seconds": {}}
+
+
+def test_repeats_report_the_median_run_and_every_wall_time():
+    harness = load_harness()
+    repeats = [
+        ({"incremental": case(3.0, peak=120)}, {"incremental_equals_full_refresh": True, "sessions": 5}),
+        ({"incremental": case(1.0, peak=90)}, {"incremental_equals_full_refresh": False, "sessions": 5}),
+        ({"incremental": case(2.0, peak=100)}, {"incremental_equals_full_refresh": True, "sessions": 5}),
+    ]
+    cases, agreement = harness.combine_repeats(repeats)
+    assert cases["incremental"]["seconds"] == 2.0
+    assert cases["incremental"]["repeat_seconds"] == [3.0, 1.0, 2.0]
+    assert cases["incremental"]["peak_rss_mb"] == 120  # the highest of the repeats
+    assert agreement == {"incremental_equals_full_refresh": False, "sessions": 5}  # a check must hold every time
+
+
+def test_repeats_that_did_different_work_are_refused():
+    harness = load_harness()
+    repeats = [({"incremental": case(1.0, rows_read=10)}, {}), ({"incremental": case(1.0, rows_read=4)}, {})]
+    with pytest.raises(RuntimeError, match="did different work"):
+        harness.combine_repeats(repeats)

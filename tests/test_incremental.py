@@ -137,6 +137,33 @@ def test_identification_moves_history_between_visitors(wh):
     assert {r["alias"]: r["dbt_visitor_id"] for r in actual["aliases_mapping"]}["dev"] == "u1"
 
 
+def test_identifiers_that_lose_an_event_are_decided_from_their_other_published_events(wh):
+    """A copy received earlier replaces the published copy of 'e1', without its user: 'phone' (its
+    anonymous id) and 'u1' (its user id) are decided again from every other published event
+    naming them, whichever column names them."""
+    config = wh.config(lookback="1 hour")
+    runner = wh.runner(config)
+    t = [BASE + timedelta(minutes=10 * i) for i in range(4)]
+    wh.load_source(
+        [
+            ev("e0", "phone", "u2", t[0], t[0]),  # an earlier identification of the phone
+            ev("e1", "phone", "u1", t[1], t[1]),  # its latest, until replaced
+            ev("e2", "tablet", "u1", t[2], t[2]),  # u1 stays a user id through this event
+            ev("e3", "phone", None, t[3], t[3]),
+        ]
+    )
+    runner.run("r1")
+    before = {
+        r["alias"]: r["dbt_visitor_id"] for r in wh.query(f"SELECT * FROM {config.target_schema}.dbt_aliases_mapping")
+    }
+    assert before["phone"] == "u1"
+    wh.load_source([ev("e1", "phone", None, t[1], t[1] - timedelta(seconds=1))], append=True)
+    assert runner.run("r2")["events_changed"] == 1
+    actual = assert_matches_spec(wh, config)
+    mapping = {r["alias"]: r["dbt_visitor_id"] for r in actual["aliases_mapping"]}
+    assert (mapping["phone"], mapping["u1"], mapping["tablet"]) == ("u2", "u1", "u1")
+
+
 def test_incremental_rewrites_from_the_change_on(wh):
     """A returning visitor's new session is written alone (its last published session is carried
     over for its new next start); a late event inside a published session reopens that session,

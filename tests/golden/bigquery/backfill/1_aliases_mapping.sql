@@ -23,10 +23,20 @@ deciding_events AS (
     FROM `sessions`.`__rs_a330a0bc481b_changes`
     WHERE present
     UNION ALL
-    SELECT mapped.event_id, mapped.anonymous_id, mapped.user_id, mapped.`timestamp`
-    FROM `sessions`.`dbt_mapped_tracks` AS mapped
-    WHERE (mapped.anonymous_id IN (SELECT alias FROM rescanned) OR mapped.user_id IN (SELECT alias FROM rescanned))
-      AND mapped.event_id NOT IN (SELECT event_id FROM `sessions`.`__rs_a330a0bc481b_changes`)
+    SELECT naming.event_id, naming.anonymous_id, naming.user_id, naming.`timestamp`
+    FROM (
+        -- One semi-join per identifier column: each lets the warehouse filter the published
+        -- events by the few rescanned identifiers as it reads them (an OR of the two passes
+        -- every published event on to be tested).
+        SELECT mapped.event_id, mapped.anonymous_id, mapped.user_id, mapped.`timestamp`
+        FROM `sessions`.`dbt_mapped_tracks` AS mapped
+        WHERE mapped.anonymous_id IN (SELECT alias FROM rescanned)
+        UNION DISTINCT
+        SELECT mapped.event_id, mapped.anonymous_id, mapped.user_id, mapped.`timestamp`
+        FROM `sessions`.`dbt_mapped_tracks` AS mapped
+        WHERE mapped.user_id IN (SELECT alias FROM rescanned)
+    ) AS naming
+    WHERE naming.event_id NOT IN (SELECT event_id FROM `sessions`.`__rs_a330a0bc481b_changes`)
 ),
 published AS (
     SELECT aliases.*
