@@ -30,6 +30,9 @@ demo: install
 standalone: install
 	$(BIN)/python include/standalone.py
 
+# The suite runs on one pytest-xdist worker per core, each test file on one worker (a file's
+# fixtures are set up once); PYTEST_ARGS replaces that (e.g. PYTEST_ARGS="-x tests/test_cli.py").
+PYTEST_ARGS ?= -n auto --dist loadfile
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
