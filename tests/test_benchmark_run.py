@@ -84,6 +84,19 @@ def test_repeats_report_the_median_run_and_every_wall_time():
     assert agreement == {"incremental_equals_full_refresh": False, "sessions": 5}  # a check must hold every time
 
 
+def test_ratios_of_repeats_are_the_medians_of_each_repeats_own():
+    harness = load_harness()
+    run = {
+        "cases": {},
+        "ratios_per_repeat": [
+            {"full_refresh_over_lower_bound": 2.2, "original_over_full_refresh": None},
+            {"full_refresh_over_lower_bound": 1.8, "original_over_full_refresh": None},
+            {"full_refresh_over_lower_bound": 1.9, "original_over_full_refresh": None},
+        ],
+    }
+    assert harness.combined_ratios(run) == {"full_refresh_over_lower_bound": 1.9, "original_over_full_refresh": None}
+
+
 def test_repeats_that_did_different_work_are_refused():
     harness = load_harness()
     repeats = [({"incremental": case(1.0, rows_read=10)}, {}), ({"incremental": case(1.0, rows_read=4)}, {})]
