@@ -126,3 +126,13 @@ def snapshot(database: Path, config: SourceConfig) -> dict[str, list[tuple]]:
             if name in existing:
                 result[name] = conn.execute(f'SELECT * FROM "{config.target_schema}"."{name}" ORDER BY ALL').fetchall()
     return result
+
+
+def benchmark_harness() -> Any:
+    """`benchmarks/run.py` as a module (it is a script, not part of the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

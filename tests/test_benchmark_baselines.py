@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from conftest import assert_rows_equal
-from pipeline import ROOT
+from pipeline import ROOT, benchmark_harness
 from sample_data import write_tracks
 from spec_model import compute
 
@@ -159,11 +159,7 @@ def test_original_shape_equals_spec_but_for_gaps_between_30_and_31_minutes(conn)
 
 def test_heavy_visitors_have_a_session_per_burst():
     """`run.py --heavy-visitors` adds server-side visitors whose bursts are each one session (SPEC's model)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = benchmark_harness()
     conn = duckdb.connect()
     conn.execute("CREATE SCHEMA raw")
     conn.execute(
