@@ -1,6 +1,7 @@
--- Publish, in one transaction: claim the run state the plan saw (a concurrent or stale run finds
--- it moved and is refused), write the five tables, advance the watermark, log the run. Readers
--- see the previous model or the new one, never a mix; a failure anywhere leaves the previous one.
+-- Publish, in one transaction of DML only: claim the run state the plan saw (a concurrent or
+-- stale run finds it moved and is refused), write the five tables, advance the watermark, log the
+-- run. Readers see the previous model or the new one, never a mix; a failure anywhere leaves the
+-- previous one.
 {% set ts = d.quote('timestamp') %}
 {% from 'macros.sql' import in_recomputed_part with context -%}
 {%- set watermark_after -%}
@@ -12,17 +13,27 @@ COALESCE(GREATEST(run.max_watermark, {{ d.timestamp_literal(plan.watermark_befor
 run.max_watermark
 {%- endif -%}
 {%- endset %}
+{%- set target = 'target' if d.delete_alias else none %}
+{% include 'targets.sql' %}
+
+{%- if d.script_transactions and not plan.full %}
+-- The earliest time this run rewrites, as script variables: constants to every statement after
+-- them, so the deletes below prune the published tables' day partitions.
+DECLARE events_from {{ d.timestamp_type }} DEFAULT (
+    SELECT IF(LOGICAL_OR(reopen_at IS NULL), TIMESTAMP '0001-01-01 00:00:00', MIN(reopen_at))
+    FROM {{ t.stage('affected') }}
+);
+DECLARE sessions_from {{ d.timestamp_type }} DEFAULT (
+    SELECT IF(LOGICAL_OR(sessions_from IS NULL), TIMESTAMP '0001-01-01 00:00:00', MIN(sessions_from))
+    FROM {{ t.stage('affected') }}
+);
+{%- endif %}
 {{ d.begin() }};
 {%- set storage = d.staging_storage(kept=True) %}
 {%- if storage %}
 {{ storage }}
 {%- endif %}
-{% if plan.state_version == 0 %}
-INSERT INTO {{ t.state }} (source, watermark, version, last_run_id, last_mode, last_window_start, last_window_end, updated_at)
-SELECT {{ d.literal(cfg.name) }}, {{ watermark_after }}, 1, run.run_id, run.mode,
-    {{ d.timestamp_literal(plan.window_start) }}, {{ d.timestamp_literal(plan.window_end) }}, {{ d.current_timestamp() }}
-FROM {{ t.stage('run') }} AS run;
-{% else %}
+-- The claim: exactly one state row at the planned version, or the run is refused.
 UPDATE {{ t.state }} SET
     watermark = (SELECT {{ watermark_after }} FROM {{ t.stage('run') }} AS run),
     version = version + 1,
@@ -32,7 +43,21 @@ UPDATE {{ t.state }} SET
     last_window_end = {{ d.timestamp_literal(plan.window_end) }},
     updated_at = {{ d.current_timestamp() }}
 WHERE source = {{ d.literal(cfg.name) }} AND version = {{ plan.state_version }};
-{% endif %}
+{%- if d.script_transactions %}
+
+ASSERT (@@row_count) = 1 AS 'publish refused: the state of the source moved since the plan; another run published first';
+{%- endif %}
+{%- if plan.full and not d.publish_by_rename %}
+-- A full refresh replaces every row of the five tables.
+{%- for step in steps %}
+
+{{ d.delete_all(t.target(step)) }};
+
+INSERT INTO {{ t.target(step) }} ({% for c in columns[step] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %})
+SELECT {% for c in columns[step] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %}
+FROM {{ t.stage(step) }};
+{%- endfor %}
+{%- endif %}
 {%- if not plan.full %}
 DELETE FROM {{ t.target('aliases_mapping') }}
 WHERE alias IN (SELECT alias FROM {{ t.stage('touched') }});
@@ -43,14 +68,16 @@ FROM {{ t.stage('aliases_mapping') }};
 -- The recomputed parts of the affected visitors: their events from the reopen point on, and their
 -- sessions from the last one starting before it (each table carries the visitor and timestamp).
 {%- for step, at, since in (('session_tracks', 'session_start_at', 'sessions_from'), ('mapped_tracks', ts, 'reopen_at'), ('track_facts', ts, 'reopen_at'), ('tracks_flow', ts, 'reopen_at')) %}
-DELETE FROM {{ t.target(step) }}
+{%- set row = target or t.target(step) %}
+DELETE FROM {{ t.target(step) }}{{ ' AS ' ~ target if target }}
 {%- if d.delete_using %}
 USING {{ t.stage('affected') }} AS affected
-WHERE {{ in_recomputed_part(t.target(step), at, since) }};
+WHERE {{ in_recomputed_part(row, at, since) }};
 {%- else %}
-WHERE EXISTS (
+WHERE
+{%- if d.script_transactions %} {{ row }}.{{ at }} >= {{ 'sessions_from' if since == 'sessions_from' else 'events_from' }} AND{% endif %} EXISTS (
     SELECT 1 FROM {{ t.stage('affected') }} AS affected
-    WHERE {{ in_recomputed_part(t.target(step), at, since) }}
+    WHERE {{ in_recomputed_part(row, at, since) }}
 );
 {%- endif %}
 {% endfor %}
@@ -68,7 +95,7 @@ INSERT INTO {{ t.runs }} (
     started_at, finished_at, outcome, rows_read,
 {%- for reason in drop_reasons %} dropped_{{ reason }},{% endfor %}
     events_changed, visitors_affected, visitors, sessions,
-{%- for step in steps %} rows_{{ step }}{{ "," if not loop.last }}{% endfor %}
+{%- for step in steps %} rows_{{ step }},{% endfor %} state_version
 )
 SELECT
     run.run_id,
@@ -96,8 +123,9 @@ SELECT
     totals.visitors,
     totals.sessions,
 {%- for step in steps %}
-    (SELECT COUNT(*) FROM {{ t.stage(step) }}){{ "," if not loop.last }}
+    (SELECT COUNT(*) FROM {{ t.stage(step) }}),
 {%- endfor %}
+    {{ plan.state_version }}
 FROM {{ t.stage('run') }} AS run
 -- Visitors and sessions of the model as published, in one scan of session_tracks (every visitor
 -- has a session: several times fewer rows than its events).
@@ -105,7 +133,7 @@ CROSS JOIN (
     SELECT COUNT(DISTINCT dbt_visitor_id) AS visitors, COUNT(*) AS sessions
     FROM {{ t.stage('session_tracks') if plan.full else t.target('session_tracks') }}
 ) AS totals;
-{%- if plan.full %}
+{%- if plan.full and d.publish_by_rename %}
 -- A full refresh moves its staged tables into place (the staged columns are the published ones).
 {% for step in steps %}
 {{ d.drop_table(t.target(step)) }};
@@ -113,12 +141,4 @@ CROSS JOIN (
 {{ d.rename_table(t.stage(step), cfg.target_schema, t.target_name(step)) }};
 {% endfor %}
 {%- endif %}
-{% if d.script_transactions %}
--- The whole script is one job: the state claim is checked here, before the commit.
-ASSERT (
-    SELECT COUNT(*) FROM {{ t.state }}
-    WHERE source = {{ d.literal(cfg.name) }} AND last_run_id = {{ d.literal(plan.run_id) }}
-      AND version = {{ plan.state_version + 1 }}
-) = 1 AS 'publish refused: the state of the source moved since the plan; another run published first';
-{% endif %}
 {{ d.commit() }};

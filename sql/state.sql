@@ -1,40 +1,23 @@
 -- Run state, next to the outputs: one row per source (watermark, version for optimistic
--- concurrency, last run), and one log row per published run.
+-- concurrency, last run), and one log row per run. Columns an upgrade adds are added in place.
 {{ d.create_schema(cfg.target_schema) }};
 
 CREATE TABLE IF NOT EXISTS {{ t.state }} (
-    source {{ d.text_type }} NOT NULL,
-    watermark {{ d.timestamp_type }},
-    version {{ d.bigint_type }} NOT NULL,
-    last_run_id {{ d.text_type }},
-    last_mode {{ d.text_type }},
-    last_window_start {{ d.timestamp_type }},
-    last_window_end {{ d.timestamp_type }},
-    updated_at {{ d.timestamp_type }},
+{%- for name, kind in state_columns %}
+    {{ name }} {{ d.column_type(kind) }}{{ ' NOT NULL' if name in ('source', 'version') }},
+{%- endfor %}
     {{ d.primary_key('source') }}
 );
 
 CREATE TABLE IF NOT EXISTS {{ t.runs }} (
-    run_id {{ d.text_type }},
-    source {{ d.text_type }},
-    mode {{ d.text_type }},
-    requested_mode {{ d.text_type }},
-    window_start {{ d.timestamp_type }},
-    window_end {{ d.timestamp_type }},
-    watermark_before {{ d.timestamp_type }},
-    watermark_after {{ d.timestamp_type }},
-    started_at {{ d.timestamp_type }},
-    finished_at {{ d.timestamp_type }},
-    outcome {{ d.text_type }},
-    rows_read {{ d.bigint_type }},
-{%- for reason in drop_reasons %}
-    dropped_{{ reason }} {{ d.bigint_type }},
-{%- endfor %}
-    events_changed {{ d.bigint_type }},
-    visitors_affected {{ d.bigint_type }},
-    visitors {{ d.bigint_type }},
-    sessions {{ d.bigint_type }},
-{%- for step in steps %}
-    rows_{{ step }} {{ d.bigint_type }}{{ "," if not loop.last }}
+{%- for name, kind in run_log_columns %}
+    {{ name }} {{ d.column_type(kind) }}{{ "," if not loop.last }}
 {%- endfor %}
 );
+
+-- The state row of the source, seeded once at version 0: every publish claims it with
+-- UPDATE ... WHERE version = <the planned version>, checked to have updated exactly one row.
+INSERT INTO {{ t.state }} (source, version)
+SELECT {{ d.literal(cfg.name) }}, 0
+FROM (SELECT 1 AS one) AS seed
+WHERE NOT EXISTS (SELECT 1 FROM {{ t.state }} WHERE source = {{ d.literal(cfg.name) }});

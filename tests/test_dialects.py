@@ -46,7 +46,8 @@ def test_bigquery_pieces():
     assert d.epoch_us("ts") == "UNIX_MICROS(ts)"
     assert d.union == "UNION DISTINCT"
     sql = rendered()[GOLDEN / "bigquery" / "incremental" / "8_publish.sql"]
-    assert "ASSERT (" in sql and sql.rstrip().endswith("COMMIT TRANSACTION;")
+    assert "ASSERT (@@row_count) = 1" in sql and sql.rstrip().endswith("COMMIT TRANSACTION;")
+    assert "DELETE FROM `sessions`.`dbt_mapped_tracks` AS target" in sql
 
 
 def test_redshift_epoch_is_exact_microseconds():

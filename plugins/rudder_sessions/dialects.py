@@ -28,10 +28,48 @@ class Dialect:
     # DELETE ... USING <table> WHERE <join>: publish deletes the reopened rows by a join on the
     # visitor (4-5x less than a correlated EXISTS on DuckDB); without it, the same predicate in EXISTS.
     delete_using = True
+    # A full refresh moves its staged tables into place by DROP + RENAME inside the publish
+    # transaction: only where DDL is transactional and no grants or dependent views are lost
+    # (DuckDB). Everywhere else publish is DML only, into targets created once.
+    publish_by_rename = False
+    # DELETE FROM <table> AS <alias>: GoogleSQL resolves `dataset.table.column` as a field path of
+    # the table's implicit alias `table`, so the target of a correlated DELETE needs an alias
+    # (Redshift's DELETE takes none: its references stay qualified by the table).
+    delete_alias = True
     text_type = "VARCHAR"
     float_type = "DOUBLE PRECISION"
     bigint_type = "BIGINT"
     timestamp_type = "TIMESTAMP"
+    bool_type = "BOOLEAN"
+    # Where a warehouse keeps its datasets (BigQuery); set from the connection.
+    location: str | None = None
+
+    def column_type(self, kind: str) -> str:
+        """The warehouse type of a dialect-neutral column type (`model.COLUMN_TYPES`)."""
+        return {
+            "text": self.text_type,
+            "timestamp": self.timestamp_type,
+            "float": self.float_type,
+            "bigint": self.bigint_type,
+            "bool": self.bool_type,
+        }[kind]
+
+    def table_layout(self, step: str) -> str:
+        """Clauses after a target's column list that lay it out for the reads of incremental runs
+        (partitioning, clustering, distribution); empty where the warehouse needs none."""
+        return ""
+
+    def create_table(self, table: str, columns: list[tuple[str, str]], layout: str = "") -> str:
+        body = ",\n    ".join(f"{self.quote(name)} {self.column_type(kind)}" for name, kind in columns)
+        return f"CREATE TABLE IF NOT EXISTS {table} (\n    {body}\n){(chr(10) + layout) if layout else ''}"
+
+    def add_column(self, table: str, column: str, kind: str) -> str:
+        return f"ALTER TABLE {table} ADD COLUMN {self.quote(column)} {self.column_type(kind)}"
+
+    def delete_all(self, table: str) -> str:
+        # DML, not TRUNCATE: TRUNCATE commits the transaction on Redshift, and BigQuery's DELETE
+        # needs a WHERE clause.
+        return f"DELETE FROM {table} WHERE TRUE"
 
     def quote(self, identifier: str) -> str:
         if not IDENTIFIER.match(identifier):
@@ -90,7 +128,8 @@ class Dialect:
         return f"{self.to_text(sequence_number)} || ' - ' || {visitor}"
 
     def current_timestamp(self) -> str:
-        return "CURRENT_TIMESTAMP"
+        """Now, as a UTC timestamp without a zone, whatever the session's time zone."""
+        return "CAST(CURRENT_TIMESTAMP AT TIME ZONE 'UTC' AS TIMESTAMP)"
 
     def begin(self) -> str:
         return "BEGIN TRANSACTION"
@@ -141,6 +180,14 @@ class Dialect:
             (schema, table),
         )
 
+    def schema_columns_query(self, schema: str) -> tuple[str, tuple]:
+        """(table, column) of every table in a schema: the query and its bind parameters."""
+        return (
+            "SELECT table_name, column_name FROM information_schema.columns "
+            f"WHERE lower(table_schema) = lower({self.placeholder})",
+            (schema,),
+        )
+
     def tables_query(self, schema: str) -> tuple[str, tuple]:
         """Tables of a schema: the query and its bind parameters."""
         return (
@@ -152,6 +199,12 @@ class Dialect:
 class DuckDBDialect(Dialect):
     name = "duckdb"
     float_type = "DOUBLE"
+    # DuckDB's DDL is transactional (duckdb.org/docs/stable/sql/statements/transactions) and its
+    # views bind by name: moving the staged tables into place is atomic and copies no rows.
+    publish_by_rename = True
+
+    def current_timestamp(self) -> str:
+        return "timezone('UTC', current_timestamp)"
 
     def run_session_statements(self) -> tuple[str, ...]:
         # Staging tables live and die within the run: with a larger write-ahead log before an
@@ -184,6 +237,10 @@ class PostgresDialect(Dialect):
     name = "postgres"
     text_type = "TEXT"
 
+    def current_timestamp(self) -> str:
+        # CURRENT_TIMESTAMP is a timestamptz: stored into a timestamp it takes the session's zone.
+        return "(CURRENT_TIMESTAMP AT TIME ZONE 'UTC')"
+
     def epoch_us(self, expr: str) -> str:
         # EXTRACT(EPOCH ...) is an exact numeric on PostgreSQL 14+.
         return f"CAST(EXTRACT(EPOCH FROM {expr}) * 1000000 AS BIGINT)"
@@ -213,6 +270,11 @@ class SnowflakeDialect(Dialect):
         # An unqualified new name would move the table into the session's current schema.
         return f"ALTER TABLE {table} RENAME TO {self.table(schema, new_name)}"
 
+    def current_timestamp(self) -> str:
+        # CURRENT_TIMESTAMP is a TIMESTAMP_LTZ, in the session's time zone; SYSDATE() is the UTC
+        # time as TIMESTAMP_NTZ (docs.snowflake.com/en/sql-reference/functions/sysdate).
+        return "SYSDATE()"
+
     def epoch_us(self, expr: str) -> str:
         return f"DATE_PART(EPOCH_MICROSECOND, {expr})"
 
@@ -237,6 +299,27 @@ class BigQueryDialect(Dialect):
     float_type = "FLOAT64"
     bigint_type = "INT64"
     timestamp_type = "TIMESTAMP"
+    bool_type = "BOOL"
+
+    def table_layout(self, step: str) -> str:
+        # Incremental runs delete and read the published events of a visitor from a time on:
+        # day partitions prune by time (with a constant bound), clustering by visitor prunes
+        # blocks (cloud.google.com/bigquery/docs/partitioned-tables, .../clustered-tables).
+        partition = {"session_tracks": "session_start_at", "aliases_mapping": None}.get(step, "timestamp")
+        cluster = "alias" if step == "aliases_mapping" else "dbt_visitor_id"
+        parts = [f"PARTITION BY DATE({self.quote(partition)})"] if partition else []
+        return "\n".join([*parts, f"CLUSTER BY {self.quote(cluster)}"])
+
+    def add_column(self, table: str, column: str, kind: str) -> str:
+        return f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {self.quote(column)} {self.column_type(kind)}"
+
+    def current_timestamp(self) -> str:
+        return "CURRENT_TIMESTAMP()"  # a TIMESTAMP is an absolute instant, shown in UTC
+
+    def create_schema(self, schema: str) -> str:
+        # A dataset lives in one location; the connection's, so every job of the run finds it.
+        options = f" OPTIONS (location = {self.literal(self.location)})" if self.location else ""
+        return f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema)}{options}"
 
     def quote(self, identifier: str) -> str:
         return super().quote(identifier).replace('"', "`")
@@ -265,12 +348,17 @@ class BigQueryDialect(Dialect):
         return f"PRIMARY KEY ({column}) NOT ENFORCED"
 
     def columns_query(self, schema: str, table: str) -> tuple[str, tuple]:
-        # INFORMATION_SCHEMA is per dataset; the dataset is a validated identifier.
+        # INFORMATION_SCHEMA is per dataset; dataset and table are validated identifiers, and the
+        # BigQuery DB-API cursor binds only named (dict) parameters: the table goes as a literal.
+        self.quote(table)
         return (
             f"SELECT column_name, data_type FROM {self.quote(schema)}.INFORMATION_SCHEMA.COLUMNS "
-            "WHERE lower(table_name) = lower(%s)",
-            (table,),
+            f"WHERE lower(table_name) = lower({self.literal(table)})",
+            (),
         )
+
+    def schema_columns_query(self, schema: str) -> tuple[str, tuple]:
+        return f"SELECT table_name, column_name FROM {self.quote(schema)}.INFORMATION_SCHEMA.COLUMNS", ()
 
     def tables_query(self, schema: str) -> tuple[str, tuple]:
         return f"SELECT table_name FROM {self.quote(schema)}.INFORMATION_SCHEMA.TABLES", ()
@@ -282,6 +370,21 @@ class RedshiftDialect(PostgresDialect):
 
     name = "redshift"
     text_type = "VARCHAR(65535)"
+    delete_alias = False  # DELETE [FROM] table_name [USING ...] (docs.aws.amazon.com/redshift/latest/dg/r_DELETE.html)
+
+    def current_timestamp(self) -> str:
+        # CURRENT_TIMESTAMP runs on the leader node only: a statement that also reads user tables
+        # fails with it; GETDATE() is the UTC time on every node
+        # (docs.aws.amazon.com/redshift/latest/dg/c_SQL_functions_leader_node_only.html, r_GETDATE.html).
+        return "GETDATE()"
+
+    def table_layout(self, step: str) -> str:
+        # Rows of one visitor on one slice (the publish joins and the steps' windows are by
+        # visitor), sorted by visitor then time for the range deletes of incremental runs.
+        if step == "aliases_mapping":
+            return 'DISTKEY ("alias") SORTKEY ("alias")'
+        at = "session_start_at" if step == "session_tracks" else "timestamp"
+        return f'DISTKEY ("dbt_visitor_id") COMPOUND SORTKEY ("dbt_visitor_id", {self.quote(at)})'
 
     def epoch_us(self, expr: str) -> str:
         return f"DATEDIFF(microsecond, TIMESTAMP '1970-01-01 00:00:00', {expr})"
@@ -313,7 +416,6 @@ CONN_TYPE_DIALECTS = {
     "postgres": "postgres",
     "snowflake": "snowflake",
     "gcpbigquery": "bigquery",
-    "google_cloud_platform": "bigquery",
     "redshift": "redshift",
 }
 

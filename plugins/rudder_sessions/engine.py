@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +33,13 @@ from rudder_sessions.model import (
     PHASES,
     PLAN,
     PUBLISH,
+    RUN_LOG_COLUMNS,
     SOURCE_COLUMNS,
+    STATE_COLUMNS,
     STEPS,
     Tables,
+    column_type,
+    published_columns,
     run_key,
     target_table_name,
 )
@@ -70,12 +74,39 @@ def get_hook(config: SourceConfig, connect: Callable[[], Any] | None = None) -> 
     except AirflowNotFoundException:
         raise ConfigError(config.name, "conn_id", f"Airflow connection {config.conn_id!r} does not exist") from None
     if not isinstance(hook, DbApiHook):
+        conn_type = getattr(getattr(hook, "connection", None), "conn_type", None) or getattr(hook, "conn_type", "")
+        if conn_type == "google_cloud_platform":
+            raise ConfigError(
+                config.name,
+                "conn_id",
+                f"connection {config.conn_id!r} is of type google_cloud_platform, which gives no SQL hook: "
+                "use type gcpbigquery (BigQuery) with the same credentials and a location",
+            )
         raise ConfigError(
             config.name, "conn_id", f"connection {config.conn_id!r} does not provide a SQL (DbApiHook) hook"
         )
+    check_bigquery_hook(config, hook)
     hook = with_duckdb_limits(config, hook)
     check_duckdb_file(config, hook)
     return hook
+
+
+def check_bigquery_hook(config: SourceConfig, hook: DbApiHook) -> None:
+    """A BigQuery connection runs the model's GoogleSQL in the connection's location.
+
+    BigQueryHook reads results only with a location (it refuses `get_records` without one), and
+    defaults to legacy SQL, which the model is not written in.
+    """
+    if type(hook).__name__ != "BigQueryHook":
+        return
+    if not getattr(hook, "location", None):
+        raise ConfigError(
+            config.name,
+            "conn_id",
+            f"BigQuery connection {config.conn_id!r} has no location: set 'location' in its extra "
+            "(the region of the datasets, e.g. US or europe-west1)",
+        )
+    hook.use_legacy_sql = False  # type: ignore[attr-defined]
 
 
 def check_duckdb_file(config: SourceConfig, hook: DbApiHook) -> None:
@@ -148,9 +179,25 @@ def with_duckdb_limits(config: SourceConfig, hook: DbApiHook) -> DbApiHook:
 
 def resolve_dialect(config: SourceConfig, hook: DbApiHook) -> Dialect:
     if config.dialect:
-        return get_dialect(config.dialect)
-    conn_type = getattr(getattr(hook, "connection", None), "conn_type", None) or getattr(hook, "conn_type", "")
-    return get_dialect(dialect_for_conn_type(conn_type))
+        dialect = get_dialect(config.dialect)
+    else:
+        conn_type = getattr(getattr(hook, "connection", None), "conn_type", None) or getattr(hook, "conn_type", "")
+        dialect = get_dialect(dialect_for_conn_type(conn_type))
+    dialect.location = getattr(hook, "location", None) if dialect.name == "bigquery" else None
+    return dialect
+
+
+def from_epoch_us(value: Any) -> datetime | None:
+    """A timestamp read as integer epoch microseconds (exact on every driver: BigQuery's DB-API
+    returns TIMESTAMP values as float seconds) as naive UTC."""
+    if value is None:
+        return None
+    return EPOCH + timedelta(microseconds=int(value))
+
+
+EPOCH = datetime(1970, 1, 1)
+# A staging table of a run still marked running is left alone this long: the run may be alive.
+STALE_STAGE_AGE = timedelta(hours=12)
 
 
 class SessionRunner:
@@ -208,19 +255,22 @@ class SessionRunner:
         start, end = check_request(mode, start, end)
         aware_columns = self.check_source()
         tables = self.tables(run_key(run_id))
-        self._execute(self._statements(render_template("state.sql", self.config, self.dialect, tables)))
+        d = self.dialect
+        self._execute(self._statements(render_template("state.sql", self.config, d, tables)))
+        columns = self._schema_columns()
+        self._add_missing_columns(tables.state_name, STATE_COLUMNS, columns)
+        self._add_missing_columns(tables.runs_name, RUN_LOG_COLUMNS, columns)
+        targets_exist = all(tables.target_name(step).lower() in columns for step in STEPS)
+        for step in STEPS:
+            kinds = tuple((c, column_type(c)) for c in published_columns(step, self.config.flow_length))
+            self._add_missing_columns(tables.target_name(step), kinds, columns)
         if self._published(run_id):
             return RunPlan(run_id, mode, mode, noop=True, reason="this run was already published")
-        state = self.hook.get_first(
-            f"SELECT watermark, version FROM {tables.state} WHERE source = {self.dialect.literal(self.config.name)}"
-        )
-        watermark, version = (state[0], int(state[1])) if state else (None, 0)
-        existing = self._target_schema_tables()
-        self._drop_stale_stages(tables, existing)
-        targets_exist = all(tables.target_name(step).lower() in existing for step in STEPS)
+        watermark, version = self._state(tables)
+        self._drop_dead_stages(tables, version)
 
         effective, reason = mode, ""
-        if mode != FULL_REFRESH and (state is None or not targets_exist):
+        if mode != FULL_REFRESH and (version == 0 or not targets_exist):
             effective, reason = FULL_REFRESH, "nothing published yet"
         elif mode == INCREMENTAL and watermark is None:
             effective, reason = FULL_REFRESH, "no watermark stored yet"
@@ -228,7 +278,7 @@ class SessionRunner:
             start, end = watermark - self.config.lookback_delta, None
         elif effective == FULL_REFRESH:
             start, end = None, None
-        return RunPlan(
+        plan = RunPlan(
             run_id=run_id,
             mode=effective,
             requested_mode=mode,
@@ -239,6 +289,49 @@ class SessionRunner:
             reason=reason,
             aware_columns=aware_columns,
         )
+        # The run is in the log before it writes a staging table: another run's plan tells its
+        # stages from those of a dead run by this row.
+        self._log_run(plan)
+        return plan
+
+    def _state(self, tables: Tables) -> tuple[datetime | None, int]:
+        """The stored watermark and version; duplicate state rows left by two first plans racing
+        (no warehouse but PostgreSQL and DuckDB enforces the key) are merged while unpublished."""
+        d, source = self.dialect, self.dialect.literal(self.config.name)
+        rows = self.hook.get_records(
+            f"SELECT {d.epoch_us('watermark')}, version FROM {tables.state} WHERE source = {source}"
+        )
+        if len(rows) > 1 and all(int(r[1]) == 0 for r in rows):
+            log.warning("merging %d unpublished state rows of source %r", len(rows), self.config.name)
+            self._execute([f"DELETE FROM {tables.state} WHERE source = {source} AND version = 0"], "setup")
+            self._execute(self._statements(render_template("state.sql", self.config, d, tables)))
+            return self._state(tables)
+        if len(rows) != 1:
+            raise RudderSessionsError(
+                f"source {self.config.name!r} has {len(rows)} rows in {tables.state}: expected one"
+            )
+        return from_epoch_us(rows[0][0]), int(rows[0][1])
+
+    def _schema_columns(self) -> dict[str, set[str]]:
+        """Columns (lower-case) of every table in the target schema, by table name (lower-case)."""
+        sql, parameters = self.dialect.schema_columns_query(self.config.target_schema)
+        columns: dict[str, set[str]] = {}
+        for table, column in self.hook.get_records(sql, parameters=parameters or None):
+            columns.setdefault(str(table).lower(), set()).add(str(column).lower())
+        return columns
+
+    def _add_missing_columns(
+        self, table: str, wanted: tuple[tuple[str, str], ...], columns: dict[str, set[str]]
+    ) -> None:
+        """Columns an upgrade of the model adds, added to an existing table in place."""
+        have = columns.get(table.lower())
+        if not have:
+            return
+        missing = [(name, kind) for name, kind in wanted if name.lower() not in have]
+        if missing:
+            log.info("adding columns %s to %s", ", ".join(n for n, _ in missing), table)
+            target = self.dialect.table(self.config.target_schema, table)
+            self._execute([self.dialect.add_column(target, name, kind) for name, kind in missing], "upgrade")
 
     def _published(self, run_id: str) -> bool:
         tables = self.tables(run_key(run_id))
@@ -253,14 +346,54 @@ class SessionRunner:
         sql, parameters = self.dialect.tables_query(self.config.target_schema)
         return {str(r[0]).lower() for r in self.hook.get_records(sql, parameters=parameters or None)}
 
-    def _drop_stale_stages(self, tables: Tables, existing: set[str]) -> None:
-        """Staging tables of crashed or killed runs of this source (any key but this run's)."""
-        prefix, mine = tables.stage_prefix.lower(), tables.stage_name("").lower()
-        stale = sorted(n for n in existing if n.startswith(prefix) and not n.startswith(mine))
-        if stale:
-            log.info("dropping %d staging tables of earlier runs: %s", len(stale), ", ".join(stale))
-            schema = self.dialect.quote(self.config.target_schema)
-            self._execute([self.dialect.drop_table(f"{schema}.{self.dialect.quote(n)}") for n in stale])
+    def _drop_dead_stages(self, tables: Tables, version: int) -> None:
+        """Staging tables of this source's runs that can no longer publish: runs the log shows
+        ended, runs planned on an older state version than `version`, runs marked running for
+        longer than STALE_STAGE_AGE (killed), and tables no logged run owns. A run in flight
+        (another CLI run, an overlapping backfill) keeps its tables."""
+        prefix, mine = tables.stage_prefix.lower(), tables.key
+        keys: dict[str, list[str]] = {}
+        for name in self._target_schema_tables():
+            rest = name[len(prefix) :] if name.startswith(prefix) else ""
+            key = rest[:12]
+            if len(rest) > 13 and rest[12] == "_" and key != mine and all(c in "0123456789abcdef" for c in key):
+                keys.setdefault(key, []).append(name)
+        if not keys:
+            return
+        d = self.dialect
+        runs = self.hook.get_records(
+            f"SELECT run_id, outcome, state_version, {d.epoch_us('started_at')} FROM {tables.runs} "
+            f"WHERE source = {d.literal(self.config.name)}"
+        )
+        alive = set()
+        oldest = naive_utc_now() - STALE_STAGE_AGE
+        for run_id, outcome, planned_on, started in runs:
+            started_at = from_epoch_us(started)
+            if outcome == "running" and planned_on is not None and int(planned_on) >= version:
+                if started_at is not None and started_at > oldest:
+                    alive.add(run_key(str(run_id)))
+        dead = sorted(n for key, names in keys.items() if key not in alive for n in names)
+        if dead:
+            log.info("dropping %d staging tables of ended runs: %s", len(dead), ", ".join(dead))
+            schema = d.quote(self.config.target_schema)
+            self._execute([d.drop_table(f"{schema}.{d.quote(n)}") for n in dead], "cleanup")
+
+    def _log_run(self, plan: RunPlan) -> None:
+        """The run's row in the run log, marked running, before it writes any staging table."""
+        tables = self.tables(plan.key)
+        d = self.dialect
+        self._execute(
+            [
+                f"DELETE FROM {tables.runs} WHERE run_id = {d.literal(plan.run_id)} AND outcome <> 'published'",
+                f"INSERT INTO {tables.runs} (run_id, source, mode, requested_mode, window_start, window_end, "
+                f"watermark_before, started_at, outcome, state_version) VALUES ({d.literal(plan.run_id)}, "
+                f"{d.literal(self.config.name)}, {d.literal(plan.mode)}, {d.literal(plan.requested_mode)}, "
+                f"{d.timestamp_literal(plan.window_start)}, {d.timestamp_literal(plan.window_end)}, "
+                f"{d.timestamp_literal(plan.watermark_before)}, {d.current_timestamp()}, 'running', "
+                f"{int(plan.state_version)})",
+            ],
+            "run log",
+        )
 
     # -- execution --------------------------------------------------------------------------------
 
@@ -319,55 +452,69 @@ class SessionRunner:
             raise AuditFailed(f"audit of source {self.config.name!r} failed before publish: {'; '.join(failed)}")
 
     def _publish(self, statements: list[str], plan: RunPlan, tables: Tables) -> None:
-        """All statements in one transaction, committed only if this run still owns the state."""
+        """All statements in one transaction, committed only if this run still owns the state:
+        the claim (the UPDATE of the state row at the planned version) must update exactly one
+        row, and the state row must be this run's before the commit."""
+        # What comes before the transaction (creating missing targets: DDL) runs on its own.
+        opening = next(i for i, s in enumerate(statements) if s == self.dialect.begin() or s.startswith("DECLARE "))
+        self._execute(statements[:opening], "publish")
+        statements = statements[opening:]
         begin, *body, commit = statements
-        claim = (
-            f"SELECT last_run_id, version FROM {tables.state} WHERE source = {self.dialect.literal(self.config.name)}"
-        )
+        claim = f"UPDATE {tables.state} SET"
         with closing(self.hook.get_conn()) as conn, closing(conn.cursor()) as cursor:
             try:
                 if self.dialect.script_transactions:
                     self._publish_script(cursor, statements, plan)
-                    return
-                cursor.execute(begin)
-                for statement in body:
-                    log.info("publish statement: %s", statement)
-                    started = time.monotonic()
-                    cursor.execute(statement)
-                    log.info("rows affected: %s (%.2fs)", getattr(cursor, "rowcount", -1), time.monotonic() - started)
-                cursor.execute(claim)
-                owner = cursor.fetchone()
-                if owner is None or owner[0] != plan.run_id or int(owner[1]) != plan.state_version + 1:
-                    raise self._conflict(plan)
-                cursor.execute(commit)
+                else:
+                    cursor.execute(begin)
+                    for statement in body:
+                        log.info("publish statement: %s", statement)
+                        started = time.monotonic()
+                        cursor.execute(statement)
+                        affected = _affected_rows(cursor)
+                        log.info("%s (%.2fs)", _rows_text(affected), time.monotonic() - started)
+                        if statement.startswith(claim) and affected is not None and affected != 1:
+                            raise self._conflict(plan)
+                    cursor.execute(
+                        f"SELECT COUNT(*), MAX(last_run_id), MAX(version) FROM {tables.state} "
+                        f"WHERE source = {self.dialect.literal(self.config.name)}"
+                    )
+                    count, owner, version = cursor.fetchone()
+                    if int(count) != 1 or owner != plan.run_id or int(version) != plan.state_version + 1:
+                        raise self._conflict(plan)
+                    cursor.execute(commit)
             except BaseException as exc:
-                try:
-                    cursor.execute(self.dialect.rollback())
-                except Exception:  # the connection may be gone; closing it discards the transaction
-                    log.warning("rollback failed", exc_info=True)
+                if not self.dialect.script_transactions:  # a failed script has rolled back already
+                    try:
+                        cursor.execute(self.dialect.rollback())
+                    except Exception:  # the connection may be gone; closing it discards the transaction
+                        log.warning("rollback failed", exc_info=True)
                 if isinstance(exc, RudderSessionsError):
                     raise
                 if isinstance(exc, Exception):
                     raise PhaseFailed(f"publish failed for source {self.config.name!r}: {_first_line(exc)}") from exc
                 raise
-            # Published: the staging tables go on the same connection (one open, one checkpoint).
-            # A failure here only leaves them for the next plan to drop.
+            # Published: this run's staging tables go, and those of every run planned on an older
+            # state (they can no longer publish). A failure here only leaves them for a later plan.
             try:
                 for statement in self._drop_stage_statements(plan):
                     cursor.execute(statement)
             except Exception:
                 log.warning("could not drop the staging tables of run %s", plan.run_id, exc_info=True)
+        try:
+            self._drop_dead_stages(tables, plan.state_version + 1)
+        except Exception:
+            log.warning("could not drop the staging tables of ended runs", exc_info=True)
 
     def _publish_script(self, cursor: Any, statements: list[str], plan: RunPlan) -> None:
         """Warehouses whose transactions live inside one script (BigQuery) get the whole publish,
-        its state claim checked by an ASSERT, as one statement."""
+        its state claim checked by ASSERTs, as one job."""
         try:
             cursor.execute(";\n".join(statements) + ";")
         except Exception as exc:
             if "publish refused" in str(exc):
                 raise self._conflict(plan) from exc
             raise
-        self.drop_stages(plan)
 
     def _conflict(self, plan: RunPlan) -> PublishConflict:
         return PublishConflict(
@@ -428,7 +575,7 @@ class SessionRunner:
             conn.close()
 
     def record_failure(self, plan: RunPlan, exc: BaseException) -> None:
-        """Log a failed run (one row per run id; a later successful publish replaces it)."""
+        """Mark the run failed in the log (a later successful publish of the run id replaces it)."""
         if plan.noop or self._published(plan.run_id):
             return
         tables = self.tables(plan.key)
@@ -436,12 +583,8 @@ class SessionRunner:
         outcome = f"failed: {type(exc).__name__}: {_first_line(exc)}"[:500]
         self._execute(
             [
-                f"DELETE FROM {tables.runs} WHERE run_id = {d.literal(plan.run_id)} AND outcome <> 'published'",
-                f"INSERT INTO {tables.runs} (run_id, source, mode, requested_mode, window_start, window_end, "
-                f"watermark_before, finished_at, outcome) VALUES ({d.literal(plan.run_id)}, "
-                f"{d.literal(self.config.name)}, {d.literal(plan.mode)}, {d.literal(plan.requested_mode)}, "
-                f"{d.timestamp_literal(plan.window_start)}, {d.timestamp_literal(plan.window_end)}, "
-                f"{d.timestamp_literal(plan.watermark_before)}, {d.current_timestamp()}, {d.literal(outcome)})",
+                f"UPDATE {tables.runs} SET outcome = {d.literal(outcome)}, finished_at = {d.current_timestamp()} "
+                f"WHERE run_id = {d.literal(plan.run_id)} AND outcome <> 'published'"
             ],
             "record failure",
         )
@@ -503,7 +646,8 @@ class SessionRunner:
         )
         runs = self.hook.get_records(
             f"SELECT {', '.join(columns)} FROM {tables.runs} "
-            f"WHERE source = {self.dialect.literal(self.config.name)} ORDER BY finished_at DESC LIMIT {int(limit)}"
+            f"WHERE source = {self.dialect.literal(self.config.name)} "
+            f"ORDER BY COALESCE(finished_at, started_at) DESC LIMIT {int(limit)}"
         )
         return (
             dict(zip(state_columns, state, strict=True)) if state else None,
@@ -522,6 +666,28 @@ class _SharedConnection:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
+
+
+def _affected_rows(cursor: Any) -> int | None:
+    """Rows a DML statement changed, where the driver says (DuckDB returns them as a result row)."""
+    count = getattr(cursor, "rowcount", -1)
+    if isinstance(count, int) and count >= 0:
+        return count
+    try:
+        row = cursor.fetchone()
+    except Exception:
+        return None
+    if row and len(row) == 1 and isinstance(row[0], int):
+        return row[0]
+    return None
+
+
+def _rows_text(count: int | None) -> str:
+    return "rows affected: unknown" if count is None else f"rows affected: {count}"
+
+
+def naive_utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _first_line(exc: BaseException) -> str:

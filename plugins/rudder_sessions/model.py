@@ -49,7 +49,6 @@ RUN_TABLES: tuple[str, ...] = (
 )
 
 SOURCE_COLUMNS: tuple[str, ...] = ("id", "anonymous_id", "user_id", "event", "timestamp", "received_at")
-DROP_REASONS: tuple[str, ...] = ("null_id", "null_timestamp", "no_identifier", "duplicate")
 
 
 def published_columns(step: str, flow_length: int) -> tuple[str, ...]:
@@ -103,6 +102,77 @@ def published_columns(step: str, flow_length: int) -> tuple[str, ...]:
     return columns[step]
 
 
+# The type of every published column, in the dialect-neutral names of `Dialect.column_type`: the
+# targets are created once with these (their layout, grants and dependent views stay theirs), and
+# a column the model gains later is added to an existing target in place.
+COLUMN_TYPES: dict[str, str] = {
+    "alias": "text",
+    "dbt_visitor_id": "text",
+    "is_user_id": "bool",
+    "identified_user_id": "text",
+    "identified_at": "timestamp",
+    "identified_event_id": "text",
+    "event_id": "text",
+    "anonymous_id": "text",
+    "timestamp": "timestamp",
+    "event": "text",
+    "idle_time_minutes": "float",
+    "user_id": "text",
+    "received_at": "timestamp",
+    "starts_session": "bool",
+    "session_id": "text",
+    "session_start_at": "timestamp",
+    "session_sequence_number": "bigint",
+    "next_session_start_at": "timestamp",
+    "track_sequence_number": "bigint",
+}
+
+
+def column_type(column: str) -> str:
+    """Dialect-neutral type of a published column (`event_<k>` of the flow is text)."""
+    if re.fullmatch(r"event_\d+", column):
+        return "text"
+    return COLUMN_TYPES[column]
+
+
+# The run state and the run log, column by column: created with these, and a column added here
+# by an upgrade is added to an existing table in place (no publish fails on a missing column).
+STATE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("source", "text"),
+    ("watermark", "timestamp"),
+    ("version", "bigint"),
+    ("last_run_id", "text"),
+    ("last_mode", "text"),
+    ("last_window_start", "timestamp"),
+    ("last_window_end", "timestamp"),
+    ("updated_at", "timestamp"),
+)
+DROP_REASONS: tuple[str, ...] = ("null_id", "null_timestamp", "no_identifier", "duplicate")
+RUN_LOG_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("run_id", "text"),
+    ("source", "text"),
+    ("mode", "text"),
+    ("requested_mode", "text"),
+    ("window_start", "timestamp"),
+    ("window_end", "timestamp"),
+    ("watermark_before", "timestamp"),
+    ("watermark_after", "timestamp"),
+    ("started_at", "timestamp"),
+    ("finished_at", "timestamp"),
+    ("outcome", "text"),
+    ("rows_read", "bigint"),
+    *((f"dropped_{reason}", "bigint") for reason in DROP_REASONS),
+    ("events_changed", "bigint"),
+    ("visitors_affected", "bigint"),
+    ("visitors", "bigint"),
+    ("sessions", "bigint"),
+    *((f"rows_{step}", "bigint") for step in STEPS),
+    # The state version the run was planned on: a run planned on an older version than the
+    # stored one can never publish, so its staging tables are dead.
+    ("state_version", "bigint"),
+)
+
+
 def target_table_name(config: SourceConfig, step: str) -> str:
     """Published name of a step's table: the original dbt model names, behind an optional prefix."""
     return f"{config.table_prefix}dbt_{step}"
@@ -147,8 +217,12 @@ class Tables:
         return self.dialect.table(self.config.target_schema, self.state_name)
 
     @property
+    def runs_name(self) -> str:
+        return f"{self.config.table_prefix}rudder_sessions_runs"
+
+    @property
     def runs(self) -> str:
-        return self.dialect.table(self.config.target_schema, f"{self.config.table_prefix}rudder_sessions_runs")
+        return self.dialect.table(self.config.target_schema, self.runs_name)
 
     def stage_name(self, name: str) -> str:
         return f"{self.stage_prefix}{self.key}_{name}"

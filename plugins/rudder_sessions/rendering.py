@@ -15,7 +15,18 @@ import jinja2
 
 from rudder_sessions.config import SourceConfig
 from rudder_sessions.dialects import Dialect
-from rudder_sessions.model import CHECKS, DROP_REASONS, PHASES, PUBLISH, STEPS, Tables, published_columns
+from rudder_sessions.model import (
+    CHECKS,
+    DROP_REASONS,
+    PHASES,
+    PUBLISH,
+    RUN_LOG_COLUMNS,
+    STATE_COLUMNS,
+    STEPS,
+    Tables,
+    column_type,
+    published_columns,
+)
 from rudder_sessions.plan import RunPlan
 
 
@@ -44,10 +55,15 @@ def render_phase(phase: str, config: SourceConfig, dialect: Dialect, plan: RunPl
     sql = render_template(f"{phase}.sql", config, dialect, Tables(config, dialect, plan.key), plan=plan)
     if phase in (CHECKS, PUBLISH):  # the checks only read; publish.sql sets its own, after BEGIN
         return sql
-    # A full refresh publishes its staged step tables by renaming them; everything else a phase
-    # before publish writes is dropped when the run ends.
-    settings = dialect.staging_storage(kept=plan.full and phase in STEPS)
+    # A full refresh on DuckDB publishes its staged step tables by renaming them; everything else
+    # a phase before publish writes is dropped when the run ends.
+    settings = dialect.staging_storage(kept=dialect.publish_by_rename and plan.full and phase in STEPS)
     return f"{settings}\n{sql}" if settings else sql
+
+
+def target_columns(step: str, flow_length: int) -> list[tuple[str, str]]:
+    """A published table's columns with their dialect-neutral types."""
+    return [(c, column_type(c)) for c in published_columns(step, flow_length)]
 
 
 def render_template(name: str, config: SourceConfig, dialect: Dialect, tables: Tables, **extra: Any) -> str:
@@ -61,6 +77,9 @@ def render_template(name: str, config: SourceConfig, dialect: Dialect, tables: T
             **extra,
             steps=STEPS,
             columns={step: published_columns(step, config.flow_length) for step in STEPS},
+            target_columns={step: target_columns(step, config.flow_length) for step in STEPS},
+            state_columns=STATE_COLUMNS,
+            run_log_columns=RUN_LOG_COLUMNS,
             drop_reasons=DROP_REASONS,
         )
     )

@@ -1,23 +1,84 @@
--- Publish, in one transaction: claim the run state the plan saw (a concurrent or stale run finds
--- it moved and is refused), write the five tables, advance the watermark, log the run. Readers
--- see the previous model or the new one, never a mix; a failure anywhere leaves the previous one.
+-- Publish, in one transaction of DML only: claim the run state the plan saw (a concurrent or
+-- stale run finds it moved and is refused), write the five tables, advance the watermark, log the
+-- run. Readers see the previous model or the new one, never a mix; a failure anywhere leaves the
+-- previous one.
 
+
+-- The published tables, created once with their layout (before the transaction: DDL commits on
+-- most warehouses). Publish writes them with DML only, so their layout, grants and dependent
+-- views stay as the warehouse's owner set them.
+
+CREATE TABLE IF NOT EXISTS "sessions"."dbt_aliases_mapping" (
+    "alias" VARCHAR,
+    "dbt_visitor_id" VARCHAR,
+    "is_user_id" BOOLEAN,
+    "identified_user_id" VARCHAR,
+    "identified_at" TIMESTAMP,
+    "identified_event_id" VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS "sessions"."dbt_mapped_tracks" (
+    "event_id" VARCHAR,
+    "anonymous_id" VARCHAR,
+    "dbt_visitor_id" VARCHAR,
+    "timestamp" TIMESTAMP,
+    "event" VARCHAR,
+    "idle_time_minutes" DOUBLE,
+    "user_id" VARCHAR,
+    "received_at" TIMESTAMP,
+    "starts_session" BOOLEAN
+);
+
+CREATE TABLE IF NOT EXISTS "sessions"."dbt_session_tracks" (
+    "session_id" VARCHAR,
+    "dbt_visitor_id" VARCHAR,
+    "session_start_at" TIMESTAMP,
+    "session_sequence_number" BIGINT,
+    "next_session_start_at" TIMESTAMP
+);
+
+CREATE TABLE IF NOT EXISTS "sessions"."dbt_track_facts" (
+    "anonymous_id" VARCHAR,
+    "timestamp" TIMESTAMP,
+    "event_id" VARCHAR,
+    "event" VARCHAR,
+    "session_id" VARCHAR,
+    "dbt_visitor_id" VARCHAR,
+    "track_sequence_number" BIGINT
+);
+
+CREATE TABLE IF NOT EXISTS "sessions"."dbt_tracks_flow" (
+    "event_id" VARCHAR,
+    "session_id" VARCHAR,
+    "track_sequence_number" BIGINT,
+    "event" VARCHAR,
+    "dbt_visitor_id" VARCHAR,
+    "timestamp" TIMESTAMP,
+    "event_2" VARCHAR,
+    "event_3" VARCHAR,
+    "event_4" VARCHAR,
+    "event_5" VARCHAR
+);
 
 BEGIN TRANSACTION;
 SET force_compression = 'auto';  -- published tables: compressed
-
-INSERT INTO "sessions"."rudder_sessions_state" (source, watermark, version, last_run_id, last_mode, last_window_start, last_window_end, updated_at)
-SELECT 'shop', run.max_watermark, 1, run.run_id, run.mode,
-    CAST(NULL AS TIMESTAMP), CAST(NULL AS TIMESTAMP), CURRENT_TIMESTAMP
-FROM "sessions"."__rs_a330a0bc481b_run" AS run;
-
+-- The claim: exactly one state row at the planned version, or the run is refused.
+UPDATE "sessions"."rudder_sessions_state" SET
+    watermark = (SELECT run.max_watermark FROM "sessions"."__rs_a330a0bc481b_run" AS run),
+    version = version + 1,
+    last_run_id = 'scheduled__2026-03-02T03:00:00+00:00',
+    last_mode = 'full_refresh',
+    last_window_start = CAST(NULL AS TIMESTAMP),
+    last_window_end = CAST(NULL AS TIMESTAMP),
+    updated_at = timezone('UTC', current_timestamp)
+WHERE source = 'shop' AND version = 0;
 
 DELETE FROM "sessions"."rudder_sessions_runs" WHERE run_id = 'scheduled__2026-03-02T03:00:00+00:00';
 
 INSERT INTO "sessions"."rudder_sessions_runs" (
     run_id, source, mode, requested_mode, window_start, window_end, watermark_before, watermark_after,
     started_at, finished_at, outcome, rows_read, dropped_null_id, dropped_null_timestamp, dropped_no_identifier, dropped_duplicate,
-    events_changed, visitors_affected, visitors, sessions, rows_aliases_mapping, rows_mapped_tracks, rows_session_tracks, rows_track_facts, rows_tracks_flow
+    events_changed, visitors_affected, visitors, sessions, rows_aliases_mapping, rows_mapped_tracks, rows_session_tracks, rows_track_facts, rows_tracks_flow, state_version
 )
 SELECT
     run.run_id,
@@ -29,7 +90,7 @@ SELECT
     CAST(NULL AS TIMESTAMP),
     run.max_watermark,
     run.started_at,
-    CURRENT_TIMESTAMP,
+    timezone('UTC', current_timestamp),
     'published',
     run.rows_read,
     run.dropped_null_id,
@@ -44,7 +105,8 @@ SELECT
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_mapped_tracks"),
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_session_tracks"),
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_track_facts"),
-    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_tracks_flow")
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_tracks_flow"),
+    0
 FROM "sessions"."__rs_a330a0bc481b_run" AS run
 -- Visitors and sessions of the model as published, in one scan of session_tracks (every visitor
 -- has a session: several times fewer rows than its events).
@@ -73,6 +135,5 @@ ALTER TABLE "sessions"."__rs_a330a0bc481b_track_facts" RENAME TO "dbt_track_fact
 DROP TABLE IF EXISTS "sessions"."dbt_tracks_flow";
 
 ALTER TABLE "sessions"."__rs_a330a0bc481b_tracks_flow" RENAME TO "dbt_tracks_flow";
-
 
 COMMIT;

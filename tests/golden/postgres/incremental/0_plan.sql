@@ -62,7 +62,7 @@ CREATE TABLE "sessions"."__rs_a330a0bc481b_run" AS
 SELECT
     'scheduled__2026-03-02T03:00:00+00:00' AS run_id,
     'incremental' AS mode,
-    CURRENT_TIMESTAMP AS started_at,
+    (CURRENT_TIMESTAMP AT TIME ZONE 'UTC') AS started_at,
     CAST(COUNT(*) AS BIGINT) AS rows_read,
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'null_id' THEN 1 ELSE 0 END), 0) AS BIGINT)
         AS dropped_null_id,

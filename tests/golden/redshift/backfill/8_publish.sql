@@ -1,10 +1,72 @@
--- Publish, in one transaction: claim the run state the plan saw (a concurrent or stale run finds
--- it moved and is refused), write the five tables, advance the watermark, log the run. Readers
--- see the previous model or the new one, never a mix; a failure anywhere leaves the previous one.
+-- Publish, in one transaction of DML only: claim the run state the plan saw (a concurrent or
+-- stale run finds it moved and is refused), write the five tables, advance the watermark, log the
+-- run. Readers see the previous model or the new one, never a mix; a failure anywhere leaves the
+-- previous one.
 
+
+-- The published tables, created once with their layout (before the transaction: DDL commits on
+-- most warehouses). Publish writes them with DML only, so their layout, grants and dependent
+-- views stay as the warehouse's owner set them.
+
+CREATE TABLE IF NOT EXISTS "sessions"."dbt_aliases_mapping" (
+    "alias" VARCHAR(65535),
+    "dbt_visitor_id" VARCHAR(65535),
+    "is_user_id" BOOLEAN,
+    "identified_user_id" VARCHAR(65535),
+    "identified_at" TIMESTAMP,
+    "identified_event_id" VARCHAR(65535)
+)
+DISTKEY ("alias") SORTKEY ("alias");
+
+CREATE TABLE IF NOT EXISTS "sessions"."dbt_mapped_tracks" (
+    "event_id" VARCHAR(65535),
+    "anonymous_id" VARCHAR(65535),
+    "dbt_visitor_id" VARCHAR(65535),
+    "timestamp" TIMESTAMP,
+    "event" VARCHAR(65535),
+    "idle_time_minutes" DOUBLE PRECISION,
+    "user_id" VARCHAR(65535),
+    "received_at" TIMESTAMP,
+    "starts_session" BOOLEAN
+)
+DISTKEY ("dbt_visitor_id") COMPOUND SORTKEY ("dbt_visitor_id", "timestamp");
+
+CREATE TABLE IF NOT EXISTS "sessions"."dbt_session_tracks" (
+    "session_id" VARCHAR(65535),
+    "dbt_visitor_id" VARCHAR(65535),
+    "session_start_at" TIMESTAMP,
+    "session_sequence_number" BIGINT,
+    "next_session_start_at" TIMESTAMP
+)
+DISTKEY ("dbt_visitor_id") COMPOUND SORTKEY ("dbt_visitor_id", "session_start_at");
+
+CREATE TABLE IF NOT EXISTS "sessions"."dbt_track_facts" (
+    "anonymous_id" VARCHAR(65535),
+    "timestamp" TIMESTAMP,
+    "event_id" VARCHAR(65535),
+    "event" VARCHAR(65535),
+    "session_id" VARCHAR(65535),
+    "dbt_visitor_id" VARCHAR(65535),
+    "track_sequence_number" BIGINT
+)
+DISTKEY ("dbt_visitor_id") COMPOUND SORTKEY ("dbt_visitor_id", "timestamp");
+
+CREATE TABLE IF NOT EXISTS "sessions"."dbt_tracks_flow" (
+    "event_id" VARCHAR(65535),
+    "session_id" VARCHAR(65535),
+    "track_sequence_number" BIGINT,
+    "event" VARCHAR(65535),
+    "dbt_visitor_id" VARCHAR(65535),
+    "timestamp" TIMESTAMP,
+    "event_2" VARCHAR(65535),
+    "event_3" VARCHAR(65535),
+    "event_4" VARCHAR(65535),
+    "event_5" VARCHAR(65535)
+)
+DISTKEY ("dbt_visitor_id") COMPOUND SORTKEY ("dbt_visitor_id", "timestamp");
 
 BEGIN TRANSACTION;
-
+-- The claim: exactly one state row at the planned version, or the run is refused.
 UPDATE "sessions"."rudder_sessions_state" SET
     watermark = (SELECT CAST(NULL AS TIMESTAMP) FROM "sessions"."__rs_a330a0bc481b_run" AS run),
     version = version + 1,
@@ -12,9 +74,8 @@ UPDATE "sessions"."rudder_sessions_state" SET
     last_mode = 'backfill',
     last_window_start = CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP),
     last_window_end = CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP),
-    updated_at = CURRENT_TIMESTAMP
+    updated_at = GETDATE()
 WHERE source = 'shop' AND version = 7;
-
 DELETE FROM "sessions"."dbt_aliases_mapping"
 WHERE alias IN (SELECT alias FROM "sessions"."__rs_a330a0bc481b_touched");
 
@@ -65,7 +126,7 @@ DELETE FROM "sessions"."rudder_sessions_runs" WHERE run_id = 'scheduled__2026-03
 INSERT INTO "sessions"."rudder_sessions_runs" (
     run_id, source, mode, requested_mode, window_start, window_end, watermark_before, watermark_after,
     started_at, finished_at, outcome, rows_read, dropped_null_id, dropped_null_timestamp, dropped_no_identifier, dropped_duplicate,
-    events_changed, visitors_affected, visitors, sessions, rows_aliases_mapping, rows_mapped_tracks, rows_session_tracks, rows_track_facts, rows_tracks_flow
+    events_changed, visitors_affected, visitors, sessions, rows_aliases_mapping, rows_mapped_tracks, rows_session_tracks, rows_track_facts, rows_tracks_flow, state_version
 )
 SELECT
     run.run_id,
@@ -77,7 +138,7 @@ SELECT
     CAST(NULL AS TIMESTAMP),
     CAST(NULL AS TIMESTAMP),
     run.started_at,
-    CURRENT_TIMESTAMP,
+    GETDATE(),
     'published',
     run.rows_read,
     run.dropped_null_id,
@@ -92,7 +153,8 @@ SELECT
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_mapped_tracks"),
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_session_tracks"),
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_track_facts"),
-    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_tracks_flow")
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_tracks_flow"),
+    7
 FROM "sessions"."__rs_a330a0bc481b_run" AS run
 -- Visitors and sessions of the model as published, in one scan of session_tracks (every visitor
 -- has a session: several times fewer rows than its events).
@@ -100,5 +162,4 @@ CROSS JOIN (
     SELECT COUNT(DISTINCT dbt_visitor_id) AS visitors, COUNT(*) AS sessions
     FROM "sessions"."dbt_session_tracks"
 ) AS totals;
-
 COMMIT;

@@ -1,22 +1,114 @@
--- Publish, in one transaction: claim the run state the plan saw (a concurrent or stale run finds
--- it moved and is refused), write the five tables, advance the watermark, log the run. Readers
--- see the previous model or the new one, never a mix; a failure anywhere leaves the previous one.
+-- Publish, in one transaction of DML only: claim the run state the plan saw (a concurrent or
+-- stale run finds it moved and is refused), write the five tables, advance the watermark, log the
+-- run. Readers see the previous model or the new one, never a mix; a failure anywhere leaves the
+-- previous one.
 
+
+-- The published tables, created once with their layout (before the transaction: DDL commits on
+-- most warehouses). Publish writes them with DML only, so their layout, grants and dependent
+-- views stay as the warehouse's owner set them.
+
+CREATE TABLE IF NOT EXISTS "SESSIONS"."DBT_ALIASES_MAPPING" (
+    "ALIAS" VARCHAR,
+    "DBT_VISITOR_ID" VARCHAR,
+    "IS_USER_ID" BOOLEAN,
+    "IDENTIFIED_USER_ID" VARCHAR,
+    "IDENTIFIED_AT" TIMESTAMP_NTZ,
+    "IDENTIFIED_EVENT_ID" VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS "SESSIONS"."DBT_MAPPED_TRACKS" (
+    "EVENT_ID" VARCHAR,
+    "ANONYMOUS_ID" VARCHAR,
+    "DBT_VISITOR_ID" VARCHAR,
+    "TIMESTAMP" TIMESTAMP_NTZ,
+    "EVENT" VARCHAR,
+    "IDLE_TIME_MINUTES" DOUBLE,
+    "USER_ID" VARCHAR,
+    "RECEIVED_AT" TIMESTAMP_NTZ,
+    "STARTS_SESSION" BOOLEAN
+);
+
+CREATE TABLE IF NOT EXISTS "SESSIONS"."DBT_SESSION_TRACKS" (
+    "SESSION_ID" VARCHAR,
+    "DBT_VISITOR_ID" VARCHAR,
+    "SESSION_START_AT" TIMESTAMP_NTZ,
+    "SESSION_SEQUENCE_NUMBER" BIGINT,
+    "NEXT_SESSION_START_AT" TIMESTAMP_NTZ
+);
+
+CREATE TABLE IF NOT EXISTS "SESSIONS"."DBT_TRACK_FACTS" (
+    "ANONYMOUS_ID" VARCHAR,
+    "TIMESTAMP" TIMESTAMP_NTZ,
+    "EVENT_ID" VARCHAR,
+    "EVENT" VARCHAR,
+    "SESSION_ID" VARCHAR,
+    "DBT_VISITOR_ID" VARCHAR,
+    "TRACK_SEQUENCE_NUMBER" BIGINT
+);
+
+CREATE TABLE IF NOT EXISTS "SESSIONS"."DBT_TRACKS_FLOW" (
+    "EVENT_ID" VARCHAR,
+    "SESSION_ID" VARCHAR,
+    "TRACK_SEQUENCE_NUMBER" BIGINT,
+    "EVENT" VARCHAR,
+    "DBT_VISITOR_ID" VARCHAR,
+    "TIMESTAMP" TIMESTAMP_NTZ,
+    "EVENT_2" VARCHAR,
+    "EVENT_3" VARCHAR,
+    "EVENT_4" VARCHAR,
+    "EVENT_5" VARCHAR
+);
 
 BEGIN TRANSACTION;
+-- The claim: exactly one state row at the planned version, or the run is refused.
+UPDATE "SESSIONS"."RUDDER_SESSIONS_STATE" SET
+    watermark = (SELECT run.max_watermark FROM "SESSIONS"."__RS_A330A0BC481B_RUN" AS run),
+    version = version + 1,
+    last_run_id = 'scheduled__2026-03-02T03:00:00+00:00',
+    last_mode = 'full_refresh',
+    last_window_start = CAST(NULL AS TIMESTAMP_NTZ),
+    last_window_end = CAST(NULL AS TIMESTAMP_NTZ),
+    updated_at = SYSDATE()
+WHERE source = 'shop' AND version = 0;
+-- A full refresh replaces every row of the five tables.
 
-INSERT INTO "SESSIONS"."RUDDER_SESSIONS_STATE" (source, watermark, version, last_run_id, last_mode, last_window_start, last_window_end, updated_at)
-SELECT 'shop', run.max_watermark, 1, run.run_id, run.mode,
-    CAST(NULL AS TIMESTAMP_NTZ), CAST(NULL AS TIMESTAMP_NTZ), CURRENT_TIMESTAMP
-FROM "SESSIONS"."__RS_A330A0BC481B_RUN" AS run;
+DELETE FROM "SESSIONS"."DBT_ALIASES_MAPPING" WHERE TRUE;
 
+INSERT INTO "SESSIONS"."DBT_ALIASES_MAPPING" ("ALIAS", "DBT_VISITOR_ID", "IS_USER_ID", "IDENTIFIED_USER_ID", "IDENTIFIED_AT", "IDENTIFIED_EVENT_ID")
+SELECT "ALIAS", "DBT_VISITOR_ID", "IS_USER_ID", "IDENTIFIED_USER_ID", "IDENTIFIED_AT", "IDENTIFIED_EVENT_ID"
+FROM "SESSIONS"."__RS_A330A0BC481B_ALIASES_MAPPING";
+
+DELETE FROM "SESSIONS"."DBT_MAPPED_TRACKS" WHERE TRUE;
+
+INSERT INTO "SESSIONS"."DBT_MAPPED_TRACKS" ("EVENT_ID", "ANONYMOUS_ID", "DBT_VISITOR_ID", "TIMESTAMP", "EVENT", "IDLE_TIME_MINUTES", "USER_ID", "RECEIVED_AT", "STARTS_SESSION")
+SELECT "EVENT_ID", "ANONYMOUS_ID", "DBT_VISITOR_ID", "TIMESTAMP", "EVENT", "IDLE_TIME_MINUTES", "USER_ID", "RECEIVED_AT", "STARTS_SESSION"
+FROM "SESSIONS"."__RS_A330A0BC481B_MAPPED_TRACKS";
+
+DELETE FROM "SESSIONS"."DBT_SESSION_TRACKS" WHERE TRUE;
+
+INSERT INTO "SESSIONS"."DBT_SESSION_TRACKS" ("SESSION_ID", "DBT_VISITOR_ID", "SESSION_START_AT", "SESSION_SEQUENCE_NUMBER", "NEXT_SESSION_START_AT")
+SELECT "SESSION_ID", "DBT_VISITOR_ID", "SESSION_START_AT", "SESSION_SEQUENCE_NUMBER", "NEXT_SESSION_START_AT"
+FROM "SESSIONS"."__RS_A330A0BC481B_SESSION_TRACKS";
+
+DELETE FROM "SESSIONS"."DBT_TRACK_FACTS" WHERE TRUE;
+
+INSERT INTO "SESSIONS"."DBT_TRACK_FACTS" ("ANONYMOUS_ID", "TIMESTAMP", "EVENT_ID", "EVENT", "SESSION_ID", "DBT_VISITOR_ID", "TRACK_SEQUENCE_NUMBER")
+SELECT "ANONYMOUS_ID", "TIMESTAMP", "EVENT_ID", "EVENT", "SESSION_ID", "DBT_VISITOR_ID", "TRACK_SEQUENCE_NUMBER"
+FROM "SESSIONS"."__RS_A330A0BC481B_TRACK_FACTS";
+
+DELETE FROM "SESSIONS"."DBT_TRACKS_FLOW" WHERE TRUE;
+
+INSERT INTO "SESSIONS"."DBT_TRACKS_FLOW" ("EVENT_ID", "SESSION_ID", "TRACK_SEQUENCE_NUMBER", "EVENT", "DBT_VISITOR_ID", "TIMESTAMP", "EVENT_2", "EVENT_3", "EVENT_4", "EVENT_5")
+SELECT "EVENT_ID", "SESSION_ID", "TRACK_SEQUENCE_NUMBER", "EVENT", "DBT_VISITOR_ID", "TIMESTAMP", "EVENT_2", "EVENT_3", "EVENT_4", "EVENT_5"
+FROM "SESSIONS"."__RS_A330A0BC481B_TRACKS_FLOW";
 
 DELETE FROM "SESSIONS"."RUDDER_SESSIONS_RUNS" WHERE run_id = 'scheduled__2026-03-02T03:00:00+00:00';
 
 INSERT INTO "SESSIONS"."RUDDER_SESSIONS_RUNS" (
     run_id, source, mode, requested_mode, window_start, window_end, watermark_before, watermark_after,
     started_at, finished_at, outcome, rows_read, dropped_null_id, dropped_null_timestamp, dropped_no_identifier, dropped_duplicate,
-    events_changed, visitors_affected, visitors, sessions, rows_aliases_mapping, rows_mapped_tracks, rows_session_tracks, rows_track_facts, rows_tracks_flow
+    events_changed, visitors_affected, visitors, sessions, rows_aliases_mapping, rows_mapped_tracks, rows_session_tracks, rows_track_facts, rows_tracks_flow, state_version
 )
 SELECT
     run.run_id,
@@ -28,7 +120,7 @@ SELECT
     CAST(NULL AS TIMESTAMP_NTZ),
     run.max_watermark,
     run.started_at,
-    CURRENT_TIMESTAMP,
+    SYSDATE(),
     'published',
     run.rows_read,
     run.dropped_null_id,
@@ -43,7 +135,8 @@ SELECT
     (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_MAPPED_TRACKS"),
     (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_SESSION_TRACKS"),
     (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_TRACK_FACTS"),
-    (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_TRACKS_FLOW")
+    (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_TRACKS_FLOW"),
+    0
 FROM "SESSIONS"."__RS_A330A0BC481B_RUN" AS run
 -- Visitors and sessions of the model as published, in one scan of session_tracks (every visitor
 -- has a session: several times fewer rows than its events).
@@ -51,27 +144,4 @@ CROSS JOIN (
     SELECT COUNT(DISTINCT dbt_visitor_id) AS visitors, COUNT(*) AS sessions
     FROM "SESSIONS"."__RS_A330A0BC481B_SESSION_TRACKS"
 ) AS totals;
--- A full refresh moves its staged tables into place (the staged columns are the published ones).
-
-DROP TABLE IF EXISTS "SESSIONS"."DBT_ALIASES_MAPPING";
-
-ALTER TABLE "SESSIONS"."__RS_A330A0BC481B_ALIASES_MAPPING" RENAME TO "SESSIONS"."DBT_ALIASES_MAPPING";
-
-DROP TABLE IF EXISTS "SESSIONS"."DBT_MAPPED_TRACKS";
-
-ALTER TABLE "SESSIONS"."__RS_A330A0BC481B_MAPPED_TRACKS" RENAME TO "SESSIONS"."DBT_MAPPED_TRACKS";
-
-DROP TABLE IF EXISTS "SESSIONS"."DBT_SESSION_TRACKS";
-
-ALTER TABLE "SESSIONS"."__RS_A330A0BC481B_SESSION_TRACKS" RENAME TO "SESSIONS"."DBT_SESSION_TRACKS";
-
-DROP TABLE IF EXISTS "SESSIONS"."DBT_TRACK_FACTS";
-
-ALTER TABLE "SESSIONS"."__RS_A330A0BC481B_TRACK_FACTS" RENAME TO "SESSIONS"."DBT_TRACK_FACTS";
-
-DROP TABLE IF EXISTS "SESSIONS"."DBT_TRACKS_FLOW";
-
-ALTER TABLE "SESSIONS"."__RS_A330A0BC481B_TRACKS_FLOW" RENAME TO "SESSIONS"."DBT_TRACKS_FLOW";
-
-
 COMMIT;

@@ -1,10 +1,67 @@
--- Publish, in one transaction: claim the run state the plan saw (a concurrent or stale run finds
--- it moved and is refused), write the five tables, advance the watermark, log the run. Readers
--- see the previous model or the new one, never a mix; a failure anywhere leaves the previous one.
+-- Publish, in one transaction of DML only: claim the run state the plan saw (a concurrent or
+-- stale run finds it moved and is refused), write the five tables, advance the watermark, log the
+-- run. Readers see the previous model or the new one, never a mix; a failure anywhere leaves the
+-- previous one.
 
+
+-- The published tables, created once with their layout (before the transaction: DDL commits on
+-- most warehouses). Publish writes them with DML only, so their layout, grants and dependent
+-- views stay as the warehouse's owner set them.
+
+CREATE TABLE IF NOT EXISTS "SESSIONS"."DBT_ALIASES_MAPPING" (
+    "ALIAS" VARCHAR,
+    "DBT_VISITOR_ID" VARCHAR,
+    "IS_USER_ID" BOOLEAN,
+    "IDENTIFIED_USER_ID" VARCHAR,
+    "IDENTIFIED_AT" TIMESTAMP_NTZ,
+    "IDENTIFIED_EVENT_ID" VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS "SESSIONS"."DBT_MAPPED_TRACKS" (
+    "EVENT_ID" VARCHAR,
+    "ANONYMOUS_ID" VARCHAR,
+    "DBT_VISITOR_ID" VARCHAR,
+    "TIMESTAMP" TIMESTAMP_NTZ,
+    "EVENT" VARCHAR,
+    "IDLE_TIME_MINUTES" DOUBLE,
+    "USER_ID" VARCHAR,
+    "RECEIVED_AT" TIMESTAMP_NTZ,
+    "STARTS_SESSION" BOOLEAN
+);
+
+CREATE TABLE IF NOT EXISTS "SESSIONS"."DBT_SESSION_TRACKS" (
+    "SESSION_ID" VARCHAR,
+    "DBT_VISITOR_ID" VARCHAR,
+    "SESSION_START_AT" TIMESTAMP_NTZ,
+    "SESSION_SEQUENCE_NUMBER" BIGINT,
+    "NEXT_SESSION_START_AT" TIMESTAMP_NTZ
+);
+
+CREATE TABLE IF NOT EXISTS "SESSIONS"."DBT_TRACK_FACTS" (
+    "ANONYMOUS_ID" VARCHAR,
+    "TIMESTAMP" TIMESTAMP_NTZ,
+    "EVENT_ID" VARCHAR,
+    "EVENT" VARCHAR,
+    "SESSION_ID" VARCHAR,
+    "DBT_VISITOR_ID" VARCHAR,
+    "TRACK_SEQUENCE_NUMBER" BIGINT
+);
+
+CREATE TABLE IF NOT EXISTS "SESSIONS"."DBT_TRACKS_FLOW" (
+    "EVENT_ID" VARCHAR,
+    "SESSION_ID" VARCHAR,
+    "TRACK_SEQUENCE_NUMBER" BIGINT,
+    "EVENT" VARCHAR,
+    "DBT_VISITOR_ID" VARCHAR,
+    "TIMESTAMP" TIMESTAMP_NTZ,
+    "EVENT_2" VARCHAR,
+    "EVENT_3" VARCHAR,
+    "EVENT_4" VARCHAR,
+    "EVENT_5" VARCHAR
+);
 
 BEGIN TRANSACTION;
-
+-- The claim: exactly one state row at the planned version, or the run is refused.
 UPDATE "SESSIONS"."RUDDER_SESSIONS_STATE" SET
     watermark = (SELECT COALESCE(GREATEST(run.max_watermark, CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP_NTZ)), run.max_watermark, CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP_NTZ)) FROM "SESSIONS"."__RS_A330A0BC481B_RUN" AS run),
     version = version + 1,
@@ -12,9 +69,8 @@ UPDATE "SESSIONS"."RUDDER_SESSIONS_STATE" SET
     last_mode = 'incremental',
     last_window_start = CAST('2026-03-01 00:00:00.000000' AS TIMESTAMP_NTZ),
     last_window_end = CAST(NULL AS TIMESTAMP_NTZ),
-    updated_at = CURRENT_TIMESTAMP
+    updated_at = SYSDATE()
 WHERE source = 'shop' AND version = 7;
-
 DELETE FROM "SESSIONS"."DBT_ALIASES_MAPPING"
 WHERE alias IN (SELECT alias FROM "SESSIONS"."__RS_A330A0BC481B_TOUCHED");
 
@@ -23,25 +79,25 @@ SELECT "ALIAS", "DBT_VISITOR_ID", "IS_USER_ID", "IDENTIFIED_USER_ID", "IDENTIFIE
 FROM "SESSIONS"."__RS_A330A0BC481B_ALIASES_MAPPING";
 -- The recomputed parts of the affected visitors: their events from the reopen point on, and their
 -- sessions from the last one starting before it (each table carries the visitor and timestamp).
-DELETE FROM "SESSIONS"."DBT_SESSION_TRACKS"
+DELETE FROM "SESSIONS"."DBT_SESSION_TRACKS" AS target
 USING "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected
-WHERE affected.dbt_visitor_id = "SESSIONS"."DBT_SESSION_TRACKS".dbt_visitor_id
-      AND (affected.sessions_from IS NULL OR "SESSIONS"."DBT_SESSION_TRACKS".session_start_at >= affected.sessions_from);
+WHERE affected.dbt_visitor_id = target.dbt_visitor_id
+      AND (affected.sessions_from IS NULL OR target.session_start_at >= affected.sessions_from);
 
-DELETE FROM "SESSIONS"."DBT_MAPPED_TRACKS"
+DELETE FROM "SESSIONS"."DBT_MAPPED_TRACKS" AS target
 USING "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected
-WHERE affected.dbt_visitor_id = "SESSIONS"."DBT_MAPPED_TRACKS".dbt_visitor_id
-      AND (affected.reopen_at IS NULL OR "SESSIONS"."DBT_MAPPED_TRACKS"."TIMESTAMP" >= affected.reopen_at);
+WHERE affected.dbt_visitor_id = target.dbt_visitor_id
+      AND (affected.reopen_at IS NULL OR target."TIMESTAMP" >= affected.reopen_at);
 
-DELETE FROM "SESSIONS"."DBT_TRACK_FACTS"
+DELETE FROM "SESSIONS"."DBT_TRACK_FACTS" AS target
 USING "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected
-WHERE affected.dbt_visitor_id = "SESSIONS"."DBT_TRACK_FACTS".dbt_visitor_id
-      AND (affected.reopen_at IS NULL OR "SESSIONS"."DBT_TRACK_FACTS"."TIMESTAMP" >= affected.reopen_at);
+WHERE affected.dbt_visitor_id = target.dbt_visitor_id
+      AND (affected.reopen_at IS NULL OR target."TIMESTAMP" >= affected.reopen_at);
 
-DELETE FROM "SESSIONS"."DBT_TRACKS_FLOW"
+DELETE FROM "SESSIONS"."DBT_TRACKS_FLOW" AS target
 USING "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected
-WHERE affected.dbt_visitor_id = "SESSIONS"."DBT_TRACKS_FLOW".dbt_visitor_id
-      AND (affected.reopen_at IS NULL OR "SESSIONS"."DBT_TRACKS_FLOW"."TIMESTAMP" >= affected.reopen_at);
+WHERE affected.dbt_visitor_id = target.dbt_visitor_id
+      AND (affected.reopen_at IS NULL OR target."TIMESTAMP" >= affected.reopen_at);
 
 INSERT INTO "SESSIONS"."DBT_MAPPED_TRACKS" ("EVENT_ID", "ANONYMOUS_ID", "DBT_VISITOR_ID", "TIMESTAMP", "EVENT", "IDLE_TIME_MINUTES", "USER_ID", "RECEIVED_AT", "STARTS_SESSION")
 SELECT "EVENT_ID", "ANONYMOUS_ID", "DBT_VISITOR_ID", "TIMESTAMP", "EVENT", "IDLE_TIME_MINUTES", "USER_ID", "RECEIVED_AT", "STARTS_SESSION"
@@ -65,7 +121,7 @@ DELETE FROM "SESSIONS"."RUDDER_SESSIONS_RUNS" WHERE run_id = 'scheduled__2026-03
 INSERT INTO "SESSIONS"."RUDDER_SESSIONS_RUNS" (
     run_id, source, mode, requested_mode, window_start, window_end, watermark_before, watermark_after,
     started_at, finished_at, outcome, rows_read, dropped_null_id, dropped_null_timestamp, dropped_no_identifier, dropped_duplicate,
-    events_changed, visitors_affected, visitors, sessions, rows_aliases_mapping, rows_mapped_tracks, rows_session_tracks, rows_track_facts, rows_tracks_flow
+    events_changed, visitors_affected, visitors, sessions, rows_aliases_mapping, rows_mapped_tracks, rows_session_tracks, rows_track_facts, rows_tracks_flow, state_version
 )
 SELECT
     run.run_id,
@@ -77,7 +133,7 @@ SELECT
     CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP_NTZ),
     COALESCE(GREATEST(run.max_watermark, CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP_NTZ)), run.max_watermark, CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP_NTZ)),
     run.started_at,
-    CURRENT_TIMESTAMP,
+    SYSDATE(),
     'published',
     run.rows_read,
     run.dropped_null_id,
@@ -92,7 +148,8 @@ SELECT
     (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_MAPPED_TRACKS"),
     (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_SESSION_TRACKS"),
     (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_TRACK_FACTS"),
-    (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_TRACKS_FLOW")
+    (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_TRACKS_FLOW"),
+    7
 FROM "SESSIONS"."__RS_A330A0BC481B_RUN" AS run
 -- Visitors and sessions of the model as published, in one scan of session_tracks (every visitor
 -- has a session: several times fewer rows than its events).
@@ -100,5 +157,4 @@ CROSS JOIN (
     SELECT COUNT(DISTINCT dbt_visitor_id) AS visitors, COUNT(*) AS sessions
     FROM "SESSIONS"."DBT_SESSION_TRACKS"
 ) AS totals;
-
 COMMIT;
