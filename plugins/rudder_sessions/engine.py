@@ -350,7 +350,8 @@ class SessionRunner:
         """Staging tables of this source's runs that can no longer publish: runs the log shows
         ended, runs planned on an older state version than `version`, runs marked running for
         longer than STALE_STAGE_AGE (killed), and tables no logged run owns. A run in flight
-        (another CLI run, an overlapping backfill) keeps its tables."""
+        (another CLI run, an overlapping backfill) keeps its tables: if it can no longer
+        publish, its claim refuses it with a clear message, and the next plan drops them."""
         prefix, mine = tables.stage_prefix.lower(), tables.key
         keys: dict[str, list[str]] = {}
         for name in self._target_schema_tables():
@@ -501,8 +502,8 @@ class SessionRunner:
                     cursor.execute(statement)
             except Exception:
                 log.warning("could not drop the staging tables of run %s", plan.run_id, exc_info=True)
-        try:
-            self._drop_dead_stages(tables, plan.state_version + 1)
+        try:  # runs planned on the version this one replaced may still be in flight: they stay
+            self._drop_dead_stages(tables, plan.state_version)
         except Exception:
             log.warning("could not drop the staging tables of ended runs", exc_info=True)
 

@@ -1,0 +1,225 @@
+"""Publish under the rules of warehouses that forgive less than DuckDB: the state is claimed by
+one checked UPDATE, concurrent runs keep their staging tables, published tables keep their views
+and grants, and run-log times are UTC whatever the session's time zone."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta
+
+import duckdb
+import pytest
+from test_run_safety import FIRST, SECOND
+
+from conftest import require_postgres
+from pipeline import assert_matches_spec, duckdb_runner, load_source, make_config, snapshot, table_names
+from rudder_sessions.errors import ConfigError, PublishConflict
+from rudder_sessions.model import PHASES, PUBLISH
+
+
+def stages(warehouse, key: str) -> set[str]:
+    return {n for n in table_names(warehouse, "sessions") if n.startswith(f"__rs_{key}_")}
+
+
+def test_a_run_in_flight_keeps_its_staging_tables_when_another_plans(warehouse):
+    """Before, every plan dropped the staging tables of every other run of the source."""
+    config = make_config()
+    load_source(warehouse, FIRST)
+    duckdb_runner(warehouse, config).run("first")
+    load_source(warehouse, SECOND, append=True)
+    a, b = duckdb_runner(warehouse, config), duckdb_runner(warehouse, config)
+    plan_a = a.plan("run-a", "incremental")
+    for phase in PHASES[: PHASES.index("checks")]:
+        a.execute(phase, plan_a)
+    b.plan("run-b", "incremental")  # e.g. a CLI run started while the nightly one is at its checks
+    assert stages(warehouse, plan_a.key)
+    for phase in PHASES[PHASES.index("checks") :]:
+        a.execute(phase, plan_a)
+    assert_matches_spec(warehouse, config)
+    assert not stages(warehouse, plan_a.key)
+
+
+def test_stages_of_ended_and_long_dead_runs_are_dropped(warehouse):
+    config = make_config()
+    load_source(warehouse, FIRST)
+    runner = duckdb_runner(warehouse, config)
+    runner.run("first")
+    failed, killed = runner.plan("failed", "incremental"), runner.plan("killed", "incremental")
+    for plan in (failed, killed):
+        runner.execute("plan", plan)
+    runner.record_failure(failed, RuntimeError("boom"))
+    runner.plan("third", "incremental")
+    assert not stages(warehouse, failed.key), "a failed run's stages are dead"
+    assert stages(warehouse, killed.key), "a run marked running on the current version may be alive"
+    with duckdb.connect(str(warehouse)) as conn:  # its start long enough ago: killed, not slow
+        conn.execute(
+            "UPDATE sessions.rudder_sessions_runs SET started_at = started_at - INTERVAL 13 HOUR "
+            "WHERE run_id = 'killed'"
+        )
+    runner.plan("fourth", "incremental")
+    assert not stages(warehouse, killed.key)
+
+
+def test_two_first_runs_cannot_both_publish(warehouse):
+    """No warehouse but PostgreSQL and DuckDB enforces the state's primary key: a first publish
+    that inserted its state row unconditionally could publish twice. Both claim version 0 now."""
+    config = make_config()
+    load_source(warehouse, FIRST)
+    a, b = duckdb_runner(warehouse, config), duckdb_runner(warehouse, config)
+    plan_a, plan_b = a.plan("first-a", "full_refresh"), b.plan("first-b", "full_refresh")
+    assert plan_a.state_version == plan_b.state_version == 0
+    for phase in PHASES:
+        a.execute(phase, plan_a)
+    after_a = snapshot(warehouse, config)
+    for phase in PHASES[:-1]:
+        b.execute(phase, plan_b)
+    with pytest.raises(PublishConflict, match="another run published first"):
+        b.execute(PUBLISH, plan_b)
+    assert snapshot(warehouse, config) == after_a
+
+
+def test_unpublished_duplicate_state_rows_are_merged(warehouse):
+    """Two first plans racing on a warehouse without enforced keys may both seed the state."""
+    config = make_config()
+    load_source(warehouse, FIRST)
+    runner = duckdb_runner(warehouse, config)
+    runner.plan("probe", "full_refresh")
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("CREATE TABLE sessions.copy AS SELECT * FROM sessions.rudder_sessions_state")
+        conn.execute("DROP TABLE sessions.rudder_sessions_state")
+        conn.execute("ALTER TABLE sessions.copy RENAME TO rudder_sessions_state")
+        conn.execute("INSERT INTO sessions.rudder_sessions_state (source, version) VALUES ('test', 0)")
+    summary = runner.run("first", "full_refresh")
+    assert summary["mode"] == "full_refresh"
+    with duckdb.connect(str(warehouse)) as conn:
+        assert conn.execute("SELECT version FROM sessions.rudder_sessions_state").fetchall() == [(1,)]
+
+
+def test_a_claim_that_changes_two_state_rows_is_refused(warehouse):
+    config = make_config()
+    load_source(warehouse, FIRST)
+    runner = duckdb_runner(warehouse, config)
+    runner.run("first")
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("CREATE TABLE sessions.copy AS SELECT * FROM sessions.rudder_sessions_state")
+        conn.execute("DROP TABLE sessions.rudder_sessions_state")
+        conn.execute("ALTER TABLE sessions.copy RENAME TO rudder_sessions_state")
+    plan = runner.plan("second", "full_refresh")
+    for phase in PHASES[:-1]:
+        runner.execute(phase, plan)
+    with duckdb.connect(str(warehouse)) as conn:  # a second row at the same version appears
+        conn.execute("INSERT INTO sessions.rudder_sessions_state SELECT * FROM sessions.rudder_sessions_state")
+    before = snapshot(warehouse, config)
+    with pytest.raises(PublishConflict):
+        runner.execute(PUBLISH, plan)
+    assert snapshot(warehouse, config) == before
+
+
+def test_an_upgrade_adds_new_run_log_columns_in_place(warehouse):
+    """A run log created by an older version lacks `state_version`: publish must not fail on it."""
+    config = make_config()
+    load_source(warehouse, FIRST)
+    duckdb_runner(warehouse, config).run("first")
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("ALTER TABLE sessions.rudder_sessions_runs DROP COLUMN state_version")
+        conn.execute("ALTER TABLE sessions.dbt_mapped_tracks DROP COLUMN starts_session")
+    load_source(warehouse, SECOND, append=True)
+    summary = duckdb_runner(warehouse, config).run("second", "incremental")
+    assert summary["mode"] == "incremental"
+    with duckdb.connect(str(warehouse)) as conn:
+        columns = {r[0] for r in conn.execute("DESCRIBE sessions.rudder_sessions_runs").fetchall()}
+    assert "state_version" in columns
+
+
+def test_google_cloud_platform_connections_are_refused_with_the_type_to_use(monkeypatch):
+    from rudder_sessions.engine import get_hook
+
+    monkeypatch.setenv("AIRFLOW_CONN_GCP_PLAIN", json.dumps({"conn_type": "google_cloud_platform"}))
+    with pytest.raises(ConfigError, match="use type gcpbigquery"):
+        get_hook(make_config(conn_id="gcp_plain"))
+
+
+def test_bigquery_connections_need_a_location(monkeypatch):
+    from rudder_sessions.engine import get_hook
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BQ_NOWHERE", json.dumps({"conn_type": "gcpbigquery", "extra": {"project": "p"}})
+    )
+    with pytest.raises(ConfigError, match="has no location"):
+        get_hook(make_config(conn_id="bq_nowhere"))
+
+
+# -- PostgreSQL: views, grants and time zones of a real server ------------------------------------
+
+
+@pytest.fixture
+def pg():
+    require_postgres()
+    from warehouses import PostgresWarehouse
+
+    warehouse = PostgresWarehouse()
+    yield warehouse
+    warehouse.close()
+
+
+@pytest.mark.postgres
+def test_published_tables_keep_their_views_and_grants(pg):
+    """DROP TABLE of a target with a dependent view fails (RESTRICT), and DROP + RENAME loses
+    grants: a full refresh over a dashboard's view used to fail."""
+    config = pg.config()
+    pg.load_source(FIRST)
+    pg.runner(config).run("first", "full_refresh")
+    role = f"rs_reader_{uuid.uuid4().hex[:8]}"
+    schema = config.target_schema
+    pg.query(
+        f"CREATE VIEW {schema}.dashboard AS "
+        f"SELECT dbt_visitor_id, COUNT(*) AS n FROM {schema}.dbt_session_tracks GROUP BY 1"
+    )
+    pg.query(f"CREATE ROLE {role}")
+    try:
+        pg.query(f"GRANT SELECT ON {schema}.dbt_track_facts TO {role}")
+        pg.load_source(SECOND, append=True)
+        pg.runner(config).run("second", "full_refresh")
+        grants = pg.query(
+            "SELECT privilege_type FROM information_schema.role_table_grants "
+            "WHERE grantee = %s AND table_schema = %s AND table_name = 'dbt_track_facts'",
+            [role, schema],
+        )
+        assert [g["privilege_type"] for g in grants] == ["SELECT"]
+        sessions = pg.query(f"SELECT SUM(n) AS total FROM {schema}.dashboard")[0]["total"]
+        assert sessions == pg.query(f"SELECT COUNT(*) AS c FROM {schema}.dbt_session_tracks")[0]["c"]
+        from warehouses import assert_matches_spec as matches
+
+        matches(pg, config)
+    finally:
+        pg.query(f"DROP VIEW IF EXISTS {schema}.dashboard")
+        pg.query(f"REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM {role}")
+        pg.query(f"DROP ROLE {role}")
+
+
+@pytest.mark.postgres
+def test_run_log_times_are_utc_whatever_the_session_time_zone(pg, monkeypatch):
+    """CURRENT_TIMESTAMP is a timestamptz: stored in a timestamp column it took the session's zone."""
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{pg.conn_id.upper()}",
+        json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": "127.0.0.1",
+                "port": 5432,
+                "login": "postgres",
+                "schema": "test",
+                "extra": {"options": "-c timezone=Pacific/Kiritimati"},  # UTC+14
+            }
+        ),
+    )
+    config = pg.config()
+    pg.load_source(FIRST)
+    before = datetime.utcnow().replace(microsecond=0) - timedelta(seconds=1)
+    pg.runner(config).run("first", "full_refresh")
+    after = datetime.utcnow() + timedelta(seconds=1)
+    run = pg.query(f"SELECT started_at, finished_at FROM {config.target_schema}.rudder_sessions_runs")[0]
+    state = pg.query(f"SELECT updated_at FROM {config.target_schema}.rudder_sessions_state")[0]
+    for value in (run["started_at"], run["finished_at"], state["updated_at"]):
+        assert before <= value <= after, f"{value} is not between {before} and {after} (UTC)"
