@@ -196,9 +196,13 @@ class SnowflakeWarehouse(Warehouse):
 
     def __init__(self) -> None:
         import fakesnow
+        from snowflake_rules import snowflake_transaction_rules
 
         self._patch = fakesnow.patch()
         self._patch.__enter__()
+        # DDL commits an open transaction, as on Snowflake (fakesnow does so only with AUTOCOMMIT off).
+        self._rules = snowflake_transaction_rules()
+        self._rules.__enter__()
         suffix = uuid.uuid4().hex[:10]
         self.conn_id = f"rs_sf_{suffix}"
         os.environ[f"AIRFLOW_CONN_{self.conn_id.upper()}"] = json.dumps(
@@ -257,5 +261,6 @@ class SnowflakeWarehouse(Warehouse):
             cur.execute(f"DROP SCHEMA IF EXISTS {self.target_schema} CASCADE")
 
     def close(self) -> None:
+        self._rules.__exit__(None, None, None)
         self._patch.__exit__(None, None, None)
         os.environ.pop(f"AIRFLOW_CONN_{self.conn_id.upper()}", None)

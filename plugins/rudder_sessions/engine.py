@@ -196,6 +196,7 @@ def from_epoch_us(value: Any) -> datetime | None:
 
 
 EPOCH = datetime(1970, 1, 1)
+TIMESTAMP_COLUMNS = frozenset(c for c, kind in (*STATE_COLUMNS, *RUN_LOG_COLUMNS) if kind == "timestamp")
 # A staging table of a run still marked running is left alone this long: the run may be alive.
 STALE_STAGE_AGE = timedelta(hours=12)
 
@@ -616,12 +617,22 @@ class SessionRunner:
         """The run log row of a published run, as a dict."""
         tables = self.tables(run_key(run_id))
         row = self.hook.get_first(
-            f"SELECT {', '.join(self.SUMMARY_COLUMNS)} FROM {tables.runs} "
+            f"SELECT {self._select(self.SUMMARY_COLUMNS)} FROM {tables.runs} "
             f"WHERE run_id = {self.dialect.literal(run_id)} AND outcome = 'published'"
         )
         if row is None:
             raise RudderSessionsError(f"run {run_id!r} has not been published")
-        return dict(zip(self.SUMMARY_COLUMNS, row, strict=True))
+        return self._record(self.SUMMARY_COLUMNS, row)
+
+    def _select(self, columns: tuple[str, ...]) -> str:
+        """A select list reading the timestamps of the state and run log as epoch microseconds:
+        exact on every driver (BigQuery's DB-API returns a TIMESTAMP as float seconds)."""
+        return ", ".join(self.dialect.epoch_us(c) if c in TIMESTAMP_COLUMNS else c for c in columns)
+
+    @staticmethod
+    def _record(columns: tuple[str, ...], row: Any) -> dict[str, Any]:
+        values = dict(zip(columns, row, strict=True))
+        return {c: from_epoch_us(v) if c in TIMESTAMP_COLUMNS else v for c, v in values.items()}
 
     def status(self, limit: int = 10) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """The stored state of the source and its last runs, newest first."""
@@ -630,7 +641,7 @@ class SessionRunner:
             return None, []
         state_columns = ("watermark", "version", "last_run_id", "last_mode", "updated_at")
         state = self.hook.get_first(
-            f"SELECT {', '.join(state_columns)} FROM {tables.state} "
+            f"SELECT {self._select(state_columns)} FROM {tables.state} "
             f"WHERE source = {self.dialect.literal(self.config.name)}"
         )
         columns = (
@@ -646,13 +657,13 @@ class SessionRunner:
             "outcome",
         )
         runs = self.hook.get_records(
-            f"SELECT {', '.join(columns)} FROM {tables.runs} "
+            f"SELECT {self._select(columns)} FROM {tables.runs} "
             f"WHERE source = {self.dialect.literal(self.config.name)} "
             f"ORDER BY COALESCE(finished_at, started_at) DESC LIMIT {int(limit)}"
         )
         return (
-            dict(zip(state_columns, state, strict=True)) if state else None,
-            [dict(zip(columns, r, strict=True)) for r in runs],
+            self._record(state_columns, state) if state else None,
+            [self._record(columns, r) for r in runs],
         )
 
 
