@@ -3,5 +3,5 @@
 -- views stay as the warehouse's owner set them.
 {%- for step in steps %}
 
-{{ d.create_table(t.target(step), target_columns[step], d.table_layout(step)) }};
+{{ d.create_table(t.target(step), target_columns[step], d.table_layout(step, cfg.layout_of(step))) }};
 {%- endfor %}

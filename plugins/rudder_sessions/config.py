@@ -55,6 +55,47 @@ def parse_lookback(value: Any, *, source: str, field: str = "lookback") -> timed
 
 
 @dataclass(frozen=True)
+class TableLayout:
+    """Partitioning and clustering of one published table (BigQuery partitions and clusters,
+    Snowflake clusters, Redshift distributes by the first cluster column and sorts by them all)."""
+
+    step: str
+    partition_by: str | None
+    cluster_by: tuple[str, ...]
+
+
+def parse_layout(value: Any, *, source: str, flow_length: int) -> tuple[TableLayout, ...]:
+    if isinstance(value, tuple) and all(isinstance(v, TableLayout) for v in value):
+        return value
+    from rudder_sessions.model import STEPS, column_type, published_columns
+
+    if not isinstance(value, Mapping):
+        raise ConfigError(source, "layout", "must map table steps (e.g. mapped_tracks) to their layout")
+    layouts = []
+    for step, entry in value.items():
+        where = f"layout.{step}"
+        if step not in STEPS:
+            raise ConfigError(source, where, f"unknown table (one of: {', '.join(STEPS)})")
+        if not isinstance(entry, Mapping) or set(entry) - {"partition_by", "cluster_by"}:
+            raise ConfigError(source, where, "must be a mapping with partition_by and/or cluster_by")
+        columns = published_columns(step, flow_length)
+        partition_by = entry.get("partition_by")
+        if partition_by is not None and (partition_by not in columns or column_type(partition_by) != "timestamp"):
+            stamps = [c for c in columns if column_type(c) == "timestamp"]
+            raise ConfigError(source, f"{where}.partition_by", f"{partition_by!r} is not one of {', '.join(stamps)}")
+        cluster_by = entry.get("cluster_by") or []
+        if isinstance(cluster_by, str):
+            cluster_by = [cluster_by]
+        if not isinstance(cluster_by, list) or not 0 <= len(cluster_by) <= 4 or len(set(cluster_by)) < len(cluster_by):
+            raise ConfigError(source, f"{where}.cluster_by", "must be a list of at most 4 distinct columns")
+        unknown = [c for c in cluster_by if c not in columns]
+        if unknown:
+            raise ConfigError(source, f"{where}.cluster_by", f"{unknown[0]!r} is not a column of the table")
+        layouts.append(TableLayout(step, partition_by, tuple(cluster_by)))
+    return tuple(layouts)
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     """One RudderStack source: where its tracks live and where the five tables go."""
 
@@ -73,6 +114,10 @@ class SourceConfig:
     # DuckDB only: caps for the embedded engine (DuckDB's own defaults: 80% of RAM, every core).
     duckdb_memory_limit: str | None = None
     duckdb_threads: int | None = None
+    # How the published tables are laid out when they are created, per step:
+    # {step: {partition_by: <timestamp column> | null, cluster_by: [columns]}}; steps left out keep
+    # the warehouse's default (see `Dialect.table_layout`). Normalized to a tuple of TableLayout.
+    layout: Any = ()
 
     def __post_init__(self) -> None:
         src = self.name
@@ -110,6 +155,11 @@ class SourceConfig:
             raise ConfigError(src, "duckdb_threads", f"{self.duckdb_threads!r} is not a thread count (1..1024)")
         if self.dialect is not None and self.dialect not in DIALECTS:
             raise ConfigError(src, "dialect", f"{self.dialect!r} is not one of {', '.join(DIALECTS)}")
+        object.__setattr__(self, "layout", parse_layout(self.layout, source=src, flow_length=self.flow_length))
+
+    def layout_of(self, step: str) -> TableLayout | None:
+        """The configured layout of a step's table, or None for the warehouse's default."""
+        return next((layout for layout in self.layout if layout.step == step), None)
 
     @property
     def lookback_delta(self) -> timedelta:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rudder_sessions.config import IDENTIFIER
+from rudder_sessions.config import IDENTIFIER, TableLayout
 from rudder_sessions.errors import RudderSessionsError
 from rudder_sessions.plan import naive_utc
 
@@ -54,10 +54,19 @@ class Dialect:
             "bool": self.bool_type,
         }[kind]
 
-    def table_layout(self, step: str) -> str:
+    def table_layout(self, step: str, layout: TableLayout | None = None) -> str:
         """Clauses after a target's column list that lay it out for the reads of incremental runs
-        (partitioning, clustering, distribution); empty where the warehouse needs none."""
+        (partitioning, clustering, distribution), from the source's `layout` or the warehouse's
+        default; empty where the warehouse takes none."""
         return ""
+
+    @staticmethod
+    def default_layout(step: str) -> TableLayout:
+        """By visitor (publish and the steps read a visitor's rows) and by time (incremental runs
+        rewrite a visitor's rows from a time on)."""
+        if step == "aliases_mapping":
+            return TableLayout(step, None, ("alias",))
+        return TableLayout(step, "session_start_at" if step == "session_tracks" else "timestamp", ("dbt_visitor_id",))
 
     def create_table(self, table: str, columns: list[tuple[str, str]], layout: str = "") -> str:
         body = ",\n    ".join(f"{self.quote(name)} {self.column_type(kind)}" for name, kind in columns)
@@ -270,6 +279,14 @@ class SnowflakeDialect(Dialect):
         # An unqualified new name would move the table into the session's current schema.
         return f"ALTER TABLE {table} RENAME TO {self.table(schema, new_name)}"
 
+    def table_layout(self, step: str, layout: TableLayout | None = None) -> str:
+        # No clustering key unless the source asks for one: automatic clustering costs credits, and
+        # rows arrive roughly in time order already (docs.snowflake.com/en/user-guide/tables-clustering-keys).
+        if layout is None or not (layout.partition_by or layout.cluster_by):
+            return ""
+        keys = [f"TO_DATE({self.quote(layout.partition_by)})"] if layout.partition_by else []
+        return f"CLUSTER BY ({', '.join([*keys, *map(self.quote, layout.cluster_by)])})"
+
     def current_timestamp(self) -> str:
         # CURRENT_TIMESTAMP is a TIMESTAMP_LTZ, in the session's time zone; SYSDATE() is the UTC
         # time as TIMESTAMP_NTZ (docs.snowflake.com/en/sql-reference/functions/sysdate).
@@ -301,14 +318,15 @@ class BigQueryDialect(Dialect):
     timestamp_type = "TIMESTAMP"
     bool_type = "BOOL"
 
-    def table_layout(self, step: str) -> str:
+    def table_layout(self, step: str, layout: TableLayout | None = None) -> str:
         # Incremental runs delete and read the published events of a visitor from a time on:
         # day partitions prune by time (with a constant bound), clustering by visitor prunes
         # blocks (cloud.google.com/bigquery/docs/partitioned-tables, .../clustered-tables).
-        partition = {"session_tracks": "session_start_at", "aliases_mapping": None}.get(step, "timestamp")
-        cluster = "alias" if step == "aliases_mapping" else "dbt_visitor_id"
-        parts = [f"PARTITION BY DATE({self.quote(partition)})"] if partition else []
-        return "\n".join([*parts, f"CLUSTER BY {self.quote(cluster)}"])
+        layout = layout or self.default_layout(step)
+        parts = [f"PARTITION BY DATE({self.quote(layout.partition_by)})"] if layout.partition_by else []
+        if layout.cluster_by:
+            parts.append(f"CLUSTER BY {', '.join(map(self.quote, layout.cluster_by))}")
+        return "\n".join(parts)
 
     def add_column(self, table: str, column: str, kind: str) -> str:
         return f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {self.quote(column)} {self.column_type(kind)}"
@@ -378,13 +396,16 @@ class RedshiftDialect(PostgresDialect):
         # (docs.aws.amazon.com/redshift/latest/dg/c_SQL_functions_leader_node_only.html, r_GETDATE.html).
         return "GETDATE()"
 
-    def table_layout(self, step: str) -> str:
+    def table_layout(self, step: str, layout: TableLayout | None = None) -> str:
         # Rows of one visitor on one slice (the publish joins and the steps' windows are by
-        # visitor), sorted by visitor then time for the range deletes of incremental runs.
-        if step == "aliases_mapping":
-            return 'DISTKEY ("alias") SORTKEY ("alias")'
-        at = "session_start_at" if step == "session_tracks" else "timestamp"
-        return f'DISTKEY ("dbt_visitor_id") COMPOUND SORTKEY ("dbt_visitor_id", {self.quote(at)})'
+        # visitor), sorted by visitor then time for the range deletes of incremental runs
+        # (docs.aws.amazon.com/redshift/latest/dg/t_Distributing_data.html, t_Sorting_data.html).
+        layout = layout or self.default_layout(step)
+        keys = [*layout.cluster_by, *([layout.partition_by] if layout.partition_by else [])]
+        if not keys:
+            return ""
+        dist = f"DISTKEY ({self.quote(layout.cluster_by[0])}) " if layout.cluster_by else ""
+        return f"{dist}COMPOUND SORTKEY ({', '.join(map(self.quote, keys))})"
 
     def epoch_us(self, expr: str) -> str:
         return f"DATEDIFF(microsecond, TIMESTAMP '1970-01-01 00:00:00', {expr})"

@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS "sessions"."dbt_aliases_mapping" (
     "identified_at" TIMESTAMP,
     "identified_event_id" VARCHAR(65535)
 )
-DISTKEY ("alias") SORTKEY ("alias");
+DISTKEY ("alias") COMPOUND SORTKEY ("alias");
 
 CREATE TABLE IF NOT EXISTS "sessions"."dbt_mapped_tracks" (
     "event_id" VARCHAR(65535),
