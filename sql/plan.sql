@@ -22,9 +22,9 @@
 CREATE TABLE {{ t.stage('events') }} AS
 WITH cleaned AS (
     SELECT
-        id,
-        {{ d.blank_to_null('anonymous_id') }} AS anonymous_id,
-        {{ d.blank_to_null('user_id') }} AS user_id,
+        {{ d.exact_text('id') }} AS id,
+        {{ d.exact_text(d.blank_to_null('anonymous_id')) }} AS anonymous_id,
+        {{ d.exact_text(d.blank_to_null('user_id')) }} AS user_id,
         event,
         {{ src('timestamp') }} AS {{ ts }},
         {{ src('received_at') }} AS received_at,

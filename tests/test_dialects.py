@@ -117,3 +117,19 @@ def test_redshift_blank_ids_on_postgres(value):
     with psycopg2.connect(POSTGRES_URI) as conn, conn.cursor() as cur:
         cur.execute(f"SELECT {RedshiftDialect().blank_to_null('v')} FROM (SELECT %s::text AS v) AS c", (value,))
         assert cur.fetchone()[0] == expected
+
+
+def test_redshift_compares_ids_case_sensitively_whatever_the_database_collation():
+    """A database created COLLATE CASE_INSENSITIVE would merge 'U1' and 'u1'."""
+    files = rendered()
+    plan = files[GOLDEN / "redshift" / "incremental" / "0_plan.sql"]
+    for column in ("id", "anonymous_id", "user_id"):
+        assert f"AS {column}," in plan
+    assert "COLLATE(id, 'case_sensitive') AS id" in plan
+    assert "COLLATE(CASE WHEN BTRIM(anonymous_id" in plan
+    publish = files[GOLDEN / "redshift" / "full_refresh" / "8_publish.sql"]
+    assert '"alias" VARCHAR(65535) COLLATE CASE_SENSITIVE' in publish
+    assert '"timestamp" TIMESTAMP,' in publish
+    checks = files[GOLDEN / "redshift" / "full_refresh" / "7_checks.sql"]
+    assert "ids ending in a blank" in checks
+    assert "ids ending in a blank" not in files[GOLDEN / "postgres" / "full_refresh" / "7_checks.sql"]

@@ -82,3 +82,45 @@ def test_catalog_queries_bind_parameters_in_the_hooks_style(dialect):
 def test_parameter_styles_are_checked():
     assert "need a dict" in parameter_violation("bigquery", "WHERE x = %s", ("tracks",))
     assert "placeholders" in parameter_violation("duckdb", "WHERE x = %s", ("tracks",))
+
+
+@pytest.mark.postgres
+def test_redshift_refuses_ids_ending_in_a_blank_run_on_postgres():
+    """Redshift ignores trailing blanks when it compares VARCHARs: 'u1 ' would join 'u1'. The audit's
+    Redshift check counts such rows; its SQL (LENGTH, RTRIM) means the same on PostgreSQL."""
+    import uuid
+
+    import psycopg2
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+    from golden import example_plan
+
+    from conftest import require_postgres
+    from rudder_sessions.config import SourceConfig
+    from rudder_sessions.dialects import RedshiftDialect
+    from rudder_sessions.model import Tables
+    from rudder_sessions.rendering import render_phase
+    from warehouses import POSTGRES_URI
+
+    require_postgres()
+    schema = f"rs_rules_{uuid.uuid4().hex[:8]}"
+    config = SourceConfig(name="shop", conn_id="c", source_schema="src", target_schema=schema)
+    plan = example_plan("full_refresh")
+    checks = DbApiHook.split_sql_string(render_phase("checks", config, RedshiftDialect(), plan), strip_semicolon=True)
+    (check,) = [s for s in checks if "ending in a blank" in s]
+    events = Tables(config, RedshiftDialect(), plan.key).stage("events")
+    conn = psycopg2.connect(POSTGRES_URI)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'CREATE SCHEMA "{schema}"')
+            cur.execute(f"CREATE TABLE {events} (id TEXT, anonymous_id TEXT, user_id TEXT)")
+            cur.execute(
+                f"INSERT INTO {events} VALUES ('e1', 'a1', NULL), ('e2', 'a1 ', NULL), ('e3', NULL, 'u1 '), "
+                "('e4 ', 'a2', 'u2'), ('e5', ' a3', 'u3')"
+            )
+            cur.execute(check)
+            assert cur.fetchone()[1] == 3  # leading blanks are significant on Redshift too
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        conn.close()

@@ -118,6 +118,14 @@ class Dialect:
         """An ORDER BY key for a text column, in plain code point order whatever the collation."""
         return expr
 
+    def exact_text(self, expr: str) -> str:
+        """An id as the run compares it: case- and accent-sensitive whatever the database's
+        default collation (the staged and published columns inherit it)."""
+        return expr
+
+    # Whether `=` on text ignores trailing blanks (Redshift): ids that end in one are refused.
+    ignores_trailing_blanks = False
+
     def is_time_zone_aware(self, data_type: str) -> bool:
         """Whether an information_schema data type is a timestamp with a time zone."""
         t = data_type.lower()
@@ -388,7 +396,22 @@ class RedshiftDialect(PostgresDialect):
 
     name = "redshift"
     text_type = "VARCHAR(65535)"
+    # Trailing blanks of VARCHAR values are not significant in comparisons
+    # (docs.aws.amazon.com/redshift/latest/dg/r_Character_types.html#r_Character_types-significance-of-trailing-blanks):
+    # 'u1' and 'u1 ' would be one visitor. The audit refuses runs with such ids instead.
+    ignores_trailing_blanks = True
     delete_alias = False  # DELETE [FROM] table_name [USING ...] (docs.aws.amazon.com/redshift/latest/dg/r_DELETE.html)
+
+    def exact_text(self, expr: str) -> str:
+        # A database created COLLATE CASE_INSENSITIVE compares 'U1' = 'u1'; the COLLATE function
+        # makes the id case-sensitive (docs.aws.amazon.com/redshift/latest/dg/r_COLLATE.html).
+        return f"COLLATE({expr}, 'case_sensitive')"
+
+    def column_type(self, kind: str) -> str:
+        # Published text columns compare case-sensitively whatever the database's collation
+        # (docs.aws.amazon.com/redshift/latest/dg/r_CREATE_TABLE_NEW.html, COLLATE column attribute).
+        text = super().column_type(kind)
+        return f"{text} COLLATE CASE_SENSITIVE" if kind == "text" else text
 
     def current_timestamp(self) -> str:
         # CURRENT_TIMESTAMP runs on the leader node only: a statement that also reads user tables

@@ -14,7 +14,7 @@ DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_events";
 CREATE TABLE "sessions"."__rs_a330a0bc481b_events" AS
 WITH cleaned AS (
     SELECT
-        id,
+        id AS id,
         CASE WHEN trim(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
         CASE WHEN trim(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE user_id END AS user_id,
         event,

@@ -13,9 +13,9 @@ DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_events";
 CREATE TABLE "sessions"."__rs_a330a0bc481b_events" AS
 WITH cleaned AS (
     SELECT
-        id,
-        CASE WHEN BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
-        CASE WHEN BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE user_id END AS user_id,
+        COLLATE(id, 'case_sensitive') AS id,
+        COLLATE(CASE WHEN BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE anonymous_id END, 'case_sensitive') AS anonymous_id,
+        COLLATE(CASE WHEN BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE user_id END, 'case_sensitive') AS user_id,
         event,
         "timestamp" AS "timestamp",
         "received_at" AS received_at,

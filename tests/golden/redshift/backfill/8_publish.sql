@@ -9,31 +9,31 @@
 -- views stay as the warehouse's owner set them.
 
 CREATE TABLE IF NOT EXISTS "sessions"."dbt_aliases_mapping" (
-    "alias" VARCHAR(65535),
-    "dbt_visitor_id" VARCHAR(65535),
+    "alias" VARCHAR(65535) COLLATE CASE_SENSITIVE,
+    "dbt_visitor_id" VARCHAR(65535) COLLATE CASE_SENSITIVE,
     "is_user_id" BOOLEAN,
-    "identified_user_id" VARCHAR(65535),
+    "identified_user_id" VARCHAR(65535) COLLATE CASE_SENSITIVE,
     "identified_at" TIMESTAMP,
-    "identified_event_id" VARCHAR(65535)
+    "identified_event_id" VARCHAR(65535) COLLATE CASE_SENSITIVE
 )
 DISTKEY ("alias") COMPOUND SORTKEY ("alias");
 
 CREATE TABLE IF NOT EXISTS "sessions"."dbt_mapped_tracks" (
-    "event_id" VARCHAR(65535),
-    "anonymous_id" VARCHAR(65535),
-    "dbt_visitor_id" VARCHAR(65535),
+    "event_id" VARCHAR(65535) COLLATE CASE_SENSITIVE,
+    "anonymous_id" VARCHAR(65535) COLLATE CASE_SENSITIVE,
+    "dbt_visitor_id" VARCHAR(65535) COLLATE CASE_SENSITIVE,
     "timestamp" TIMESTAMP,
-    "event" VARCHAR(65535),
+    "event" VARCHAR(65535) COLLATE CASE_SENSITIVE,
     "idle_time_minutes" DOUBLE PRECISION,
-    "user_id" VARCHAR(65535),
+    "user_id" VARCHAR(65535) COLLATE CASE_SENSITIVE,
     "received_at" TIMESTAMP,
     "starts_session" BOOLEAN
 )
 DISTKEY ("dbt_visitor_id") COMPOUND SORTKEY ("dbt_visitor_id", "timestamp");
 
 CREATE TABLE IF NOT EXISTS "sessions"."dbt_session_tracks" (
-    "session_id" VARCHAR(65535),
-    "dbt_visitor_id" VARCHAR(65535),
+    "session_id" VARCHAR(65535) COLLATE CASE_SENSITIVE,
+    "dbt_visitor_id" VARCHAR(65535) COLLATE CASE_SENSITIVE,
     "session_start_at" TIMESTAMP,
     "session_sequence_number" BIGINT,
     "next_session_start_at" TIMESTAMP
@@ -41,27 +41,27 @@ CREATE TABLE IF NOT EXISTS "sessions"."dbt_session_tracks" (
 DISTKEY ("dbt_visitor_id") COMPOUND SORTKEY ("dbt_visitor_id", "session_start_at");
 
 CREATE TABLE IF NOT EXISTS "sessions"."dbt_track_facts" (
-    "anonymous_id" VARCHAR(65535),
+    "anonymous_id" VARCHAR(65535) COLLATE CASE_SENSITIVE,
     "timestamp" TIMESTAMP,
-    "event_id" VARCHAR(65535),
-    "event" VARCHAR(65535),
-    "session_id" VARCHAR(65535),
-    "dbt_visitor_id" VARCHAR(65535),
+    "event_id" VARCHAR(65535) COLLATE CASE_SENSITIVE,
+    "event" VARCHAR(65535) COLLATE CASE_SENSITIVE,
+    "session_id" VARCHAR(65535) COLLATE CASE_SENSITIVE,
+    "dbt_visitor_id" VARCHAR(65535) COLLATE CASE_SENSITIVE,
     "track_sequence_number" BIGINT
 )
 DISTKEY ("dbt_visitor_id") COMPOUND SORTKEY ("dbt_visitor_id", "timestamp");
 
 CREATE TABLE IF NOT EXISTS "sessions"."dbt_tracks_flow" (
-    "event_id" VARCHAR(65535),
-    "session_id" VARCHAR(65535),
+    "event_id" VARCHAR(65535) COLLATE CASE_SENSITIVE,
+    "session_id" VARCHAR(65535) COLLATE CASE_SENSITIVE,
     "track_sequence_number" BIGINT,
-    "event" VARCHAR(65535),
-    "dbt_visitor_id" VARCHAR(65535),
+    "event" VARCHAR(65535) COLLATE CASE_SENSITIVE,
+    "dbt_visitor_id" VARCHAR(65535) COLLATE CASE_SENSITIVE,
     "timestamp" TIMESTAMP,
-    "event_2" VARCHAR(65535),
-    "event_3" VARCHAR(65535),
-    "event_4" VARCHAR(65535),
-    "event_5" VARCHAR(65535)
+    "event_2" VARCHAR(65535) COLLATE CASE_SENSITIVE,
+    "event_3" VARCHAR(65535) COLLATE CASE_SENSITIVE,
+    "event_4" VARCHAR(65535) COLLATE CASE_SENSITIVE,
+    "event_5" VARCHAR(65535) COLLATE CASE_SENSITIVE
 )
 DISTKEY ("dbt_visitor_id") COMPOUND SORTKEY ("dbt_visitor_id", "timestamp");
 
