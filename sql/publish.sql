@@ -115,13 +115,13 @@ SELECT
 {%- endfor %}
 {%- if plan.full %}
     (SELECT COUNT(*) FROM {{ t.stage('mapped_tracks') }}),
-    totals.visitors,
+    totals.visitor_count,
 {%- else %}
     (SELECT COUNT(*) FROM {{ t.stage('changes') }}),
     (SELECT COUNT(*) FROM {{ t.stage('affected') }}),
 {%- endif %}
-    totals.visitors,
-    totals.sessions,
+    totals.visitor_count,
+    totals.session_count,
 {%- for step in steps %}
     (SELECT COUNT(*) FROM {{ t.stage(step) }}),
 {%- endfor %}
@@ -130,7 +130,9 @@ FROM {{ t.stage('run') }} AS run
 -- Visitors and sessions of the model as published, in one scan of session_tracks (every visitor
 -- has a session: several times fewer rows than its events).
 CROSS JOIN (
-    SELECT COUNT(DISTINCT dbt_visitor_id) AS visitors, COUNT(*) AS sessions
+    -- (named unlike any dataset: GoogleSQL would read `sessions`.`t` in this scope as a field of a
+    -- column named sessions)
+    SELECT COUNT(DISTINCT dbt_visitor_id) AS visitor_count, COUNT(*) AS session_count
     FROM {{ t.stage('session_tracks') if plan.full else t.target('session_tracks') }}
 ) AS totals;
 {%- if plan.full and d.publish_by_rename %}

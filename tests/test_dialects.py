@@ -6,8 +6,8 @@ from datetime import datetime
 
 import pytest
 import sqlglot
-from golden import GOLDEN, rendered
 
+from golden import GOLDEN, rendered
 from rudder_sessions.dialects import BigQueryDialect, RedshiftDialect, get_dialect
 
 SQLGLOT = {

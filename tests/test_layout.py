@@ -64,7 +64,6 @@ def test_bad_layouts_name_the_field(layout, field, message):
 
 def test_a_configured_layout_runs_on_snowflake():
     from test_run_safety import FIRST
-
     from warehouses import SnowflakeWarehouse, assert_matches_spec
 
     wh = SnowflakeWarehouse()

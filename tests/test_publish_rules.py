@@ -10,12 +10,12 @@ from datetime import datetime, timedelta
 
 import duckdb
 import pytest
-from test_run_safety import FIRST, SECOND
 
 from conftest import require_postgres
 from pipeline import assert_matches_spec, duckdb_runner, load_source, make_config, snapshot, table_names
 from rudder_sessions.errors import ConfigError, PublishConflict
 from rudder_sessions.model import PHASES, PUBLISH
+from test_run_safety import FIRST, SECOND
 
 
 def stages(warehouse, key: str) -> set[str]:

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 import snowflake.connector
-from snowflake_rules import is_ddl, snowflake_transaction_rules
 
 from rudder_sessions.config import SourceConfig
 from rudder_sessions.errors import PhaseFailed, PublishConflict
 from rudder_sessions.model import PHASES, PUBLISH, STEPS, target_table_name
+from snowflake_rules import is_ddl, snowflake_transaction_rules
 from warehouses import SnowflakeWarehouse
 
 BASE = datetime(2026, 5, 1, 8, 0, 0)

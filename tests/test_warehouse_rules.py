@@ -4,11 +4,11 @@ rules (tests/warehouse_rules.py cites the page of each); the rules themselves ca
 from __future__ import annotations
 
 import pytest
-from golden import rendered
-from warehouse_rules import RULES, parameter_violation, violations
 
+from golden import rendered
 from rudder_sessions.dialects import DIALECTS, get_dialect
 from rudder_sessions.model import MODES, PHASES
+from warehouse_rules import RULES, parameter_violation, violations
 
 
 def statements(sql: str) -> list[str]:
@@ -92,9 +92,9 @@ def test_redshift_refuses_ids_ending_in_a_blank_run_on_postgres():
 
     import psycopg2
     from airflow.providers.common.sql.hooks.sql import DbApiHook
-    from golden import example_plan
 
     from conftest import require_postgres
+    from golden import example_plan
     from rudder_sessions.config import SourceConfig
     from rudder_sessions.dialects import RedshiftDialect
     from rudder_sessions.model import Tables

@@ -196,6 +196,7 @@ class SnowflakeWarehouse(Warehouse):
 
     def __init__(self) -> None:
         import fakesnow
+
         from snowflake_rules import snowflake_transaction_rules
 
         self._patch = fakesnow.patch()

@@ -147,8 +147,8 @@ SELECT
     run.dropped_duplicate,
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_changes"),
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_affected"),
-    totals.visitors,
-    totals.sessions,
+    totals.visitor_count,
+    totals.session_count,
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_aliases_mapping"),
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_mapped_tracks"),
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_session_tracks"),
@@ -159,7 +159,9 @@ FROM "sessions"."__rs_a330a0bc481b_run" AS run
 -- Visitors and sessions of the model as published, in one scan of session_tracks (every visitor
 -- has a session: several times fewer rows than its events).
 CROSS JOIN (
-    SELECT COUNT(DISTINCT dbt_visitor_id) AS visitors, COUNT(*) AS sessions
+    -- (named unlike any dataset: GoogleSQL would read `sessions`.`t` in this scope as a field of a
+    -- column named sessions)
+    SELECT COUNT(DISTINCT dbt_visitor_id) AS visitor_count, COUNT(*) AS session_count
     FROM "sessions"."dbt_session_tracks"
 ) AS totals;
 COMMIT;

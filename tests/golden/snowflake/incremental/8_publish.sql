@@ -142,8 +142,8 @@ SELECT
     run.dropped_duplicate,
     (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_CHANGES"),
     (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_AFFECTED"),
-    totals.visitors,
-    totals.sessions,
+    totals.visitor_count,
+    totals.session_count,
     (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_ALIASES_MAPPING"),
     (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_MAPPED_TRACKS"),
     (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_SESSION_TRACKS"),
@@ -154,7 +154,9 @@ FROM "SESSIONS"."__RS_A330A0BC481B_RUN" AS run
 -- Visitors and sessions of the model as published, in one scan of session_tracks (every visitor
 -- has a session: several times fewer rows than its events).
 CROSS JOIN (
-    SELECT COUNT(DISTINCT dbt_visitor_id) AS visitors, COUNT(*) AS sessions
+    -- (named unlike any dataset: GoogleSQL would read `sessions`.`t` in this scope as a field of a
+    -- column named sessions)
+    SELECT COUNT(DISTINCT dbt_visitor_id) AS visitor_count, COUNT(*) AS session_count
     FROM "SESSIONS"."DBT_SESSION_TRACKS"
 ) AS totals;
 COMMIT;
