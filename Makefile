@@ -9,7 +9,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export RUDDER_SESSIONS_CONFIG ?= $(CURDIR)/include/sources.yaml
 
-.PHONY: install demo test lint lock clean golden standalone bench
+.PHONY: install demo test lint lock clean golden standalone bench bqemulator
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ $(VENV)/.installed: $(BIN)/uv requirements.txt pyproject.toml
 
 install: $(VENV)/.installed
 
+# The BigQuery emulator the suite runs BigQuery's SQL on, in its own virtualenv (.bqemulator-venv,
+# from tests/bigquery_emulator/requirements.txt): its pins differ from the project's.
+bqemulator: install
+	tests/bigquery_emulator/setup.sh
+
 demo: install
 	$(BIN)/python include/demo.py
 
@@ -33,7 +38,7 @@ standalone: install
 # The suite runs on one pytest-xdist worker per core, each test file on one worker (a file's
 # fixtures are set up once); PYTEST_ARGS replaces that (e.g. PYTEST_ARGS="-x tests/test_cli.py").
 PYTEST_ARGS ?= -n auto --dist loadfile
-test: install
+test: install bqemulator
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -51,7 +56,7 @@ lock: $(BIN)/uv
 	$(BIN)/uv pip compile pyproject.toml --extra test --extra bench --python-version 3.11 --quiet -o requirements.txt
 
 clean:
-	rm -rf $(VENV) .airflow .demo build *.egg-info
+	rm -rf $(VENV) .bqemulator-venv .airflow .demo build *.egg-info
 
 # Rewrite tests/golden/ (the SQL each warehouse receives) after a deliberate change to the SQL.
 golden: install

@@ -41,7 +41,7 @@ def assert_rows_equal(actual: list[dict], expected: list[dict], table: str) -> N
             assert ok, f"{table} row {index} ({want}): {column} = {other!r}, expected {value!r}"
 
 
-ENGINES = ["duckdb", "postgres", "snowflake"]
+ENGINES = ["duckdb", "postgres", "snowflake", "bigquery"]
 
 
 def require_postgres() -> None:
@@ -55,14 +55,31 @@ def require_postgres() -> None:
         pytest.skip(reason)
 
 
+def require_bigquery_emulator() -> None:
+    """Skip the calling test without the BigQuery emulator's virtualenv; in CI, fail it instead."""
+    from bigquery_emulator import emulator_available
+
+    reason = emulator_available()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: BigQuery emulator tests must run)")
+        pytest.skip(reason)
+
+
 @pytest.fixture(params=ENGINES)
 def wh(request, tmp_path):
-    """A warehouse of each engine; PostgreSQL tests skip without a server, and fail in CI."""
+    """A warehouse of each engine; PostgreSQL and BigQuery tests skip without their server (and
+    emulator), and fail in CI."""
     from warehouses import DuckDBWarehouse, PostgresWarehouse, SnowflakeWarehouse
 
     if request.param == "postgres":
         require_postgres()
         warehouse = PostgresWarehouse()
+    elif request.param == "bigquery":
+        require_bigquery_emulator()
+        from bigquery_emulator import BigQueryWarehouse
+
+        warehouse = BigQueryWarehouse()
     elif request.param == "snowflake":
         warehouse = SnowflakeWarehouse()
     else:

@@ -1,0 +1,82 @@
+"""Runs on the BigQuery emulator through the real BigQueryHook: killed between any two phases they
+leave the published model as it was and the next run converges; a stale run's publish script is
+refused by its ASSERT, with no ROLLBACK sent after the script (it rolled back itself)."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+
+import pytest
+
+from conftest import require_bigquery_emulator
+from rudder_sessions.errors import PublishConflict
+from rudder_sessions.model import PHASES, PUBLISH
+from test_run_safety import FIRST, SECOND
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    require_bigquery_emulator()
+    from bigquery_emulator import shared_emulator
+
+    return shared_emulator()
+
+
+@pytest.fixture
+def published(emulator):
+    """A model published from FIRST, with SECOND landed since."""
+    from bigquery_emulator import BigQueryWarehouse
+
+    wh = BigQueryWarehouse(emulator)
+    config = wh.config()
+    wh.load_source(FIRST)
+    wh.runner(config).run("first", "full_refresh")
+    wh.load_source(SECOND, append=True)
+    yield wh, config
+    wh.close()
+
+
+def _run_until(wh, config, last_phase: str) -> None:
+    runner = wh.runner(config)
+    plan = runner.plan("killed", "incremental")
+    for phase in PHASES[: PHASES.index(last_phase) + 1]:
+        runner.execute(phase, plan)
+    os._exit(9)  # no cleanup, no failure record: as if the worker was killed
+
+
+@pytest.mark.parametrize("last_phase", ["plan", "scope", "tracks_flow", "checks"])
+def test_killed_run_changes_nothing_and_next_run_converges(published, last_phase):
+    from warehouses import assert_matches_spec
+
+    wh, config = published
+    before = wh.snapshot(config)
+    process = multiprocessing.get_context("fork").Process(target=_run_until, args=(wh, config, last_phase))
+    process.start()
+    process.join(300)
+    assert process.exitcode == 9
+    assert wh.snapshot(config) == before
+    summary = wh.runner(config).run("next", "incremental")
+    assert summary["mode"] == "incremental"
+    assert_matches_spec(wh, config)
+
+
+def test_stale_publish_is_refused_by_its_assert_without_a_rollback(published, caplog):
+    from warehouses import assert_matches_spec
+
+    wh, config = published
+    first, second = wh.runner(config), wh.runner(config)
+    plan_a, plan_b = first.plan("run-a", "incremental"), second.plan("run-b", "incremental")
+    for phase in PHASES:
+        first.execute(phase, plan_a)
+    after_a = wh.snapshot(config)
+    for phase in PHASES[:-1]:
+        second.execute(phase, plan_b)
+    with caplog.at_level(logging.WARNING), pytest.raises(PublishConflict, match="another run published first"):
+        second.execute(PUBLISH, plan_b)
+    assert "rollback failed" not in caplog.text
+    assert wh.snapshot(config) == after_a
+    assert_matches_spec(wh, config)
+    summary = first.summary("run-a")
+    assert type(summary["watermark_after"]).__name__ == "datetime"
