@@ -80,3 +80,23 @@ def test_stale_publish_is_refused_by_its_assert_without_a_rollback(published, ca
     assert_matches_spec(wh, config)
     summary = first.summary("run-a")
     assert type(summary["watermark_after"]).__name__ == "datetime"
+
+
+@pytest.mark.parametrize("dataset", ["events", "target"])
+def test_a_dataset_named_like_an_alias_of_the_sql(emulator, dataset):
+    """GoogleSQL reads `events`.`t` as a field of the range variable `events` where one is in
+    scope: table paths start with the connection's project, which no alias is named like."""
+    from bigquery_emulator import BigQueryWarehouse
+    from warehouses import assert_matches_spec
+
+    wh = BigQueryWarehouse(emulator)
+    wh.target_schema = dataset
+    try:
+        config = wh.config()
+        wh.load_source(FIRST)
+        wh.runner(config).run("first", "full_refresh")
+        wh.load_source(SECOND, append=True)
+        assert wh.runner(config).run("second", "incremental")["mode"] == "incremental"
+        assert_matches_spec(wh, config)
+    finally:
+        wh.close()

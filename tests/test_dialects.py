@@ -133,3 +133,17 @@ def test_redshift_compares_ids_case_sensitively_whatever_the_database_collation(
     checks = files[GOLDEN / "redshift" / "full_refresh" / "7_checks.sql"]
     assert "ids ending in a blank" in checks
     assert "ids ending in a blank" not in files[GOLDEN / "postgres" / "full_refresh" / "7_checks.sql"]
+
+
+def test_bigquery_paths_start_with_the_connections_project():
+    from rudder_sessions.errors import RudderSessionsError
+
+    d = BigQueryDialect()
+    assert d.table("events", "t") == "`events`.`t`"
+    d.project = "my-project-1"
+    assert d.table("events", "t") == "`my-project-1`.`events`.`t`"
+    assert d.create_schema("events").startswith("CREATE SCHEMA IF NOT EXISTS `my-project-1`.`events`")
+    assert "FROM `my-project-1`.`events`.INFORMATION_SCHEMA.TABLES" in d.tables_query("events")[0]
+    d.project = "x`; DROP"
+    with pytest.raises(RudderSessionsError):
+        d.table("events", "t")

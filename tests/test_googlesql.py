@@ -162,3 +162,36 @@ def test_golden_phases_analyze_in_order(mode: str) -> None:
     for path in golden_files(mode):
         errors += googlesql.analyze_script(path.read_text(), catalog, f"{mode}/{path.name}")
     assert errors == [], "\n".join(errors)
+
+
+def _analyze_run(mode: str, target_schema: str, project: str | None) -> list[str]:
+    """Every phase of a run rendered for a target dataset and project, analyzed in order."""
+    from dataclasses import replace
+
+    from rudder_sessions.rendering import render_phase
+
+    config = replace(CONFIG, target_schema=target_schema)
+    dialect = get_dialect("bigquery")
+    dialect.project = project
+    prefix = f"{project}." if project else ""
+    tables = {f"{prefix}{name}": columns for name, columns in SOURCE.items()}
+    for name, columns in published().items():
+        tables[f"{prefix}{target_schema}.{name.split('.', 1)[1]}"] = columns
+    catalog = googlesql.Catalog(tables)
+    plan = example_plan(mode)
+    errors = googlesql.analyze_script(
+        render_template("state.sql", config, dialect, Tables(config, dialect, plan.key)), catalog, "state.sql"
+    )
+    for phase in PHASES:
+        errors += googlesql.analyze_script(render_phase(phase, config, dialect, plan), catalog, f"{mode}/{phase}")
+    return errors
+
+
+@pytest.mark.parametrize("dataset", ["events", "target", "run", "affected"])
+def test_a_dataset_named_like_an_alias_resolves_with_the_project_first(dataset: str) -> None:
+    """Without the project, GoogleSQL reads `events`.`t` as a field of the alias `events` where
+    one is in scope; with the connection's project first, every path is a table."""
+    assert any(_analyze_run(mode, dataset, None) for mode in MODES)
+    for mode in MODES:
+        errors = _analyze_run(mode, dataset, "my-project-1")
+        assert errors == [], "\n".join(errors)

@@ -7,11 +7,16 @@ applies the session timeout exactly (no `DATEDIFF` boundary counting, no truncat
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from rudder_sessions.config import IDENTIFIER, TableLayout
 from rudder_sessions.errors import RudderSessionsError
 from rudder_sessions.plan import naive_utc
+
+# A BigQuery project id (cloud.google.com/resource-manager/docs/creating-managing-projects), or a
+# legacy domain-scoped one (example.com:project).
+PROJECT_ID = re.compile(r"\A([a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]\Z")
 
 # What counts as "only whitespace" in an id: space, tab, LF, FF, CR.
 WHITESPACE_CODEPOINTS = (32, 9, 10, 12, 13)
@@ -43,6 +48,8 @@ class Dialect:
     bool_type = "BOOLEAN"
     # Where a warehouse keeps its datasets (BigQuery); set from the connection.
     location: str | None = None
+    # The project of every table path (BigQuery); set from the connection.
+    project: str | None = None
 
     def column_type(self, kind: str) -> str:
         """The warehouse type of a dialect-neutral column type (`model.COLUMN_TYPES`)."""
@@ -345,10 +352,24 @@ class BigQueryDialect(Dialect):
     def create_schema(self, schema: str) -> str:
         # A dataset lives in one location; the connection's, so every job of the run finds it.
         options = f" OPTIONS (location = {self.literal(self.location)})" if self.location else ""
-        return f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema)}{options}"
+        return f"CREATE SCHEMA IF NOT EXISTS {self._project()}{self.quote(schema)}{options}"
 
     def quote(self, identifier: str) -> str:
         return super().quote(identifier).replace('"', "`")
+
+    def table(self, schema: str, name: str) -> str:
+        # Paths start with the project where the connection names one: GoogleSQL resolves the
+        # first name of a path as a range variable or column when one of that name is in scope,
+        # so a dataset named like an alias or column of the model's SQL (`events`, `run`, `target`)
+        # would be read as a field of it. A project id (hyphens allowed) rarely is one.
+        return f"{self._project()}{super().table(schema, name)}"
+
+    def _project(self) -> str:
+        if not self.project:
+            return ""
+        if not PROJECT_ID.match(self.project):
+            raise RudderSessionsError(f"refusing to quote invalid BigQuery project id {self.project!r}")
+        return f"`{self.project}`."
 
     def literal(self, value: str | int | float | None) -> str:
         if isinstance(value, str):
@@ -378,16 +399,17 @@ class BigQueryDialect(Dialect):
         # BigQuery DB-API cursor binds only named (dict) parameters: the table goes as a literal.
         self.quote(table)
         return (
-            f"SELECT column_name, data_type FROM {self.quote(schema)}.INFORMATION_SCHEMA.COLUMNS "
+            f"SELECT column_name, data_type FROM {self._project()}{self.quote(schema)}.INFORMATION_SCHEMA.COLUMNS "
             f"WHERE lower(table_name) = lower({self.literal(table)})",
             (),
         )
 
     def schema_columns_query(self, schema: str) -> tuple[str, tuple]:
-        return f"SELECT table_name, column_name FROM {self.quote(schema)}.INFORMATION_SCHEMA.COLUMNS", ()
+        where = f"{self._project()}{self.quote(schema)}"
+        return f"SELECT table_name, column_name FROM {where}.INFORMATION_SCHEMA.COLUMNS", ()
 
     def tables_query(self, schema: str) -> tuple[str, tuple]:
-        return f"SELECT table_name FROM {self.quote(schema)}.INFORMATION_SCHEMA.TABLES", ()
+        return f"SELECT table_name FROM {self._project()}{self.quote(schema)}.INFORMATION_SCHEMA.TABLES", ()
 
 
 class RedshiftDialect(PostgresDialect):

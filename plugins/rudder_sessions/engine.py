@@ -183,7 +183,9 @@ def resolve_dialect(config: SourceConfig, hook: DbApiHook) -> Dialect:
     else:
         conn_type = getattr(getattr(hook, "connection", None), "conn_type", None) or getattr(hook, "conn_type", "")
         dialect = get_dialect(dialect_for_conn_type(conn_type))
-    dialect.location = getattr(hook, "location", None) if dialect.name == "bigquery" else None
+    if dialect.name == "bigquery":
+        dialect.location = getattr(hook, "location", None)
+        dialect.project = getattr(hook, "project_id", None)
     return dialect
 
 
@@ -378,8 +380,7 @@ class SessionRunner:
         dead = sorted(n for key, names in keys.items() if key not in alive for n in names)
         if dead:
             log.info("dropping %d staging tables of ended runs: %s", len(dead), ", ".join(dead))
-            schema = d.quote(self.config.target_schema)
-            self._execute([d.drop_table(f"{schema}.{d.quote(n)}") for n in dead], "cleanup")
+            self._execute([d.drop_table(d.table(self.config.target_schema, n)) for n in dead], "cleanup")
 
     def _log_run(self, plan: RunPlan) -> None:
         """The run's row in the run log, marked running, before it writes any staging table."""
