@@ -144,6 +144,8 @@ def test_bigquery_paths_start_with_the_connections_project():
     assert d.table("events", "t") == "`my-project-1`.`events`.`t`"
     assert d.create_schema("events").startswith("CREATE SCHEMA IF NOT EXISTS `my-project-1`.`events`")
     assert "FROM `my-project-1`.`events`.INFORMATION_SCHEMA.TABLES" in d.tables_query("events")[0]
+    d.location = "europe-west1"  # a dataset lives in one location: the connection's
+    assert d.create_schema("events").endswith("`events` OPTIONS (location = 'europe-west1')")
     d.project = "x`; DROP"
     with pytest.raises(RudderSessionsError):
         d.table("events", "t")
