@@ -16,7 +16,11 @@ from rudder_sessions.model import PLAN, PUBLISH, STEPS, target_table_name
 from rudder_sessions.operators import RudderSessionsPhaseOperator
 
 # What each engine's hook makes of the test connections (tests/warehouses.py); Snowflake adds its default region.
-NAMESPACES = {"postgres": "postgres://127.0.0.1:5432", "snowflake": "snowflake://fake.us-west-1.aws"}
+NAMESPACES = {
+    "postgres": "postgres://127.0.0.1:5432",
+    "snowflake": "snowflake://fake.us-west-1.aws",
+    "bigquery": "bigquery",  # OpenLineage's BigQuery naming: namespace bigquery, name project.dataset.table
+}
 
 
 def lineage(wh, config, phase):
@@ -38,6 +42,8 @@ def test_lineage_in_each_warehouse_naming(wh):
     namespace = NAMESPACES[wh.name]
 
     def name(schema, table):
+        if wh.name == "bigquery":
+            return (namespace, f"{wh.emulator.project}.{schema}.{table}")
         full = f"test.{schema}.{table}" if wh.name == "postgres" else f"RS_TEST.{schema}.{table}".upper()
         return (namespace, full)
 
