@@ -44,26 +44,24 @@ def assert_rows_equal(actual: list[dict], expected: list[dict], table: str) -> N
 ENGINES = ["duckdb", "postgres", "snowflake", "bigquery"]
 
 
-def require_postgres() -> None:
-    """Skip the calling test without a PostgreSQL server; in CI, fail it instead."""
-    from warehouses import postgres_available
-
-    reason = postgres_available()
+def require(reason: str | None, what: str) -> None:
+    """Skip the calling test when `reason` says why `what` is missing; in CI, fail it instead."""
     if reason:
         if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run)")
+            pytest.fail(f"{reason} (CI=true: {what} tests must run)")
         pytest.skip(reason)
+
+
+def require_postgres() -> None:
+    from warehouses import postgres_available
+
+    require(postgres_available(), "PostgreSQL")
 
 
 def require_bigquery_emulator() -> None:
-    """Skip the calling test without the BigQuery emulator's virtualenv; in CI, fail it instead."""
     from bigquery_emulator import emulator_available
 
-    reason = emulator_available()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: BigQuery emulator tests must run)")
-        pytest.skip(reason)
+    require(emulator_available(), "BigQuery emulator")
 
 
 @pytest.fixture(params=ENGINES)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +136,26 @@ def benchmark_harness() -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def publish_after_another(
+    first: SessionRunner, second: SessionRunner, mode: str, published: Callable[[], Any]
+) -> tuple[Any, Any]:
+    """Two runs planned on one state version: the first runs through, the second stages and tries
+    to publish, which must be refused. The published tables after the first run, and after the
+    refusal (they must be equal)."""
+    import pytest
+
+    from rudder_sessions.errors import PublishConflict
+    from rudder_sessions.model import PHASES, PUBLISH
+
+    plan_a, plan_b = first.plan("run-a", mode), second.plan("run-b", mode)
+    assert plan_a.state_version == plan_b.state_version
+    for phase in PHASES:
+        first.execute(phase, plan_a)
+    after_first = published()
+    for phase in PHASES[:-1]:
+        second.execute(phase, plan_b)
+    with pytest.raises(PublishConflict, match="another run published first"):
+        second.execute(PUBLISH, plan_b)
+    return after_first, published()

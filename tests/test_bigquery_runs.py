@@ -11,8 +11,8 @@ import os
 import pytest
 
 from conftest import require_bigquery_emulator
-from rudder_sessions.errors import PublishConflict
-from rudder_sessions.model import PHASES, PUBLISH
+from pipeline import publish_after_another
+from rudder_sessions.model import PHASES
 from test_run_safety import FIRST, SECOND
 
 
@@ -66,17 +66,13 @@ def test_stale_publish_is_refused_by_its_assert_without_a_rollback(published, ca
     from warehouses import assert_matches_spec
 
     wh, config = published
-    first, second = wh.runner(config), wh.runner(config)
-    plan_a, plan_b = first.plan("run-a", "incremental"), second.plan("run-b", "incremental")
-    for phase in PHASES:
-        first.execute(phase, plan_a)
-    after_a = wh.snapshot(config)
-    for phase in PHASES[:-1]:
-        second.execute(phase, plan_b)
-    with caplog.at_level(logging.WARNING), pytest.raises(PublishConflict, match="another run published first"):
-        second.execute(PUBLISH, plan_b)
+    first = wh.runner(config)
+    with caplog.at_level(logging.WARNING):
+        after_first, after_refusal = publish_after_another(
+            first, wh.runner(config), "incremental", lambda: wh.snapshot(config)
+        )
     assert "rollback failed" not in caplog.text
-    assert wh.snapshot(config) == after_a
+    assert after_refusal == after_first
     assert_matches_spec(wh, config)
     summary = first.summary("run-a")
     assert type(summary["watermark_after"]).__name__ == "datetime"

@@ -12,7 +12,15 @@ import duckdb
 import pytest
 
 from conftest import require_postgres
-from pipeline import assert_matches_spec, duckdb_runner, load_source, make_config, snapshot, table_names
+from pipeline import (
+    assert_matches_spec,
+    duckdb_runner,
+    load_source,
+    make_config,
+    publish_after_another,
+    snapshot,
+    table_names,
+)
 from rudder_sessions.errors import ConfigError, PublishConflict
 from rudder_sessions.model import PHASES, PUBLISH
 from test_run_safety import FIRST, SECOND
@@ -67,16 +75,9 @@ def test_two_first_runs_cannot_both_publish(warehouse):
     config = make_config()
     load_source(warehouse, FIRST)
     a, b = duckdb_runner(warehouse, config), duckdb_runner(warehouse, config)
-    plan_a, plan_b = a.plan("first-a", "full_refresh"), b.plan("first-b", "full_refresh")
-    assert plan_a.state_version == plan_b.state_version == 0
-    for phase in PHASES:
-        a.execute(phase, plan_a)
-    after_a = snapshot(warehouse, config)
-    for phase in PHASES[:-1]:
-        b.execute(phase, plan_b)
-    with pytest.raises(PublishConflict, match="another run published first"):
-        b.execute(PUBLISH, plan_b)
-    assert snapshot(warehouse, config) == after_a
+    after_first, after_refusal = publish_after_another(a, b, "full_refresh", lambda: snapshot(warehouse, config))
+    assert after_refusal == after_first
+    assert after_first["rudder_sessions_state"][0][2] == 1  # the version: published once
 
 
 def test_unpublished_duplicate_state_rows_are_merged(warehouse):

@@ -15,12 +15,13 @@ from pipeline import (
     duckdb_runner,
     load_source,
     make_config,
+    publish_after_another,
     read_tables,
     snapshot,
     source_rows,
     table_names,
 )
-from rudder_sessions.errors import AuditFailed, PublishConflict
+from rudder_sessions.errors import AuditFailed
 from rudder_sessions.model import PHASES, PUBLISH
 from spec_model import compute
 
@@ -134,16 +135,10 @@ def test_killed_run_changes_nothing_and_next_run_converges(published, last_phase
 def test_two_publishes_for_one_source_cannot_both_succeed(published):
     warehouse, config = published
     first, second = duckdb_runner(warehouse, config), duckdb_runner(warehouse, config)
-    plan_a = first.plan("run-a", "incremental")
-    plan_b = second.plan("run-b", "incremental")
-    for phase in PHASES:
-        first.execute(phase, plan_a)
-    after_a = snapshot(warehouse, config)
-    for phase in PHASES[:-1]:
-        second.execute(phase, plan_b)
-    with pytest.raises(PublishConflict, match="another run published first"):
-        second.execute(PUBLISH, plan_b)
-    assert snapshot(warehouse, config) == after_a
+    after_first, after_refusal = publish_after_another(
+        first, second, "incremental", lambda: snapshot(warehouse, config)
+    )
+    assert after_refusal == after_first
     assert_matches_spec(warehouse, config)
 
 

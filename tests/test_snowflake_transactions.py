@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import snowflake.connector
 
+from pipeline import publish_after_another
 from rudder_sessions.config import SourceConfig
-from rudder_sessions.errors import PhaseFailed, PublishConflict
-from rudder_sessions.model import PHASES, PUBLISH, STEPS, target_table_name
+from rudder_sessions.errors import PhaseFailed
+from rudder_sessions.model import STEPS, target_table_name
 from snowflake_rules import is_ddl, snowflake_transaction_rules
 from warehouses import SnowflakeWarehouse
 
@@ -232,15 +233,7 @@ def test_refused_stale_full_refresh_leaves_the_first_runs_tables(sf):
     sf.load_source(FIRST)
     sf.runner(config).run("first", "full_refresh")
     sf.load_source(SECOND, append=True)
-    first, second = sf.runner(config), sf.runner(config)
-    plan_a = first.plan("run-a", "full_refresh")
-    plan_b = second.plan("run-b", "full_refresh")
-    for phase in PHASES:
-        first.execute(phase, plan_a)
-    after_a = _published(sf, config)
-    for phase in PHASES[:-1]:
-        second.execute(phase, plan_b)
-    with pytest.raises(PublishConflict, match="another run published first"):
-        second.execute(PUBLISH, plan_b)
-    after = _published(sf, config)
+    after_a, after = publish_after_another(
+        sf.runner(config), sf.runner(config), "full_refresh", lambda: _published(sf, config)
+    )
     assert after == after_a, _changes(after_a, after)

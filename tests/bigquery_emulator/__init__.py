@@ -64,7 +64,8 @@ if TYPE_CHECKING:
     from google.cloud import bigquery
 
     from rudder_sessions.config import SourceConfig
-    from rudder_sessions.engine import SessionRunner
+
+from warehouses import Warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("BQEMULATOR_VENV", ROOT / ".bqemulator-venv"))
@@ -350,7 +351,7 @@ def _parameter(value: Any):
     return bigquery.ScalarQueryParameter(None, kind, value)
 
 
-class BigQueryWarehouse:
+class BigQueryWarehouse(Warehouse):
     """The emulator as a test warehouse (the interface of tests/warehouses.py): the pipeline runs
     through the real BigQueryHook; loads and reads go through google-cloud-bigquery."""
 
@@ -364,23 +365,6 @@ class BigQueryWarehouse:
         self.conn_id = f"rs_bq_{suffix}"
         self.emulator.set_connection(self.conn_id, location)
         self.client = self.emulator.client()
-
-    def config(self, **overrides: Any) -> SourceConfig:
-        from rudder_sessions.config import SourceConfig
-
-        settings = {
-            "name": "test",
-            "conn_id": self.conn_id,
-            "source_schema": self.source_schema,
-            "target_schema": self.target_schema,
-            **overrides,
-        }
-        return SourceConfig(**settings)
-
-    def runner(self, config: SourceConfig) -> SessionRunner:
-        from rudder_sessions.engine import SessionRunner
-
-        return SessionRunner.connect(config)
 
     def hook(self):
         """The real BigQueryHook of this warehouse's connection."""
