@@ -130,7 +130,9 @@ def test_an_upgrade_adds_new_run_log_columns_in_place(warehouse):
     assert summary["mode"] == "incremental"
     with duckdb.connect(str(warehouse)) as conn:
         columns = {r[0] for r in conn.execute("DESCRIBE sessions.rudder_sessions_runs").fetchall()}
+        mapped = {r[0] for r in conn.execute("DESCRIBE sessions.dbt_mapped_tracks").fetchall()}
     assert "state_version" in columns
+    assert "starts_session" in mapped
 
 
 def test_google_cloud_platform_connections_are_refused_with_the_type_to_use(monkeypatch):

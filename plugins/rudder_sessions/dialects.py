@@ -51,6 +51,9 @@ class Dialect:
     # The project of every table path (BigQuery); set from the connection.
     project: str | None = None
 
+    def configure(self, hook: object) -> None:
+        """Take what the SQL needs from the connection's hook (nothing, but on BigQuery)."""
+
     def column_type(self, kind: str) -> str:
         """The warehouse type of a dialect-neutral column type (`model.COLUMN_TYPES`)."""
         return {
@@ -153,7 +156,8 @@ class Dialect:
 
     def current_timestamp(self) -> str:
         """Now, as a UTC timestamp without a zone, whatever the session's time zone."""
-        return "CAST(CURRENT_TIMESTAMP AT TIME ZONE 'UTC' AS TIMESTAMP)"
+        # CURRENT_TIMESTAMP carries a zone: stored into a timestamp it would take the session's.
+        return "(CURRENT_TIMESTAMP AT TIME ZONE 'UTC')"
 
     def begin(self) -> str:
         return "BEGIN TRANSACTION"
@@ -261,10 +265,6 @@ class PostgresDialect(Dialect):
     name = "postgres"
     text_type = "TEXT"
 
-    def current_timestamp(self) -> str:
-        # CURRENT_TIMESTAMP is a timestamptz: stored into a timestamp it takes the session's zone.
-        return "(CURRENT_TIMESTAMP AT TIME ZONE 'UTC')"
-
     def epoch_us(self, expr: str) -> str:
         # EXTRACT(EPOCH ...) is an exact numeric on PostgreSQL 14+.
         return f"CAST(EXTRACT(EPOCH FROM {expr}) * 1000000 AS BIGINT)"
@@ -356,6 +356,10 @@ class BigQueryDialect(Dialect):
 
     def quote(self, identifier: str) -> str:
         return super().quote(identifier).replace('"', "`")
+
+    def configure(self, hook: object) -> None:
+        self.location = getattr(hook, "location", None)
+        self.project = getattr(hook, "project_id", None)
 
     def table(self, schema: str, name: str) -> str:
         # Paths start with the project where the connection names one: GoogleSQL resolves the

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,12 +38,11 @@ from rudder_sessions.model import (
     STATE_COLUMNS,
     STEPS,
     Tables,
-    column_type,
-    published_columns,
     run_key,
     target_table_name,
+    typed_columns,
 )
-from rudder_sessions.plan import FULL_REFRESH, INCREMENTAL, RunPlan, check_request
+from rudder_sessions.plan import FULL_REFRESH, INCREMENTAL, RunPlan, check_request, naive_utc
 from rudder_sessions.rendering import render_phase, render_template
 
 if TYPE_CHECKING:
@@ -183,9 +182,7 @@ def resolve_dialect(config: SourceConfig, hook: DbApiHook) -> Dialect:
     else:
         conn_type = getattr(getattr(hook, "connection", None), "conn_type", None) or getattr(hook, "conn_type", "")
         dialect = get_dialect(dialect_for_conn_type(conn_type))
-    if dialect.name == "bigquery":
-        dialect.location = getattr(hook, "location", None)
-        dialect.project = getattr(hook, "project_id", None)
+    dialect.configure(hook)
     return dialect
 
 
@@ -266,12 +263,11 @@ class SessionRunner:
         self._add_missing_columns(tables.runs_name, RUN_LOG_COLUMNS, columns)
         targets_exist = all(tables.target_name(step).lower() in columns for step in STEPS)
         for step in STEPS:
-            kinds = tuple((c, column_type(c)) for c in published_columns(step, self.config.flow_length))
-            self._add_missing_columns(tables.target_name(step), kinds, columns)
+            self._add_missing_columns(tables.target_name(step), typed_columns(step, self.config.flow_length), columns)
         if self._published(run_id):
             return RunPlan(run_id, mode, mode, noop=True, reason="this run was already published")
         watermark, version = self._state(tables)
-        self._drop_dead_stages(tables, version)
+        self._drop_dead_stages(tables, version, columns)
 
         effective, reason = mode, ""
         if mode != FULL_REFRESH and (version == 0 or not targets_exist):
@@ -350,18 +346,16 @@ class SessionRunner:
         sql, parameters = self.dialect.tables_query(self.config.target_schema)
         return {str(r[0]).lower() for r in self.hook.get_records(sql, parameters=parameters or None)}
 
-    def _drop_dead_stages(self, tables: Tables, version: int) -> None:
+    def _drop_dead_stages(self, tables: Tables, version: int, existing: Iterable[str] | None = None) -> None:
         """Staging tables of this source's runs that can no longer publish: runs the log shows
         ended, runs planned on an older state version than `version`, runs marked running for
         longer than STALE_STAGE_AGE (killed), and tables no logged run owns. A run in flight
         (another CLI run, an overlapping backfill) keeps its tables: if it can no longer
         publish, its claim refuses it with a clear message, and the next plan drops them."""
-        prefix, mine = tables.stage_prefix.lower(), tables.key
         keys: dict[str, list[str]] = {}
-        for name in self._target_schema_tables():
-            rest = name[len(prefix) :] if name.startswith(prefix) else ""
-            key = rest[:12]
-            if len(rest) > 13 and rest[12] == "_" and key != mine and all(c in "0123456789abcdef" for c in key):
+        for name in self._target_schema_tables() if existing is None else existing:
+            key = tables.stage_key(name)
+            if key is not None and key != tables.key:
                 keys.setdefault(key, []).append(name)
         if not keys:
             return
@@ -371,7 +365,7 @@ class SessionRunner:
             f"WHERE source = {d.literal(self.config.name)}"
         )
         alive = set()
-        oldest = naive_utc_now() - STALE_STAGE_AGE
+        oldest = naive_utc(datetime.now(UTC)) - STALE_STAGE_AGE
         for run_id, outcome, planned_on, started in runs:
             started_at = from_epoch_us(started)
             if outcome == "running" and planned_on is not None and int(planned_on) >= version:
@@ -582,7 +576,7 @@ class SessionRunner:
 
     def record_failure(self, plan: RunPlan, exc: BaseException) -> None:
         """Mark the run failed in the log (a later successful publish of the run id replaces it)."""
-        if plan.noop or self._published(plan.run_id):
+        if plan.noop:
             return
         tables = self.tables(plan.key)
         d = self.dialect
@@ -700,10 +694,6 @@ def _affected_rows(cursor: Any) -> int | None:
 
 def _rows_text(count: int | None) -> str:
     return "rows affected: unknown" if count is None else f"rows affected: {count}"
-
-
-def naive_utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _first_line(exc: BaseException) -> str:

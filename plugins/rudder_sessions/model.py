@@ -135,6 +135,11 @@ def column_type(column: str) -> str:
     return COLUMN_TYPES[column]
 
 
+def typed_columns(step: str, flow_length: int) -> tuple[tuple[str, str], ...]:
+    """A published table's columns with their dialect-neutral types."""
+    return tuple((c, column_type(c)) for c in published_columns(step, flow_length))
+
+
 # The run state and the run log, column by column: created with these, and a column added here
 # by an upgrade is added to an existing table in place (no publish fails on a missing column).
 STATE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -234,6 +239,13 @@ class Tables:
 
     def stage(self, name: str) -> str:
         return self.dialect.table(self.config.target_schema, self.stage_name(name))
+
+    def stage_key(self, table_name: str) -> str | None:
+        """The run key of one of this source's staging tables (from `stage_name`), else None."""
+        prefix = self.stage_prefix.lower()
+        rest = table_name.lower()[len(prefix) :] if table_name.lower().startswith(prefix) else ""
+        key, sep, name = rest.partition("_")
+        return key if sep and name and _RUN_KEY.match(key) else None
 
     def all_stages(self) -> tuple[str, ...]:
         return (*RUN_TABLES, *STEPS)

@@ -24,8 +24,8 @@ from rudder_sessions.model import (
     STATE_COLUMNS,
     STEPS,
     Tables,
-    column_type,
     published_columns,
+    typed_columns,
 )
 from rudder_sessions.plan import RunPlan
 
@@ -61,11 +61,6 @@ def render_phase(phase: str, config: SourceConfig, dialect: Dialect, plan: RunPl
     return f"{settings}\n{sql}" if settings else sql
 
 
-def target_columns(step: str, flow_length: int) -> list[tuple[str, str]]:
-    """A published table's columns with their dialect-neutral types."""
-    return [(c, column_type(c)) for c in published_columns(step, flow_length)]
-
-
 def render_template(name: str, config: SourceConfig, dialect: Dialect, tables: Tables, **extra: Any) -> str:
     return (
         _environment()
@@ -77,7 +72,7 @@ def render_template(name: str, config: SourceConfig, dialect: Dialect, tables: T
             **extra,
             steps=STEPS,
             columns={step: published_columns(step, config.flow_length) for step in STEPS},
-            target_columns={step: target_columns(step, config.flow_length) for step in STEPS},
+            target_columns={step: typed_columns(step, config.flow_length) for step in STEPS},
             state_columns=STATE_COLUMNS,
             run_log_columns=RUN_LOG_COLUMNS,
             drop_reasons=DROP_REASONS,
