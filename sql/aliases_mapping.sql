@@ -9,6 +9,28 @@
 -- This run recomputes only the identifiers its changed events name ({{ t.stage('touched') }}).
 {%- endif %}
 {% set ts = d.quote('timestamp') %}
+{%- from 'macros.sql' import within, declare_span with context %}
+{%- set rescanned_ids %}
+    SELECT old_anonymous_id AS alias FROM {{ t.stage('changes') }} WHERE old_anonymous_id IS NOT NULL
+    {{ d.union }}
+    SELECT old_user_id FROM {{ t.stage('changes') }} WHERE old_user_id IS NOT NULL
+{%- endset %}
+{%- if d.script_bounds and not plan.full %}
+{{ declare_span('rescanned_span') }}
+
+-- The time span of the published events naming a rescanned identifier, read only when a copy
+-- was replaced or removed (it names some): the reads of their rows below prune by it.
+IF EXISTS (SELECT 1 FROM {{ t.stage('changes') }} WHERE old_anonymous_id IS NOT NULL OR old_user_id IS NOT NULL) THEN
+    SET rescanned_span = (
+        SELECT AS STRUCT MIN(mapped.{{ ts }}) AS lo, MAX(mapped.{{ ts }}) AS hi
+        FROM {{ t.target('mapped_tracks') }} AS mapped
+        WHERE mapped.anonymous_id IN ({{ rescanned_ids }}
+        )
+           OR mapped.user_id IN ({{ rescanned_ids }}
+        )
+    );
+END IF;
+{%- endif %}
 {{ d.drop_table(t.stage('aliases_mapping')) }};
 
 CREATE TABLE {{ t.stage('aliases_mapping') }} AS
@@ -20,10 +42,7 @@ deciding_events AS (
 {%- else %}
 -- Identifiers that lost an event (its copy was replaced or removed) are decided again from
 -- every other published event naming them; the others from their published row plus new events.
-rescanned AS (
-    SELECT old_anonymous_id AS alias FROM {{ t.stage('changes') }} WHERE old_anonymous_id IS NOT NULL
-    {{ d.union }}
-    SELECT old_user_id FROM {{ t.stage('changes') }} WHERE old_user_id IS NOT NULL
+rescanned AS ({{ rescanned_ids }}
 ),
 deciding_events AS (
     SELECT event_id AS id, anonymous_id, user_id, {{ ts }}
@@ -37,11 +56,11 @@ deciding_events AS (
         -- every published event on to be tested).
         SELECT mapped.event_id, mapped.anonymous_id, mapped.user_id, mapped.{{ ts }}
         FROM {{ t.target('mapped_tracks') }} AS mapped
-        WHERE mapped.anonymous_id IN (SELECT alias FROM rescanned)
+        WHERE mapped.anonymous_id IN (SELECT alias FROM rescanned){{ within('mapped', ts, 'rescanned_span') }}
         {{ d.union }}
         SELECT mapped.event_id, mapped.anonymous_id, mapped.user_id, mapped.{{ ts }}
         FROM {{ t.target('mapped_tracks') }} AS mapped
-        WHERE mapped.user_id IN (SELECT alias FROM rescanned)
+        WHERE mapped.user_id IN (SELECT alias FROM rescanned){{ within('mapped', ts, 'rescanned_span') }}
     ) AS naming
     WHERE naming.event_id NOT IN (SELECT event_id FROM {{ t.stage('changes') }})
 ),

@@ -6,3 +6,27 @@
 affected.dbt_visitor_id = {{ row }}.dbt_visitor_id
       AND (affected.{{ since }} IS NULL OR {{ row }}.{{ at }} >= affected.{{ since }})
 {%- endmacro %}
+
+{#- A constant bound on a published table's partition column where the warehouse prunes only by
+    constants (Dialect.script_bounds): `span` is a script variable STRUCT<lo, hi> the phase set
+    from its staged tables before the read (NULL fields, when nothing matched, read nothing).
+    Elsewhere nothing: those planners prune through the join itself. -#}
+{%- macro within(row, at, span) -%}
+{%- if d.script_bounds %}
+      AND {{ row }}.{{ at }} BETWEEN {{ span }}.lo AND {{ span }}.hi
+{%- endif %}
+{%- endmacro %}
+
+{#- The declaration of a time span variable, at the top of a phase's script. -#}
+{%- macro declare_span(name) -%}
+DECLARE {{ name }} STRUCT<lo {{ d.timestamp_type }}, hi {{ d.timestamp_type }}>;
+{%- endmacro %}
+
+{#- The earliest time this run rewrites, from a column of the affected visitors (NULL: a whole
+    visitor, so no bound). -#}
+{%- macro earliest_rewrite(column) -%}
+(
+    SELECT IF(LOGICAL_OR({{ column }} IS NULL), TIMESTAMP '0001-01-01 00:00:00', MIN({{ column }}))
+    FROM {{ t.stage('affected') }}
+)
+{%- endmacro %}

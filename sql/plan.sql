@@ -15,6 +15,33 @@
 {%- if plan.aware_columns %}
 -- Time-zone-aware source columns ({{ plan.aware_columns | join(', ') }}) are read as UTC timestamps.
 {%- endif %}
+{%- from 'macros.sql' import within, declare_span with context %}
+{%- set wm = d.quote(cfg.watermark_column) %}
+{%- if plan.backfill %}
+{%- set window_ids %}
+        SELECT id FROM {{ t.source }}
+        WHERE {{ src('timestamp') }} >= {{ d.timestamp_literal(plan.window_start) }}
+          AND {{ src('timestamp') }} < {{ d.timestamp_literal(plan.window_end) }}
+        {{ d.union }}
+        SELECT event_id FROM {{ t.target('mapped_tracks') }}
+        WHERE {{ ts }} >= {{ d.timestamp_literal(plan.window_start) }} AND {{ ts }} < {{ d.timestamp_literal(plan.window_end) }}
+{%- endset %}
+{%- endif %}
+{%- if d.script_bounds and not plan.full %}
+-- Script variables, declared first as a script requires: the time spans of the rows this run
+-- reads from history, found by narrow reads, so that the reads of whole rows prune partitions.
+{{ declare_span('copies') }}
+{%- if plan.backfill %}
+-- The copies of the window's ids lie within this span of {{ cfg.watermark_column }}: where the source is
+-- partitioned by it, the read of their whole rows below prunes the rest.
+DECLARE source_span DEFAULT (
+    SELECT AS STRUCT MIN({{ wm }}) AS lo, MAX({{ wm }}) AS hi
+    FROM {{ t.source }}
+    WHERE id IN ({{ window_ids }}
+    )
+);
+{%- endif %}
+{%- endif %}
 {{ d.drop_table(t.stage('events')) }};
 
 -- One read of the source: every row of the run, cleaned and classified, in the table that
@@ -35,14 +62,11 @@ WITH cleaned AS (
        OR {{ d.quote(cfg.watermark_column) }} IS NULL
 {%- elif plan.backfill %}
     -- every copy of every id with a copy, or a published event, in the window
-    WHERE id IN (
-        SELECT id FROM {{ t.source }}
-        WHERE {{ src('timestamp') }} >= {{ d.timestamp_literal(plan.window_start) }}
-          AND {{ src('timestamp') }} < {{ d.timestamp_literal(plan.window_end) }}
-        {{ d.union }}
-        SELECT event_id FROM {{ t.target('mapped_tracks') }}
-        WHERE {{ ts }} >= {{ d.timestamp_literal(plan.window_start) }} AND {{ ts }} < {{ d.timestamp_literal(plan.window_end) }}
+    WHERE id IN ({{ window_ids }}
     )
+{%- if d.script_bounds %}
+      AND ({{ wm }} BETWEEN source_span.lo AND source_span.hi OR {{ wm }} IS NULL)
+{%- endif %}
 {%- endif %}
 )
 SELECT
@@ -113,6 +137,15 @@ WHERE copy_rank = 1;
 -- replaces its published copy; published events of the window left without a valid copy go.
 {%- endif %}
 {{ d.drop_table(t.stage('changes')) }};
+{%- if d.script_bounds %}
+
+-- The published copies' time span, from the two columns a lookup by id needs.
+SET copies = (
+    SELECT AS STRUCT MIN(mapped.{{ ts }}) AS lo, MAX(mapped.{{ ts }}) AS hi
+    FROM {{ t.target('mapped_tracks') }} AS mapped
+    WHERE mapped.event_id IN (SELECT id FROM {{ t.stage('events') }})
+);
+{%- endif %}
 
 CREATE TABLE {{ t.stage('changes') }} AS
 WITH published AS (
@@ -120,7 +153,7 @@ WITH published AS (
         mapped.event_id AS id, mapped.anonymous_id, mapped.user_id, mapped.event,
         mapped.{{ ts }}, mapped.received_at, mapped.dbt_visitor_id
     FROM {{ t.target('mapped_tracks') }} AS mapped
-    WHERE mapped.event_id IN (SELECT id FROM {{ t.stage('events') }})
+    WHERE mapped.event_id IN (SELECT id FROM {{ t.stage('events') }}){{ within('mapped', ts, 'copies') }}
 ),
 versions AS (
     SELECT id, anonymous_id, user_id, event, {{ ts }}, received_at, 1 AS incoming

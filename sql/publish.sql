@@ -3,7 +3,7 @@
 -- run. Readers see the previous model or the new one, never a mix; a failure anywhere leaves the
 -- previous one.
 {% set ts = d.quote('timestamp') %}
-{% from 'macros.sql' import in_recomputed_part with context -%}
+{% from 'macros.sql' import in_recomputed_part, earliest_rewrite with context -%}
 {%- set watermark_after -%}
 {%- if plan.incremental -%}
 COALESCE(GREATEST(run.max_watermark, {{ d.timestamp_literal(plan.watermark_before) }}), run.max_watermark, {{ d.timestamp_literal(plan.watermark_before) }})
@@ -19,14 +19,8 @@ run.max_watermark
 {%- if d.script_transactions and not plan.full %}
 -- The earliest time this run rewrites, as script variables: constants to every statement after
 -- them, so the deletes below prune the published tables' day partitions.
-DECLARE events_from {{ d.timestamp_type }} DEFAULT (
-    SELECT IF(LOGICAL_OR(reopen_at IS NULL), TIMESTAMP '0001-01-01 00:00:00', MIN(reopen_at))
-    FROM {{ t.stage('affected') }}
-);
-DECLARE sessions_from {{ d.timestamp_type }} DEFAULT (
-    SELECT IF(LOGICAL_OR(sessions_from IS NULL), TIMESTAMP '0001-01-01 00:00:00', MIN(sessions_from))
-    FROM {{ t.stage('affected') }}
-);
+DECLARE events_from {{ d.timestamp_type }} DEFAULT {{ earliest_rewrite('reopen_at') }};
+DECLARE sessions_from {{ d.timestamp_type }} DEFAULT {{ earliest_rewrite('sessions_from') }};
 {%- endif %}
 {{ d.begin() }};
 {%- set storage = d.staging_storage(kept=True) %}

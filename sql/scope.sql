@@ -15,7 +15,30 @@
 -- A backfill recomputes every visitor with an event in [{{ plan.window_start }}, {{ plan.window_end }}) whole.
 {%- endif %}
 {% set ts = d.quote('timestamp') %}
-{% from 'macros.sql' import in_recomputed_part with context -%}
+{% from 'macros.sql' import in_recomputed_part, within, declare_span, earliest_rewrite with context -%}
+{%- set remapped %}
+    SELECT staged.alias, staged.dbt_visitor_id
+    FROM {{ t.stage('aliases_mapping') }} AS staged
+    JOIN {{ t.target('aliases_mapping') }} AS published ON published.alias = staged.alias
+    WHERE published.dbt_visitor_id <> staged.dbt_visitor_id
+{%- endset %}
+{%- if d.script_bounds %}
+{{ declare_span('remapped_span') }}
+DECLARE events_from {{ d.timestamp_type }};
+
+-- The time span of the anonymous events of identifiers that change visitor, read only when some
+-- do: the read of their rows below prunes by it.
+IF EXISTS ({{ remapped }}
+) THEN
+    SET remapped_span = (
+        SELECT AS STRUCT MIN(mapped.{{ ts }}) AS lo, MAX(mapped.{{ ts }}) AS hi
+        FROM {{ t.target('mapped_tracks') }} AS mapped
+        WHERE mapped.user_id IS NULL
+          AND mapped.anonymous_id IN (SELECT alias FROM ({{ remapped }}
+          ))
+    );
+END IF;
+{%- endif %}
 {{ d.drop_table(t.stage('moves')) }};
 
 -- Every event whose content or visitor changes, with its old and new visitor and position.
@@ -44,13 +67,9 @@ SELECT
     mapped.dbt_visitor_id,
     mapped.{{ ts }}
 FROM {{ t.target('mapped_tracks') }} AS mapped
-JOIN (
-    SELECT staged.alias, staged.dbt_visitor_id
-    FROM {{ t.stage('aliases_mapping') }} AS staged
-    JOIN {{ t.target('aliases_mapping') }} AS published ON published.alias = staged.alias
-    WHERE published.dbt_visitor_id <> staged.dbt_visitor_id
+JOIN ({{ remapped }}
 ) AS remapped ON remapped.alias = mapped.anonymous_id
-WHERE mapped.user_id IS NULL
+WHERE mapped.user_id IS NULL{{ within('mapped', ts, 'remapped_span') }}
   AND NOT EXISTS (
       SELECT 1 FROM {{ t.stage('changes') }} AS changes WHERE changes.event_id = mapped.event_id
   );
@@ -131,11 +150,19 @@ reopen_points AS (
             > {{ cfg.timeout_microseconds }}) AS opens_session
     FROM earlier_events
 )
--- A visitor without a published session before its first change is recomputed whole (NULLs).
+-- A visitor without a published session before its first change has no published event before
+-- it either: it is recomputed from that change, all of it (a backfill's whole visitors: NULLs).
 SELECT
     first_changes.dbt_visitor_id,
-    CASE WHEN points.opens_session THEN points.first_change_at ELSE points.session_start_at END AS reopen_at,
-    points.session_start_at AS sessions_from,
+    CASE
+        WHEN first_changes.whole_visitor > 0 THEN NULL
+        WHEN points.dbt_visitor_id IS NULL OR points.opens_session THEN first_changes.first_change_at
+        ELSE points.session_start_at
+    END AS reopen_at,
+    CASE
+        WHEN first_changes.whole_visitor > 0 THEN NULL
+        ELSE COALESCE(points.session_start_at, first_changes.first_change_at)
+    END AS sessions_from,
     CASE
         WHEN points.opens_session THEN points.session_sequence_number
         ELSE COALESCE(points.session_sequence_number - 1, 0)
@@ -149,6 +176,10 @@ LEFT JOIN reopen_points AS points ON points.dbt_visitor_id = first_changes.dbt_v
 -- them by the same predicate), as they are after this run, and the changed events at their new
 -- place.
 {{ d.drop_table(t.stage('region')) }};
+{%- if d.script_bounds %}
+
+SET events_from = {{ earliest_rewrite('reopen_at') }};
+{%- endif %}
 
 CREATE TABLE {{ t.stage('region') }} AS
 SELECT
@@ -162,7 +193,7 @@ SELECT
 FROM {{ t.target('mapped_tracks') }} AS mapped
 JOIN {{ t.stage('affected') }} AS affected
     ON {{ in_recomputed_part('mapped', ts) }}
-WHERE NOT EXISTS (
+WHERE {% if d.script_bounds %}mapped.{{ ts }} >= events_from AND {% endif %}NOT EXISTS (
     SELECT 1 FROM {{ t.stage('moves') }} AS moves WHERE moves.event_id = mapped.event_id
 )
 UNION ALL

@@ -12,9 +12,11 @@ from airflow.providers.common.sql.hooks.sql import DbApiHook
 import googlesql
 from golden import CONFIG, GOLDEN, example_plan
 from rudder_sessions.dialects import get_dialect
+from rudder_sessions.engine import runs_as_script
 from rudder_sessions.model import MODES, PHASES, STEPS, Tables, column_type, published_columns, target_table_name
 from rudder_sessions.rendering import render_template
 
+BIGQUERY = get_dialect("bigquery")
 SOURCE = {
     f"{CONFIG.source_schema}.{CONFIG.source_table}": {
         "id": "STRING",
@@ -146,8 +148,11 @@ def test_setup_sql_analyzes() -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_the_project_splits_golden_files_as_googlesql_does(mode: str) -> None:
-    """The engine sends what `split_sql_string` cuts out: GoogleSQL's parser finds the same statements."""
-    for path in golden_files(mode):
+    """Where the engine sends what `split_sql_string` cuts out (the other phases go whole, as one
+    script), GoogleSQL's parser finds the same statements."""
+    split = [p for p in golden_files(mode) if not runs_as_script(BIGQUERY, p.stem.split("_", 1)[1])]
+    assert [p.stem for p in split] == ["7_checks", "8_publish"]
+    for path in split:
         sql = path.read_text()
         project = [s for s in DbApiHook.split_sql_string(sql, strip_semicolon=True) if s.strip()]
         assert len(project) == len(googlesql.split(sql)), path.name

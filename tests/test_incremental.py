@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rudder_sessions.model import PHASES
 from warehouses import assert_matches_spec
 
 BASE = datetime(2026, 5, 1, 8, 0, 0)
@@ -198,6 +199,38 @@ def test_incremental_rewrites_from_the_change_on(wh):
         if r["dbt_visitor_id"] == "dev-a"
     )
     assert dev_a == [(1, at[3]), (2, later), (3, None)]
+
+
+def test_the_rewrite_starts_at_the_runs_earliest_change_when_a_new_visitor_arrives(wh):
+    """A visitor without published events before its change is rewritten from that change: no
+    affected visitor leaves the run unbounded ("the whole visitor"), so publish's deletes (and, on
+    BigQuery, the reads of the published events) are bounded by the earliest change of the run."""
+    config = wh.config(lookback="1 hour", timeout_minutes=30)
+    runner = wh.runner(config)
+    wh.load_source([ev("a1", "dev-a", None, BASE, BASE), ev("a2", "dev-a", None, BASE + timedelta(minutes=5), BASE)])
+    runner.run("r1")
+    later = BASE + timedelta(hours=6)
+    wh.load_source(
+        [
+            ev("n1", "dev-new", None, later + timedelta(minutes=1), later),  # a new visitor
+            ev("a3", "dev-a", None, later + timedelta(minutes=2), later),  # a returning one
+        ],
+        append=True,
+    )
+    plan = runner.plan("r2")
+    assert plan.mode == "incremental"
+    for phase in PHASES[: PHASES.index("scope") + 1]:
+        runner.execute(phase, plan)
+    affected = runner.tables(plan.key).stage("affected")
+    d = runner.dialect
+    whole, earliest = runner.hook.get_first(
+        f"SELECT COUNT(*) - COUNT(reopen_at), {d.epoch_us('MIN(reopen_at)')} FROM {affected}"
+    )
+    runner.drop_stages(plan)
+    first_change = (later + timedelta(minutes=1) - datetime(1970, 1, 1)) // timedelta(microseconds=1)
+    assert (int(whole), int(earliest)) == (0, first_change)
+    runner.run("r3")
+    assert_matches_spec(wh, config)
 
 
 def test_rerunning_a_finished_run_changes_nothing(wh):

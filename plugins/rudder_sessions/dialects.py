@@ -30,6 +30,10 @@ class Dialect:
     union = "UNION"
     # BigQuery runs a transaction only inside one multi-statement script (one job).
     script_transactions = False
+    # A warehouse that prunes a table's partitions only by constant filters, not by a join or a
+    # subquery (BigQuery): each phase runs as one script, and its reads of the published tables
+    # are bounded by script variables computed from the run's staged tables first.
+    script_bounds = False
     # DELETE ... USING <table> WHERE <join>: publish deletes the reopened rows by a join on the
     # visitor (4-5x less than a correlated EXISTS on DuckDB); without it, the same predicate in EXISTS.
     delete_using = True
@@ -326,6 +330,10 @@ class BigQueryDialect(Dialect):
     name = "bigquery"
     union = "UNION DISTINCT"
     script_transactions = True
+    # cloud.google.com/bigquery/docs/querying-partitioned-tables#use_a_constant_filter_expression:
+    # "If you use dynamic expressions in your query filter, BigQuery must scan all of the
+    # partitions"; a script variable is a constant to the statements after its SET.
+    script_bounds = True
     delete_using = False
     text_type = "STRING"
     float_type = "FLOAT64"

@@ -58,6 +58,12 @@ class PhaseResult:
     rows: dict[str, int] = field(default_factory=dict)
 
 
+def runs_as_script(dialect: Dialect, phase: str) -> bool:
+    """Whether a phase goes to the warehouse as one script rather than statement by statement (the
+    checks are read one by one, publish splits off what must run before its transaction)."""
+    return dialect.script_bounds and phase not in (CHECKS, PUBLISH)
+
+
 def get_hook(config: SourceConfig, connect: Callable[[], Any] | None = None) -> DbApiHook:
     """The connection's own DbApiHook, resolved the Airflow way (env vars, secrets, metadata DB).
 
@@ -398,6 +404,10 @@ class SessionRunner:
     def _statements(self, sql: str) -> list[str]:
         return [s for s in self.hook.split_sql_string(sql, strip_semicolon=True) if s.strip()]
 
+    @staticmethod
+    def _script(statements: list[str]) -> str:
+        return ";\n".join(statements) + ";"
+
     def _execute(self, statements: list[str], phase: str = "setup") -> None:
         if not statements:
             return
@@ -427,7 +437,8 @@ class SessionRunner:
             else:
                 self._publish(statements, plan, tables)
         else:
-            self._execute(statements, phase)
+            # Script variables live for one script: there, the phase runs whole as one job.
+            self._execute([sql] if statements and runs_as_script(self.dialect, phase) else statements, phase)
             if phase in STEPS:
                 rows[phase] = self._count(tables.stage(phase))
             elif phase == PLAN:
@@ -508,7 +519,7 @@ class SessionRunner:
         """Warehouses whose transactions live inside one script (BigQuery) get the whole publish,
         its state claim checked by ASSERTs, as one job."""
         try:
-            cursor.execute(";\n".join(statements) + ";")
+            cursor.execute(self._script(statements))
         except Exception as exc:
             # A failed ASSERT fails the job with its message; an error elsewhere that merely
             # echoes the script's text (a syntax error) still quotes the ASSERT itself.

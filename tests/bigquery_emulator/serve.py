@@ -23,6 +23,9 @@ Each fix brings the emulator to BigQuery's documented behaviour (NOTES.md has th
    google-cloud-bigquery would otherwise retry it for 10 minutes.
 8. `ALTER TABLE ... ADD COLUMN` shows in INFORMATION_SCHEMA.COLUMNS and tables.get: bqemulator alters
    the DuckDB table but keeps the catalog's old schema.
+9. A field of a STRUCT script variable that is NULL (declared, never set) is NULL of the field's
+   type (docs/reference/standard-sql/operators#field_access_operator); bqemulator leaves `var.field`
+   in the SQL, where DuckDB reads it as a table that does not exist.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import bqemulator.scripting.interpreter as interpreter
 import bqemulator.server
 import bqemulator.storage.arrow_bridge as bridge
 import pyarrow as pa
+import sqlglot
 from bqemulator.cli import main
 from bqemulator.domain.errors import InvalidQueryError
 from bqemulator.scripting.ast import BeginStmt, Script, SqlStmt
@@ -226,6 +230,24 @@ def sync_created_table(bq_sql: str, project_id: str, ctx: Any) -> None:
         ctx.catalog.update_table(meta.model_copy(update={"schema_": schema, "last_modified_time": ctx.clock.now()}))
 
 
+# 9. Fields of a NULL STRUCT variable ---------------------------------------------------------------
+
+_rewrite_struct_field = interpreter._rewrite_struct_field_column
+
+
+def rewrite_struct_field(col: Any, visible: dict[str, Any], params: list[Any]) -> bool:
+    variable = visible.get(col.table)
+    if variable is None or variable.value is not None or not str(variable.type_name or "").upper().startswith("STRUCT"):
+        return _rewrite_struct_field(col, visible, params)
+    kind = sqlglot.exp.DataType.build(variable.type_name, dialect="bigquery")
+    field = next((f for f in kind.expressions if f.name == col.name), None)
+    if field is None:
+        return False
+    params.append(None)
+    col.replace(sqlglot.exp.Cast(this=sqlglot.exp.Placeholder(this=str(len(params))), to=field.args["kind"]))
+    return True
+
+
 def install() -> None:
     bridge._BQ_TYPE_FORMATTERS = tuple(
         (predicate, _timestamp(formatter) if predicate is pa.types.is_timestamp else formatter)
@@ -239,6 +261,7 @@ def install() -> None:
     interpreter.ScriptInterpreter._run_query = run_query
     interpreter.ScriptInterpreter._run_query_with_params = run_query_with_params
     executor._parse_script_or_raise = parse_job
+    interpreter._rewrite_struct_field_column = rewrite_struct_field
     job_routes.execute_query_job = execute_query_job
     executor.sync_created_table = interpreter.sync_created_table = sync_created_table
 

@@ -6,6 +6,23 @@
 --   * the counts by reason are kept with the run, so nothing is lost without a trace.
 -- Mode backfill: visitors with an event in [2026-02-01 00:00:00, 2026-02-02 00:00:00).
 
+-- Script variables, declared first as a script requires: the time spans of the rows this run
+-- reads from history, found by narrow reads, so that the reads of whole rows prune partitions.
+DECLARE copies STRUCT<lo TIMESTAMP, hi TIMESTAMP>;
+-- The copies of the window's ids lie within this span of received_at: where the source is
+-- partitioned by it, the read of their whole rows below prunes the rest.
+DECLARE source_span DEFAULT (
+    SELECT AS STRUCT MIN(`received_at`) AS lo, MAX(`received_at`) AS hi
+    FROM `rudderstack`.`tracks`
+    WHERE id IN (
+        SELECT id FROM `rudderstack`.`tracks`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
+          AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+        UNION DISTINCT
+        SELECT event_id FROM `sessions`.`dbt_mapped_tracks`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP) AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+    )
+);
 DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_events`;
 
 -- One read of the source: every row of the run, cleaned and classified, in the table that
@@ -30,6 +47,7 @@ WITH cleaned AS (
         SELECT event_id FROM `sessions`.`dbt_mapped_tracks`
         WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP) AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
     )
+      AND (`received_at` BETWEEN source_span.lo AND source_span.hi OR `received_at` IS NULL)
 )
 SELECT
     cleaned.*,
@@ -95,6 +113,13 @@ DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_copies`;
 -- replaces its published copy; published events of the window left without a valid copy go.
 DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_changes`;
 
+-- The published copies' time span, from the two columns a lookup by id needs.
+SET copies = (
+    SELECT AS STRUCT MIN(mapped.`timestamp`) AS lo, MAX(mapped.`timestamp`) AS hi
+    FROM `sessions`.`dbt_mapped_tracks` AS mapped
+    WHERE mapped.event_id IN (SELECT id FROM `sessions`.`__rs_a330a0bc481b_events`)
+);
+
 CREATE TABLE `sessions`.`__rs_a330a0bc481b_changes` AS
 WITH published AS (
     SELECT
@@ -102,6 +127,7 @@ WITH published AS (
         mapped.`timestamp`, mapped.received_at, mapped.dbt_visitor_id
     FROM `sessions`.`dbt_mapped_tracks` AS mapped
     WHERE mapped.event_id IN (SELECT id FROM `sessions`.`__rs_a330a0bc481b_events`)
+      AND mapped.`timestamp` BETWEEN copies.lo AND copies.hi
 ),
 versions AS (
     SELECT id, anonymous_id, user_id, event, `timestamp`, received_at, 1 AS incoming

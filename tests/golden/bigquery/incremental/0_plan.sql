@@ -7,6 +7,9 @@
 -- Mode incremental: rows whose received_at is later than
 -- 2026-03-01 00:00:00 (stored watermark 2026-03-01 03:00:00 minus the lookback of 3 hours).
 
+-- Script variables, declared first as a script requires: the time spans of the rows this run
+-- reads from history, found by narrow reads, so that the reads of whole rows prune partitions.
+DECLARE copies STRUCT<lo TIMESTAMP, hi TIMESTAMP>;
 DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_events`;
 
 -- One read of the source: every row of the run, cleaned and classified, in the table that
@@ -89,6 +92,13 @@ DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_copies`;
 -- equal receipt and smaller content), with the published copy's identity and position.
 DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_changes`;
 
+-- The published copies' time span, from the two columns a lookup by id needs.
+SET copies = (
+    SELECT AS STRUCT MIN(mapped.`timestamp`) AS lo, MAX(mapped.`timestamp`) AS hi
+    FROM `sessions`.`dbt_mapped_tracks` AS mapped
+    WHERE mapped.event_id IN (SELECT id FROM `sessions`.`__rs_a330a0bc481b_events`)
+);
+
 CREATE TABLE `sessions`.`__rs_a330a0bc481b_changes` AS
 WITH published AS (
     SELECT
@@ -96,6 +106,7 @@ WITH published AS (
         mapped.`timestamp`, mapped.received_at, mapped.dbt_visitor_id
     FROM `sessions`.`dbt_mapped_tracks` AS mapped
     WHERE mapped.event_id IN (SELECT id FROM `sessions`.`__rs_a330a0bc481b_events`)
+      AND mapped.`timestamp` BETWEEN copies.lo AND copies.hi
 ),
 versions AS (
     SELECT id, anonymous_id, user_id, event, `timestamp`, received_at, 1 AS incoming

@@ -7,6 +7,26 @@
 -- incremental run updates an identifier from its new events alone.
 -- This run recomputes only the identifiers its changed events name (`sessions`.`__rs_a330a0bc481b_touched`).
 
+DECLARE rescanned_span STRUCT<lo TIMESTAMP, hi TIMESTAMP>;
+
+-- The time span of the published events naming a rescanned identifier, read only when a copy
+-- was replaced or removed (it names some): the reads of their rows below prune by it.
+IF EXISTS (SELECT 1 FROM `sessions`.`__rs_a330a0bc481b_changes` WHERE old_anonymous_id IS NOT NULL OR old_user_id IS NOT NULL) THEN
+    SET rescanned_span = (
+        SELECT AS STRUCT MIN(mapped.`timestamp`) AS lo, MAX(mapped.`timestamp`) AS hi
+        FROM `sessions`.`dbt_mapped_tracks` AS mapped
+        WHERE mapped.anonymous_id IN (
+    SELECT old_anonymous_id AS alias FROM `sessions`.`__rs_a330a0bc481b_changes` WHERE old_anonymous_id IS NOT NULL
+    UNION DISTINCT
+    SELECT old_user_id FROM `sessions`.`__rs_a330a0bc481b_changes` WHERE old_user_id IS NOT NULL
+        )
+           OR mapped.user_id IN (
+    SELECT old_anonymous_id AS alias FROM `sessions`.`__rs_a330a0bc481b_changes` WHERE old_anonymous_id IS NOT NULL
+    UNION DISTINCT
+    SELECT old_user_id FROM `sessions`.`__rs_a330a0bc481b_changes` WHERE old_user_id IS NOT NULL
+        )
+    );
+END IF;
 DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_aliases_mapping`;
 
 CREATE TABLE `sessions`.`__rs_a330a0bc481b_aliases_mapping` AS
@@ -31,10 +51,12 @@ deciding_events AS (
         SELECT mapped.event_id, mapped.anonymous_id, mapped.user_id, mapped.`timestamp`
         FROM `sessions`.`dbt_mapped_tracks` AS mapped
         WHERE mapped.anonymous_id IN (SELECT alias FROM rescanned)
+      AND mapped.`timestamp` BETWEEN rescanned_span.lo AND rescanned_span.hi
         UNION DISTINCT
         SELECT mapped.event_id, mapped.anonymous_id, mapped.user_id, mapped.`timestamp`
         FROM `sessions`.`dbt_mapped_tracks` AS mapped
         WHERE mapped.user_id IN (SELECT alias FROM rescanned)
+      AND mapped.`timestamp` BETWEEN rescanned_span.lo AND rescanned_span.hi
     ) AS naming
     WHERE naming.event_id NOT IN (SELECT event_id FROM `sessions`.`__rs_a330a0bc481b_changes`)
 ),

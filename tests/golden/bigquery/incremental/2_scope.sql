@@ -9,6 +9,30 @@
 --     start event, unchanged, still starts a session) and recomputes from its start.
 -- Either way the first recomputed event follows the published event at previous_at, unchanged.
 
+
+DECLARE remapped_span STRUCT<lo TIMESTAMP, hi TIMESTAMP>;
+DECLARE events_from TIMESTAMP;
+
+-- The time span of the anonymous events of identifiers that change visitor, read only when some
+-- do: the read of their rows below prunes by it.
+IF EXISTS (
+    SELECT staged.alias, staged.dbt_visitor_id
+    FROM `sessions`.`__rs_a330a0bc481b_aliases_mapping` AS staged
+    JOIN `sessions`.`dbt_aliases_mapping` AS published ON published.alias = staged.alias
+    WHERE published.dbt_visitor_id <> staged.dbt_visitor_id
+) THEN
+    SET remapped_span = (
+        SELECT AS STRUCT MIN(mapped.`timestamp`) AS lo, MAX(mapped.`timestamp`) AS hi
+        FROM `sessions`.`dbt_mapped_tracks` AS mapped
+        WHERE mapped.user_id IS NULL
+          AND mapped.anonymous_id IN (SELECT alias FROM (
+    SELECT staged.alias, staged.dbt_visitor_id
+    FROM `sessions`.`__rs_a330a0bc481b_aliases_mapping` AS staged
+    JOIN `sessions`.`dbt_aliases_mapping` AS published ON published.alias = staged.alias
+    WHERE published.dbt_visitor_id <> staged.dbt_visitor_id
+          ))
+    );
+END IF;
 DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_moves`;
 
 -- Every event whose content or visitor changes, with its old and new visitor and position.
@@ -44,6 +68,7 @@ JOIN (
     WHERE published.dbt_visitor_id <> staged.dbt_visitor_id
 ) AS remapped ON remapped.alias = mapped.anonymous_id
 WHERE mapped.user_id IS NULL
+      AND mapped.`timestamp` BETWEEN remapped_span.lo AND remapped_span.hi
   AND NOT EXISTS (
       SELECT 1 FROM `sessions`.`__rs_a330a0bc481b_changes` AS changes WHERE changes.event_id = mapped.event_id
   );
@@ -113,11 +138,19 @@ reopen_points AS (
             > 1800000000) AS opens_session
     FROM earlier_events
 )
--- A visitor without a published session before its first change is recomputed whole (NULLs).
+-- A visitor without a published session before its first change has no published event before
+-- it either: it is recomputed from that change, all of it (a backfill's whole visitors: NULLs).
 SELECT
     first_changes.dbt_visitor_id,
-    CASE WHEN points.opens_session THEN points.first_change_at ELSE points.session_start_at END AS reopen_at,
-    points.session_start_at AS sessions_from,
+    CASE
+        WHEN first_changes.whole_visitor > 0 THEN NULL
+        WHEN points.dbt_visitor_id IS NULL OR points.opens_session THEN first_changes.first_change_at
+        ELSE points.session_start_at
+    END AS reopen_at,
+    CASE
+        WHEN first_changes.whole_visitor > 0 THEN NULL
+        ELSE COALESCE(points.session_start_at, first_changes.first_change_at)
+    END AS sessions_from,
     CASE
         WHEN points.opens_session THEN points.session_sequence_number
         ELSE COALESCE(points.session_sequence_number - 1, 0)
@@ -132,6 +165,11 @@ LEFT JOIN reopen_points AS points ON points.dbt_visitor_id = first_changes.dbt_v
 -- place.
 DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_region`;
 
+SET events_from = (
+    SELECT IF(LOGICAL_OR(reopen_at IS NULL), TIMESTAMP '0001-01-01 00:00:00', MIN(reopen_at))
+    FROM `sessions`.`__rs_a330a0bc481b_affected`
+);
+
 CREATE TABLE `sessions`.`__rs_a330a0bc481b_region` AS
 SELECT
     mapped.event_id,
@@ -145,7 +183,7 @@ FROM `sessions`.`dbt_mapped_tracks` AS mapped
 JOIN `sessions`.`__rs_a330a0bc481b_affected` AS affected
     ON affected.dbt_visitor_id = mapped.dbt_visitor_id
       AND (affected.reopen_at IS NULL OR mapped.`timestamp` >= affected.reopen_at)
-WHERE NOT EXISTS (
+WHERE mapped.`timestamp` >= events_from AND NOT EXISTS (
     SELECT 1 FROM `sessions`.`__rs_a330a0bc481b_moves` AS moves WHERE moves.event_id = mapped.event_id
 )
 UNION ALL

@@ -10,6 +10,7 @@
 -- Either way the first recomputed event follows the published event at previous_at, unchanged.
 -- A backfill recomputes every visitor with an event in [2026-02-01 00:00:00, 2026-02-02 00:00:00) whole.
 
+
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_MOVES";
 
 -- Every event whose content or visitor changes, with its old and new visitor and position.
@@ -123,11 +124,19 @@ reopen_points AS (
             > 1800000000) AS opens_session
     FROM earlier_events
 )
--- A visitor without a published session before its first change is recomputed whole (NULLs).
+-- A visitor without a published session before its first change has no published event before
+-- it either: it is recomputed from that change, all of it (a backfill's whole visitors: NULLs).
 SELECT
     first_changes.dbt_visitor_id,
-    CASE WHEN points.opens_session THEN points.first_change_at ELSE points.session_start_at END AS reopen_at,
-    points.session_start_at AS sessions_from,
+    CASE
+        WHEN first_changes.whole_visitor > 0 THEN NULL
+        WHEN points.dbt_visitor_id IS NULL OR points.opens_session THEN first_changes.first_change_at
+        ELSE points.session_start_at
+    END AS reopen_at,
+    CASE
+        WHEN first_changes.whole_visitor > 0 THEN NULL
+        ELSE COALESCE(points.session_start_at, first_changes.first_change_at)
+    END AS sessions_from,
     CASE
         WHEN points.opens_session THEN points.session_sequence_number
         ELSE COALESCE(points.session_sequence_number - 1, 0)
