@@ -35,7 +35,8 @@ UPDATE {{ t.state }} SET
     last_mode = {{ d.literal(plan.mode) }},
     last_window_start = {{ d.timestamp_literal(plan.window_start) }},
     last_window_end = {{ d.timestamp_literal(plan.window_end) }},
-    updated_at = {{ d.current_timestamp() }}
+    updated_at = {{ d.current_timestamp() }},
+    settings = {{ d.literal(settings_json) }}
 WHERE source = {{ d.literal(cfg.name) }} AND version = {{ plan.state_version }};
 {%- if d.script_transactions %}
 
@@ -89,7 +90,7 @@ INSERT INTO {{ t.runs }} (
     started_at, finished_at, outcome, rows_read,
 {%- for reason in drop_reasons %} dropped_{{ reason }},{% endfor %}
     events_changed, visitors_affected, visitors, sessions,
-{%- for step in steps %} rows_{{ step }},{% endfor %} state_version
+{%- for step in steps %} rows_{{ step }},{% endfor %} state_version, reason
 )
 SELECT
     run.run_id,
@@ -119,7 +120,8 @@ SELECT
 {%- for step in steps %}
     (SELECT COUNT(*) FROM {{ t.stage(step) }}),
 {%- endfor %}
-    {{ plan.state_version }}
+    {{ plan.state_version }},
+    {{ d.literal(plan.reason) if plan.reason else 'CAST(NULL AS ' ~ d.text_type ~ ')' }}
 FROM {{ t.stage('run') }} AS run
 -- Visitors and sessions of the model as published, in one scan of session_tracks (every visitor
 -- has a session: several times fewer rows than its events).

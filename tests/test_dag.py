@@ -186,3 +186,26 @@ def test_operator_names_a_missing_connection():
     op = RudderSessionsPhaseOperator(task_id="plan", source=make_config(conn_id="not_there"), phase="plan")
     with pytest.raises(ConfigError, match=r"^source 'test': conn_id: Airflow connection 'not_there' does not exist$"):
         _ = op.runner
+
+
+def test_rendering_the_plan_task_touches_no_warehouse(tmp_path, monkeypatch):
+    """`airflow tasks render` (any caller of render_template_fields) used to run the plan: state
+    tables created, another run's staging tables dropped. The plan task plans in execute."""
+    import json
+
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+    from pipeline import load_source, make_config
+    from rudder_sessions.operators import PLAN_NOT_YET, RudderSessionsPhaseOperator
+
+    database = tmp_path / "warehouse.duckdb"
+    load_source(database, [])
+    monkeypatch.setenv("AIRFLOW_CONN_WH", json.dumps({"conn_type": "duckdb", "host": str(database)}))
+    calls = []
+    for name in ("get_conn", "run", "get_records", "get_first"):
+        monkeypatch.setattr(DbApiHook, name, lambda *args, _name=name, **kwargs: calls.append(_name))
+    op = RudderSessionsPhaseOperator(task_id="plan", source=make_config(conn_id="wh"), phase="plan")
+    op.render_template_fields({"params": {}, "run_id": "manual__render", "dag_run": None})
+    assert calls == []
+    assert op.sql == PLAN_NOT_YET and op.plan is None
+    assert op.overwrite_rtif_after_execution  # the tab shows the SQL the task ran

@@ -161,6 +161,12 @@ class SourceConfig:
         """The configured layout of a step's table, or None for the warehouse's default."""
         return next((layout for layout in self.layout if layout.step == step), None)
 
+    def model_settings(self) -> dict[str, Any]:
+        """The settings that decide what the published tables contain (SPEC "Settings that shape
+        the model"), as stored with the run state: a run under other values rebuilds everything.
+        The table prefix is not among them: another prefix is another model, with its own state."""
+        return {name: getattr(self, name) for name in MODEL_SETTINGS}
+
     @property
     def lookback_delta(self) -> timedelta:
         return parse_lookback(self.lookback, source=self.name)
@@ -184,6 +190,11 @@ class SourceConfig:
                 raise ConfigError(str(name), required, "is required")
         return cls(name=name, **merged)
 
+
+# What the tables contain depends on these: the source read (another table or watermark column is
+# another stream; a stored watermark of one column means nothing for another), the session timeout
+# and the flow's width.
+MODEL_SETTINGS = ("source_schema", "source_table", "watermark_column", "timeout_minutes", "flow_length")
 
 ADHOC_KEYS = (
     "conn_id",

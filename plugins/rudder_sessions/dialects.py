@@ -89,6 +89,9 @@ class Dialect:
     def add_column(self, table: str, column: str, kind: str) -> str:
         return f"ALTER TABLE {table} ADD COLUMN {self.quote(column)} {self.column_type(kind)}"
 
+    def drop_column(self, table: str, column: str) -> str:
+        return f"ALTER TABLE {table} DROP COLUMN {self.quote(column)}"
+
     def delete_all(self, table: str) -> str:
         # DML, not TRUNCATE: TRUNCATE commits the transaction on Redshift, and BigQuery's DELETE
         # needs a WHERE clause.

@@ -7,8 +7,10 @@ advances the watermark and logs the run in one transaction, then drops the stagi
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager, nullcontext, suppress
@@ -25,6 +27,7 @@ from rudder_sessions.errors import (
     PhaseFailed,
     PublishConflict,
     RudderSessionsError,
+    SettingsChanged,
     SourceError,
 )
 from rudder_sessions.model import (
@@ -38,11 +41,12 @@ from rudder_sessions.model import (
     STATE_COLUMNS,
     STEPS,
     Tables,
+    published_columns,
     run_key,
     target_table_name,
     typed_columns,
 )
-from rudder_sessions.plan import FULL_REFRESH, INCREMENTAL, RunPlan, check_request, naive_utc
+from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan, check_request, naive_utc
 from rudder_sessions.rendering import render_phase, render_template
 
 if TYPE_CHECKING:
@@ -272,12 +276,20 @@ class SessionRunner:
             self._add_missing_columns(tables.target_name(step), typed_columns(step, self.config.flow_length), columns)
         if self._published(run_id):
             return RunPlan(run_id, mode, mode, noop=True, reason="this run was already published")
-        watermark, version = self._state(tables)
+        watermark, version, stored = self._state(tables)
         self._drop_dead_stages(tables, version, columns)
 
         effective, reason = mode, ""
+        changed = settings_changes(stored, self.config.model_settings())
         if mode != FULL_REFRESH and (version == 0 or not targets_exist):
             effective, reason = FULL_REFRESH, "nothing published yet"
+        elif mode != FULL_REFRESH and changed:
+            if mode == BACKFILL:
+                raise SettingsChanged(
+                    f"backfill of source {self.config.name!r} refused: {'; '.join(changed)} since the model was "
+                    "published, and a backfill rewrites only its window. Run a full refresh (mode full_refresh) first"
+                )
+            effective, reason = FULL_REFRESH, "; ".join(changed)
         elif mode == INCREMENTAL and watermark is None:
             effective, reason = FULL_REFRESH, "no watermark stored yet"
         if effective == INCREMENTAL:
@@ -300,12 +312,13 @@ class SessionRunner:
         self._log_run(plan)
         return plan
 
-    def _state(self, tables: Tables) -> tuple[datetime | None, int]:
-        """The stored watermark and version; duplicate state rows left by two first plans racing
-        (no warehouse but PostgreSQL and DuckDB enforces the key) are merged while unpublished."""
+    def _state(self, tables: Tables) -> tuple[datetime | None, int, dict[str, Any] | None]:
+        """The stored watermark, version and model settings; duplicate state rows left by two first
+        plans racing (no warehouse but PostgreSQL and DuckDB enforces the key) are merged while
+        unpublished."""
         d, source = self.dialect, self.dialect.literal(self.config.name)
         rows = self.hook.get_records(
-            f"SELECT {d.epoch_us('watermark')}, version FROM {tables.state} WHERE source = {source}"
+            f"SELECT {d.epoch_us('watermark')}, version, settings FROM {tables.state} WHERE source = {source}"
         )
         if len(rows) > 1 and all(int(r[1]) == 0 for r in rows):
             log.warning("merging %d unpublished state rows of source %r", len(rows), self.config.name)
@@ -316,7 +329,8 @@ class SessionRunner:
             raise RudderSessionsError(
                 f"source {self.config.name!r} has {len(rows)} rows in {tables.state}: expected one"
             )
-        return from_epoch_us(rows[0][0]), int(rows[0][1])
+        watermark, version, settings = rows[0]
+        return from_epoch_us(watermark), int(version), _stored_settings(settings, int(version))
 
     def _schema_columns(self) -> dict[str, set[str]]:
         """Columns (lower-case) of every table in the target schema, by table name (lower-case)."""
@@ -390,11 +404,11 @@ class SessionRunner:
             [
                 f"DELETE FROM {tables.runs} WHERE run_id = {d.literal(plan.run_id)} AND outcome <> 'published'",
                 f"INSERT INTO {tables.runs} (run_id, source, mode, requested_mode, window_start, window_end, "
-                f"watermark_before, started_at, outcome, state_version) VALUES ({d.literal(plan.run_id)}, "
+                f"watermark_before, started_at, outcome, state_version, reason) VALUES ({d.literal(plan.run_id)}, "
                 f"{d.literal(self.config.name)}, {d.literal(plan.mode)}, {d.literal(plan.requested_mode)}, "
                 f"{d.timestamp_literal(plan.window_start)}, {d.timestamp_literal(plan.window_end)}, "
                 f"{d.timestamp_literal(plan.watermark_before)}, {d.current_timestamp()}, 'running', "
-                f"{int(plan.state_version)})",
+                f"{int(plan.state_version)}, {d.literal(plan.reason) if plan.reason else 'NULL'})",
             ],
             "run log",
         )
@@ -514,6 +528,30 @@ class SessionRunner:
             self._drop_dead_stages(tables, plan.state_version)
         except Exception:
             log.warning("could not drop the staging tables of ended runs", exc_info=True)
+        if plan.full and not self.dialect.publish_by_rename:
+            self._drop_surplus_flow_columns()
+
+    def _drop_surplus_flow_columns(self) -> None:
+        """A full refresh under a shorter flow left the wider table's extra event_<k> columns all
+        NULL: they go, so the published table has the model's shape (after the commit: a reader
+        sees the old model whole, then the new one). A failure only leaves them NULL."""
+        name = target_table_name(self.config, "tracks_flow")
+        wanted = {c.lower() for c in published_columns("tracks_flow", self.config.flow_length)}
+        surplus = sorted(
+            c for c in self._columns(self.config.target_schema, name) if FLOW_COLUMN.match(c) and c not in wanted
+        )
+        if surplus:
+            table = self.dialect.table(self.config.target_schema, name)
+            log.info(
+                "dropping columns %s of %s: the flow is %d events long now",
+                ", ".join(surplus),
+                table,
+                self.config.flow_length,
+            )
+            try:
+                self._execute([self.dialect.drop_column(table, c) for c in surplus], "cleanup")
+            except PhaseFailed:
+                log.warning("could not drop columns %s of %s", ", ".join(surplus), table, exc_info=True)
 
     def _publish_script(self, cursor: Any, statements: list[str], plan: RunPlan) -> None:
         """Warehouses whose transactions live inside one script (BigQuery) get the whole publish,
@@ -620,6 +658,7 @@ class SessionRunner:
         "visitors",
         "sessions",
         *(f"rows_{s}" for s in STEPS),
+        "reason",
     )
 
     def summary(self, run_id: str) -> dict[str, Any]:
@@ -689,6 +728,39 @@ class _SharedConnection:
         return getattr(self._conn, name)
 
 
+FLOW_COLUMN = re.compile(r"\Aevent_[0-9]+\Z")
+UNRECORDED = "unrecorded"
+
+
+def _stored_settings(text: Any, version: int) -> dict[str, Any] | None:
+    """None before the first publish; {UNRECORDED: ...} for a model published by a version that
+    stored no settings (or stored something unreadable): nothing says what it was built with."""
+    if version == 0:
+        return None
+    try:
+        settings = json.loads(text) if text else None
+    except ValueError:
+        settings = None
+    return settings if isinstance(settings, dict) else {UNRECORDED: True}
+
+
+def settings_changes(stored: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
+    """What differs between the published model's settings and the run's, one phrase each."""
+    if stored is None:
+        return []
+    if UNRECORDED in stored:
+        return ["the published model's settings are not recorded (it was published by an older version)"]
+    return [
+        f"{name} changed {_show(stored.get(name))} -> {_show(value)}"
+        for name, value in current.items()
+        if stored.get(name) != value
+    ]
+
+
+def _show(value: Any) -> str:
+    return "(unset)" if value is None else str(value)
+
+
 def _affected_rows(cursor: Any) -> int | None:
     """Rows a DML statement changed, where the driver says (DuckDB returns them as a result row)."""
     count = getattr(cursor, "rowcount", -1)
@@ -717,7 +789,8 @@ def format_summary(summary: dict[str, Any], config: SourceConfig) -> str:
     dropped = ", ".join(f"{r} {summary[f'dropped_{r}']}" for r in DROP_REASONS)
     mode = summary["mode"]
     if summary["requested_mode"] != mode:
-        mode += f" (requested {summary['requested_mode']})"
+        mode += f" (requested {summary['requested_mode']}"
+        mode += f": {summary['reason']})" if summary.get("reason") else ")"
     window = ""
     if summary["window_start"] or summary["window_end"]:
         window = f", window [{summary['window_start']}, {summary['window_end'] or '…'})"

@@ -30,3 +30,7 @@ class AuditFailed(RudderSessionsError):
 
 class PublishConflict(RudderSessionsError):
     """Another run published for the same source since this run was planned."""
+
+
+class SettingsChanged(RudderSessionsError):
+    """A run that cannot rebuild (a backfill) under settings other than the published model's."""

@@ -151,6 +151,8 @@ STATE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("last_window_start", "timestamp"),
     ("last_window_end", "timestamp"),
     ("updated_at", "timestamp"),
+    # The model-shaping settings of the published model (SourceConfig.model_settings, as JSON).
+    ("settings", "text"),
 )
 DROP_REASONS: tuple[str, ...] = ("null_id", "null_timestamp", "no_identifier", "duplicate")
 RUN_LOG_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -175,6 +177,8 @@ RUN_LOG_COLUMNS: tuple[tuple[str, str], ...] = (
     # The state version the run was planned on: a run planned on an older version than the
     # stored one can never publish, so its staging tables are dead.
     ("state_version", "bigint"),
+    # Why the run's mode differs from the requested one ("timeout_minutes changed 30 -> 60").
+    ("reason", "text"),
 )
 
 

@@ -24,6 +24,7 @@ from rudder_sessions.errors import (
     PhaseFailed,
     PublishConflict,
     RudderSessionsError,
+    SettingsChanged,
     SourceError,
 )
 from rudder_sessions.model import PHASES, PLAN, PUBLISH, STEPS, target_table_name
@@ -32,8 +33,10 @@ from rudder_sessions.plan import BACKFILL, INCREMENTAL, RunPlan, parse_timestamp
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+PLAN_NOT_YET = "-- The plan task fixes the run's mode and window when it runs; the SQL it ran shows here after."
+
 # Mistakes and refusals that a retry cannot fix: fail at once with the message.
-FINAL_ERRORS = (ConfigError, SourceError, AuditFailed, PublishConflict)
+FINAL_ERRORS = (ConfigError, SourceError, AuditFailed, PublishConflict, SettingsChanged)
 
 
 def _timestamp(value: Any, name: str) -> datetime | None:
@@ -64,6 +67,10 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
     template_ext: Sequence[str] = ()
     template_fields_renderers = {"sql": "sql"}
     ui_color = "#d7ecfb"
+    # The plan task renders its SQL in execute (planning reads and writes the warehouse, which
+    # rendering must not: `airflow tasks render` would run it); the Rendered Template tab then
+    # shows the SQL it ran.
+    overwrite_rtif_after_execution = True
 
     def __init__(self, *, source: SourceConfig | None, phase: str, plan_task_id: str = PLAN, **kwargs: Any) -> None:
         """`source=None` takes the source from the run's parameters (the ad-hoc DAG's trigger form)."""
@@ -87,6 +94,9 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
         try:
             if self.source is None:
                 self.source = source_from_params(context.get("params") or {})
+            if self.phase == PLAN:
+                self.sql = PLAN_NOT_YET
+                return
             self.plan = self._plan(context)
             self.sql = self.runner.render(self.phase, self.plan)
         except PhaseFailed:
@@ -95,6 +105,7 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
             self._fail(exc)
 
     def _plan(self, context: Context) -> RunPlan:
+        """The run's plan: made by the plan task when it runs, read from its XCom by the others."""
         if self.phase == PLAN:
             mode, start, end = requested_run(context)
             plan = self.runner.plan(context["run_id"], mode, start, end)
@@ -170,6 +181,14 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
         raise AirflowFailException(str(exc)) from None
 
     def execute(self, context: Context) -> dict[str, Any]:
+        if self.phase == PLAN:
+            try:
+                self.plan = self._plan(context)
+                self.sql = self.runner.render(PLAN, self.plan)
+            except PhaseFailed:
+                raise  # the warehouse failed: let Airflow retry
+            except RudderSessionsError as exc:
+                self._fail(exc)
         assert self.plan is not None, "templates are rendered before execute"
         try:
             result = self.runner.execute(self.phase, self.plan, sql=self.sql)

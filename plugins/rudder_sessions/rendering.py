@@ -6,6 +6,7 @@ render through `render_phase`: what a local run executes is exactly what the sch
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -76,5 +77,6 @@ def render_template(name: str, config: SourceConfig, dialect: Dialect, tables: T
             state_columns=STATE_COLUMNS,
             run_log_columns=RUN_LOG_COLUMNS,
             drop_reasons=DROP_REASONS,
+            settings_json=json.dumps(config.model_settings(), sort_keys=True),  # stored by publish
         )
     )

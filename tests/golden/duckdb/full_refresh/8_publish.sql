@@ -70,7 +70,8 @@ UPDATE "sessions"."rudder_sessions_state" SET
     last_mode = 'full_refresh',
     last_window_start = CAST(NULL AS TIMESTAMP),
     last_window_end = CAST(NULL AS TIMESTAMP),
-    updated_at = timezone('UTC', current_timestamp)
+    updated_at = timezone('UTC', current_timestamp),
+    settings = '{"flow_length": 5, "source_schema": "rudderstack", "source_table": "tracks", "timeout_minutes": 30, "watermark_column": "received_at"}'
 WHERE source = 'shop' AND version = 0;
 
 DELETE FROM "sessions"."rudder_sessions_runs" WHERE run_id = 'scheduled__2026-03-02T03:00:00+00:00';
@@ -78,7 +79,7 @@ DELETE FROM "sessions"."rudder_sessions_runs" WHERE run_id = 'scheduled__2026-03
 INSERT INTO "sessions"."rudder_sessions_runs" (
     run_id, source, mode, requested_mode, window_start, window_end, watermark_before, watermark_after,
     started_at, finished_at, outcome, rows_read, dropped_null_id, dropped_null_timestamp, dropped_no_identifier, dropped_duplicate,
-    events_changed, visitors_affected, visitors, sessions, rows_aliases_mapping, rows_mapped_tracks, rows_session_tracks, rows_track_facts, rows_tracks_flow, state_version
+    events_changed, visitors_affected, visitors, sessions, rows_aliases_mapping, rows_mapped_tracks, rows_session_tracks, rows_track_facts, rows_tracks_flow, state_version, reason
 )
 SELECT
     run.run_id,
@@ -106,7 +107,8 @@ SELECT
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_session_tracks"),
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_track_facts"),
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_tracks_flow"),
-    0
+    0,
+    CAST(NULL AS VARCHAR)
 FROM "sessions"."__rs_a330a0bc481b_run" AS run
 -- Visitors and sessions of the model as published, in one scan of session_tracks (every visitor
 -- has a session: several times fewer rows than its events).

@@ -69,7 +69,8 @@ UPDATE "SESSIONS"."RUDDER_SESSIONS_STATE" SET
     last_mode = 'incremental',
     last_window_start = CAST('2026-03-01 00:00:00.000000' AS TIMESTAMP_NTZ),
     last_window_end = CAST(NULL AS TIMESTAMP_NTZ),
-    updated_at = SYSDATE()
+    updated_at = SYSDATE(),
+    settings = '{"flow_length": 5, "source_schema": "rudderstack", "source_table": "tracks", "timeout_minutes": 30, "watermark_column": "received_at"}'
 WHERE source = 'shop' AND version = 7;
 DELETE FROM "SESSIONS"."DBT_ALIASES_MAPPING"
 WHERE alias IN (SELECT alias FROM "SESSIONS"."__RS_A330A0BC481B_TOUCHED");
@@ -121,7 +122,7 @@ DELETE FROM "SESSIONS"."RUDDER_SESSIONS_RUNS" WHERE run_id = 'scheduled__2026-03
 INSERT INTO "SESSIONS"."RUDDER_SESSIONS_RUNS" (
     run_id, source, mode, requested_mode, window_start, window_end, watermark_before, watermark_after,
     started_at, finished_at, outcome, rows_read, dropped_null_id, dropped_null_timestamp, dropped_no_identifier, dropped_duplicate,
-    events_changed, visitors_affected, visitors, sessions, rows_aliases_mapping, rows_mapped_tracks, rows_session_tracks, rows_track_facts, rows_tracks_flow, state_version
+    events_changed, visitors_affected, visitors, sessions, rows_aliases_mapping, rows_mapped_tracks, rows_session_tracks, rows_track_facts, rows_tracks_flow, state_version, reason
 )
 SELECT
     run.run_id,
@@ -149,7 +150,8 @@ SELECT
     (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_SESSION_TRACKS"),
     (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_TRACK_FACTS"),
     (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_TRACKS_FLOW"),
-    7
+    7,
+    CAST(NULL AS VARCHAR)
 FROM "SESSIONS"."__RS_A330A0BC481B_RUN" AS run
 -- Visitors and sessions of the model as published, in one scan of session_tracks (every visitor
 -- has a session: several times fewer rows than its events).
