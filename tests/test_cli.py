@@ -46,7 +46,7 @@ RUN = (
 def test_incremental_backfill_and_status(wh, capsys):
     load_source(wh, [ev(f"e{i}", "a1", None, 10 * i) for i in range(5)])
     code, out, _ = cli(capsys, *RUN, "--mode", "incremental", "--run-id", "one")
-    assert code == 0 and "run one: full_refresh (requested incremental)" in out
+    assert code == 0 and "run one: full_refresh (requested incremental: nothing published yet)" in out
     load_source(wh, [ev("login", "a1", "u1", 60)], append=True)
     code, out, _ = cli(capsys, *RUN, "--mode", "incremental", "--lookback", "10 minutes", "--run-id", "two")
     assert code == 0
@@ -97,3 +97,32 @@ def test_bad_start_is_an_argument_error(capsys):
         main([*RUN, "--mode", "backfill", "--start", "yesterday", "--end", "2026-01-01"])
     assert exit_.value.code == 2
     assert "'yesterday' is not an ISO date or timestamp" in capsys.readouterr().err
+
+
+def test_a_duckdb_file_held_by_another_process_is_one_line(wh, capsys):
+    """While a task, a CLI run or a notebook holds the embedded file, `run` and `status` say so."""
+    import subprocess
+    import sys
+
+    load_source(wh, [ev("e1", "a1", None, 0)])
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, sys; c = duckdb.connect({str(wh)!r}); print('ready', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        for args in (RUN, ("status", *RUN[1:])):
+            code, _, err = cli(capsys, *args)
+            assert code == 1
+            assert "\n" not in err and "Traceback" not in err
+            assert f"DuckDB file {wh} of source 'test' is in use by another process (PID {holder.pid}" in err
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert cli(capsys, *RUN)[0] == 0  # free again

@@ -61,6 +61,34 @@ def test_missing_required_field():
         SourceConfig.from_mapping("shop", {"conn_id": "wh", "source_schema": "rudder"})
 
 
+def test_a_broken_entry_names_every_problem_in_one_line():
+    """The UI's import error and the CLI show the whole list, not just the first problem."""
+    entry = {
+        "conn_id": "wh",
+        "source_schema": "a b",
+        "timeout_minutes": 0,
+        "flow_length": 99,
+        "lookback": "soon",
+        "colour": 1,
+    }
+    with pytest.raises(ConfigError) as err:
+        SourceConfig.from_mapping("shop", entry)
+    message = str(err.value)
+    assert "\n" not in message
+    fields = [problem.field for problem in err.value.problems]
+    assert fields == ["colour", "target_schema", "source_schema", "timeout_minutes", "flow_length", "lookback"]
+    for fragment in (
+        "colour: unknown key",
+        "target_schema: is required",
+        "source_schema: 'a b' is not a valid",
+        "timeout_minutes: must be > 0",
+        "flow_length: must be between 1 and 50",
+        "lookback: 'soon'",
+    ):
+        assert fragment in message
+    assert message.startswith("source 'shop': colour: unknown key")
+
+
 def test_bad_source_name():
     with pytest.raises(ConfigError, match="name"):
         SourceConfig.from_mapping("Shop-EU", GOOD)

@@ -54,6 +54,33 @@ def parse_lookback(value: Any, *, source: str, field: str = "lookback") -> timed
     return timedelta(**{f"{unit}s": amount})
 
 
+class Problems:
+    """Every problem of one source entry, raised together as one ConfigError: a user fixing a
+    broken entry sees all of it at once. `with problems:` records a ConfigError and goes on."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.found: list[ConfigError] = []
+
+    def add(self, field: str, problem: str) -> None:
+        self.found.append(ConfigError(self.source, field, problem))
+
+    def __enter__(self) -> Problems:
+        return self
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> bool:
+        if isinstance(error, ConfigError):
+            self.found.extend(getattr(error, "problems", None) or [error])
+            return True
+        return False
+
+    def raise_any(self) -> None:
+        if len(self.found) == 1:
+            raise self.found[0]
+        if self.found:
+            raise ConfigError.several(self.source, self.found)
+
+
 @dataclass(frozen=True)
 class TableLayout:
     """Partitioning and clustering of one published table (BigQuery partitions and clusters,
@@ -123,39 +150,54 @@ class SourceConfig:
         src = self.name
         if not isinstance(src, str) or not SOURCE_NAME.match(src):
             raise ConfigError(str(src), "name", "use lower-case letters, digits and _, starting with a letter")
-        if not isinstance(self.conn_id, str) or not self.conn_id.strip():
-            raise ConfigError(src, "conn_id", "a non-empty Airflow connection id is required")
-        for field in ("source_schema", "source_table", "target_schema"):
-            validate_identifier(getattr(self, field), source=src, field=field)
-        if self.table_prefix:
-            validate_identifier(self.table_prefix, source=src, field="table_prefix")
-        if isinstance(self.timeout_minutes, bool) or not isinstance(self.timeout_minutes, int | float):
-            raise ConfigError(src, "timeout_minutes", f"{self.timeout_minutes!r} is not a number")
-        if not self.timeout_minutes > 0:
-            raise ConfigError(src, "timeout_minutes", f"must be > 0, got {self.timeout_minutes!r}")
-        if self.timeout_minutes * 60_000_000 != int(self.timeout_minutes * 60_000_000):
-            raise ConfigError(src, "timeout_minutes", "must be a whole number of microseconds")
-        if isinstance(self.flow_length, bool) or not isinstance(self.flow_length, int):
-            raise ConfigError(src, "flow_length", f"{self.flow_length!r} is not an integer")
-        if not 1 <= self.flow_length <= 50:
-            raise ConfigError(src, "flow_length", f"must be between 1 and 50, got {self.flow_length}")
-        if not isinstance(self.schedule, str) or not self.schedule.strip():
-            raise ConfigError(src, "schedule", "a cron expression or Airflow preset is required")
-        validate_identifier(self.watermark_column, source=src, field="watermark_column")
-        parse_lookback(self.lookback, source=src)
-        if self.duckdb_memory_limit is not None and not (
-            isinstance(self.duckdb_memory_limit, str) and MEMORY.match(self.duckdb_memory_limit)
-        ):
-            raise ConfigError(src, "duckdb_memory_limit", f"{self.duckdb_memory_limit!r} is not a size like '3GB'")
-        if self.duckdb_threads is not None and (
-            isinstance(self.duckdb_threads, bool)
-            or not isinstance(self.duckdb_threads, int)
-            or not 1 <= self.duckdb_threads <= 1024
-        ):
-            raise ConfigError(src, "duckdb_threads", f"{self.duckdb_threads!r} is not a thread count (1..1024)")
-        if self.dialect is not None and self.dialect not in DIALECTS:
-            raise ConfigError(src, "dialect", f"{self.dialect!r} is not one of {', '.join(DIALECTS)}")
-        object.__setattr__(self, "layout", parse_layout(self.layout, source=src, flow_length=self.flow_length))
+        problems = Problems(src)
+        with problems:
+            if not isinstance(self.conn_id, str) or not self.conn_id.strip():
+                raise ConfigError(src, "conn_id", "a non-empty Airflow connection id is required")
+        for name in ("source_schema", "source_table", "target_schema", "watermark_column"):
+            with problems:
+                validate_identifier(getattr(self, name), source=src, field=name)
+        with problems:
+            if self.table_prefix:
+                validate_identifier(self.table_prefix, source=src, field="table_prefix")
+        with problems:
+            if isinstance(self.timeout_minutes, bool) or not isinstance(self.timeout_minutes, int | float):
+                raise ConfigError(src, "timeout_minutes", f"{self.timeout_minutes!r} is not a number")
+            if not self.timeout_minutes > 0:
+                raise ConfigError(src, "timeout_minutes", f"must be > 0, got {self.timeout_minutes!r}")
+            if self.timeout_minutes * 60_000_000 != int(self.timeout_minutes * 60_000_000):
+                raise ConfigError(src, "timeout_minutes", "must be a whole number of microseconds")
+        flow_ok = False
+        with problems:
+            if isinstance(self.flow_length, bool) or not isinstance(self.flow_length, int):
+                raise ConfigError(src, "flow_length", f"{self.flow_length!r} is not an integer")
+            if not 1 <= self.flow_length <= 50:
+                raise ConfigError(src, "flow_length", f"must be between 1 and 50, got {self.flow_length}")
+            flow_ok = True
+        with problems:
+            if not isinstance(self.schedule, str) or not self.schedule.strip():
+                raise ConfigError(src, "schedule", "a cron expression or Airflow preset is required")
+        with problems:
+            parse_lookback(self.lookback, source=src)
+        with problems:
+            if self.duckdb_memory_limit is not None and not (
+                isinstance(self.duckdb_memory_limit, str) and MEMORY.match(self.duckdb_memory_limit)
+            ):
+                raise ConfigError(src, "duckdb_memory_limit", f"{self.duckdb_memory_limit!r} is not a size like '3GB'")
+        with problems:
+            if self.duckdb_threads is not None and (
+                isinstance(self.duckdb_threads, bool)
+                or not isinstance(self.duckdb_threads, int)
+                or not 1 <= self.duckdb_threads <= 1024
+            ):
+                raise ConfigError(src, "duckdb_threads", f"{self.duckdb_threads!r} is not a thread count (1..1024)")
+        with problems:
+            if self.dialect is not None and self.dialect not in DIALECTS:
+                raise ConfigError(src, "dialect", f"{self.dialect!r} is not one of {', '.join(DIALECTS)}")
+        if flow_ok:  # the layout's columns depend on the flow's width
+            with problems:
+                object.__setattr__(self, "layout", parse_layout(self.layout, source=src, flow_length=self.flow_length))
+        problems.raise_any()
 
     def layout_of(self, step: str) -> TableLayout | None:
         """The configured layout of a step's table, or None for the warehouse's default."""
@@ -182,13 +224,23 @@ class SourceConfig:
             raise ConfigError(str(name), "(entry)", "must be a mapping of settings")
         allowed = {f.name for f in fields(cls)} - {"name"}
         merged = {**(defaults or {}), **entry}
+        problems = Problems(str(name))
         for key in merged:
             if key not in allowed:
-                raise ConfigError(str(name), str(key), f"unknown key (allowed: {', '.join(sorted(allowed))})")
+                problems.add(str(key), f"unknown key (allowed: {', '.join(sorted(allowed))})")
         for required in ("conn_id", "source_schema", "target_schema"):
             if required not in merged:
-                raise ConfigError(str(name), required, "is required")
-        return cls(name=name, **merged)
+                problems.add(required, "is required")
+        known = {k: v for k, v in merged.items() if k in allowed}
+        # A valid stand-in for a missing required key (reported above), so that every other
+        # problem of the entry is found too, not just the first.
+        stand_ins = {"conn_id": "missing", "source_schema": "missing", "target_schema": "missing"}
+        config = None
+        with problems:
+            config = cls(name=name, **{**stand_ins, **known})
+        problems.raise_any()
+        assert config is not None
+        return config
 
 
 # What the tables contain depends on these: the source read (another table or watermark column is

@@ -29,6 +29,7 @@ from rudder_sessions.errors import (
     RudderSessionsError,
     SettingsChanged,
     SourceError,
+    WarehouseBusy,
 )
 from rudder_sessions.model import (
     CHECKS,
@@ -97,7 +98,38 @@ def get_hook(config: SourceConfig, connect: Callable[[], Any] | None = None) -> 
     check_bigquery_hook(config, hook)
     hook = with_duckdb_limits(config, hook)
     check_duckdb_file(config, hook)
+    guard_duckdb_lock(config, hook)
     return hook
+
+
+# DuckDB's words when another process holds the file (duckdb.org/docs/stable/connect/concurrency).
+DUCKDB_LOCK = re.compile(
+    r'Could not set lock on file "(?P<file>[^"]+)": Conflicting lock is held in (?P<holder>.*?) \(PID (?P<pid>\d+)\)'
+)
+
+
+def guard_duckdb_lock(config: SourceConfig, hook: DbApiHook) -> None:
+    """A DuckDB file holds one writing process at a time: while another (a running task, a CLI
+    run, a notebook) has it open, every connection fails. Say so in one line; as a PhaseFailed it
+    is a hiccup Airflow retries after its retry delay."""
+    if getattr(hook, "conn_type", None) != "duckdb":
+        return
+    get_conn = hook.get_conn
+
+    def get_conn_or_busy() -> Any:
+        try:
+            return get_conn()
+        except Exception as exc:
+            busy = DUCKDB_LOCK.search(str(exc))
+            if busy is None:
+                raise
+            raise WarehouseBusy(
+                f"DuckDB file {busy['file']} of source {config.name!r} is in use by another process "
+                f"(PID {busy['pid']}, {busy['holder']}): one process at a time can open it; wait for that "
+                "one to finish, or give each source its own file"
+            ) from None
+
+    hook.get_conn = get_conn_or_busy  # type: ignore[method-assign]
 
 
 def check_bigquery_hook(config: SourceConfig, hook: DbApiHook) -> None:
@@ -427,6 +459,8 @@ class SessionRunner:
             return
         try:
             self.hook.run(statements, autocommit=False)
+        except WarehouseBusy:
+            raise
         except Exception as exc:
             raise PhaseFailed(f"{phase} failed for source {self.config.name!r}: {_first_line(exc)}") from exc
 

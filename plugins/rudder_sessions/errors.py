@@ -13,7 +13,17 @@ class ConfigError(RudderSessionsError):
     def __init__(self, source: str, field: str, problem: str) -> None:
         self.source = source
         self.field = field
+        self.problem = problem
+        self.problems: list[ConfigError] = [self]
         super().__init__(f"source {source!r}: {field}: {problem}")
+
+    @classmethod
+    def several(cls, source: str, problems: list[ConfigError]) -> ConfigError:
+        """One error naming every problem of a source, in one line ("a: ...; b: ...")."""
+        error = cls(source, problems[0].field, problems[0].problem)
+        error.problems = list(problems)
+        error.args = (f"source {source!r}: " + "; ".join(f"{p.field}: {p.problem}" for p in problems),)
+        return error
 
 
 class SourceError(RudderSessionsError):
@@ -22,6 +32,10 @@ class SourceError(RudderSessionsError):
 
 class PhaseFailed(RudderSessionsError):
     """A phase's SQL failed in the warehouse; retrying may help (the cause is chained)."""
+
+
+class WarehouseBusy(PhaseFailed):
+    """The warehouse is held by another process (an embedded DuckDB file): retry later."""
 
 
 class AuditFailed(RudderSessionsError):
