@@ -20,20 +20,13 @@ from rudder_sessions.errors import ConfigError, RudderSessionsError
 from rudder_sessions.model import MODES, PHASES
 from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan, check_request, parse_timestamp
 from rudder_sessions.rendering import render_phase
+from rudder_sessions.settings import BY_NAME, SETTINGS
 
 # Config fields and the flags that set them, so errors name what the user typed.
-FLAGS = {
-    "conn_id": "--conn-id",
-    "source_schema": "--source-schema",
-    "source_table": "--source-table",
-    "target_schema": "--target-schema",
-    "timeout_minutes": "--timeout-minutes",
-    "flow_length": "--flow-length",
-    "table_prefix": "--table-prefix",
-    "dialect": "--dialect",
-    "watermark_column": "--watermark-column",
-    "lookback": "--lookback",
-}
+FLAGS = {s.name: s.flag for s in SETTINGS if s.cli}
+# Flags whose shape differs by command (required, choices): added by build_parser.
+OWN_FLAGS = ("conn_id", "dialect")
+CONVERT = {"number": float, "integer": int}
 
 
 def timestamp_arg(value: str) -> datetime:
@@ -46,18 +39,17 @@ def timestamp_arg(value: str) -> datetime:
         ) from None
 
 
-def _add_model_flags(parser: argparse.ArgumentParser, *, require_conn: bool) -> None:
-    parser.add_argument("--source-schema", default="rudderstack", help="schema of the tracks table")
-    parser.add_argument("--source-table", default="tracks", help="RudderStack tracks table (default: tracks)")
-    parser.add_argument("--target-schema", default="rudder_sessions", help="schema of the five tables")
-    parser.add_argument("--table-prefix", default="", help="prefix of the five table names")
-    parser.add_argument("--timeout-minutes", type=float, default=30, help="session inactivity timeout")
-    parser.add_argument("--flow-length", type=int, default=5, help="events per tracks_flow row (N)")
-    parser.add_argument("--watermark-column", default="received_at", help="column incremental runs follow")
-    parser.add_argument("--lookback", default="3 hours", help="re-read this much before the watermark")
+def _add_model_flags(parser: argparse.ArgumentParser, command: str, *, require_conn: bool) -> None:
+    for setting in SETTINGS:
+        if command in setting.cli and setting.name not in OWN_FLAGS:
+            default = setting.cli_value
+            shown = f" (default: {default})" if default not in (None, "") else ""
+            parser.add_argument(
+                setting.flag, type=CONVERT.get(setting.kind, str), default=default, help=f"{setting.help}{shown}"
+            )
     parser.add_argument("--source-name", default="cli", help="name of the source in the run state")
     if require_conn:
-        parser.add_argument("--conn-id", required=True, help="Airflow connection id of the warehouse")
+        parser.add_argument("--conn-id", required=True, help=BY_NAME["conn_id"].help)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,41 +65,34 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--step", choices=PHASES, help="one phase only (default: all, in order)")
     render.add_argument("--mode", choices=MODES, default=FULL_REFRESH)
     render.add_argument("--run-id", default="rendered", help="run id used for staging table names")
-    _add_model_flags(render, require_conn=False)
+    _add_model_flags(render, "render", require_conn=False)
 
     run = sub.add_parser("run", help="run the model against an Airflow connection")
-    _add_model_flags(run, require_conn=True)
+    _add_model_flags(run, "run", require_conn=True)
     run.add_argument("--mode", choices=MODES, default=FULL_REFRESH)
     run.add_argument("--start", type=timestamp_arg, help="backfill window start (ISO date or timestamp, UTC)")
     run.add_argument("--end", type=timestamp_arg, help="backfill window end, exclusive")
     run.add_argument("--run-id", help="run id (default: cli__<UTC time>__<random>)")
     run.add_argument("--dialect", choices=sorted(DIALECTS), help="override the connection's dialect")
-    run.add_argument("--duckdb-memory-limit", help="DuckDB only: memory cap, e.g. 3GB (spills to disk beyond)")
-    run.add_argument("--duckdb-threads", type=int, help="DuckDB only: threads to use")
 
     status = sub.add_parser("status", help="show the watermark and the last runs of a source")
-    _add_model_flags(status, require_conn=True)
+    _add_model_flags(status, "status", require_conn=True)
     status.add_argument("--dialect", choices=sorted(DIALECTS), help="override the connection's dialect")
     status.add_argument("--limit", type=int, default=10, help="runs to show")
     return parser
 
 
 def _config(args: argparse.Namespace) -> SourceConfig:
-    timeout = args.timeout_minutes
+    values = {
+        s.name: getattr(args, s.name) for s in SETTINGS if s.cli and s.name not in OWN_FLAGS and hasattr(args, s.name)
+    }
+    timeout = values["timeout_minutes"]
+    values["timeout_minutes"] = int(timeout) if float(timeout).is_integer() else timeout
     return SourceConfig(
         name=args.source_name,
         conn_id=getattr(args, "conn_id", None) or "none",
-        source_schema=args.source_schema,
-        source_table=args.source_table,
-        target_schema=args.target_schema,
-        table_prefix=args.table_prefix,
-        timeout_minutes=int(timeout) if float(timeout).is_integer() else timeout,
-        flow_length=args.flow_length,
         dialect=getattr(args, "dialect", None),
-        watermark_column=args.watermark_column,
-        lookback=args.lookback,
-        duckdb_memory_limit=getattr(args, "duckdb_memory_limit", None),
-        duckdb_threads=getattr(args, "duckdb_threads", None),
+        **values,
     )
 
 

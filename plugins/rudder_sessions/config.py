@@ -17,10 +17,11 @@ from typing import Any
 import yaml
 
 from rudder_sessions.errors import ConfigError
+from rudder_sessions.settings import DIALECT_NAMES, FORM_SETTINGS, MODEL_SETTINGS, REQUIRED_SETTINGS
 
 IDENTIFIER = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
 SOURCE_NAME = re.compile(r"\A[a-z][a-z0-9_]{0,62}\Z")
-DIALECTS = ("duckdb", "postgres", "snowflake", "bigquery", "redshift")
+DIALECTS = DIALECT_NAMES
 LOOKBACK = re.compile(r"\A\s*(\d+)\s*(minute|minutes|hour|hours|day|days)\s*\Z")
 CONFIG_ENV = "RUDDER_SESSIONS_CONFIG"
 MEMORY = re.compile(r"\A\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\Z", re.IGNORECASE)
@@ -228,13 +229,13 @@ class SourceConfig:
         for key in merged:
             if key not in allowed:
                 problems.add(str(key), f"unknown key (allowed: {', '.join(sorted(allowed))})")
-        for required in ("conn_id", "source_schema", "target_schema"):
+        for required in REQUIRED_SETTINGS:
             if required not in merged:
                 problems.add(required, "is required")
         known = {k: v for k, v in merged.items() if k in allowed}
         # A valid stand-in for a missing required key (reported above), so that every other
         # problem of the entry is found too, not just the first.
-        stand_ins = {"conn_id": "missing", "source_schema": "missing", "target_schema": "missing"}
+        stand_ins = dict.fromkeys(REQUIRED_SETTINGS, "missing")
         config = None
         with problems:
             config = cls(name=name, **{**stand_ins, **known})
@@ -243,23 +244,7 @@ class SourceConfig:
         return config
 
 
-# What the tables contain depends on these: the source read (another table or watermark column is
-# another stream; a stored watermark of one column means nothing for another), the session timeout
-# and the flow's width.
-MODEL_SETTINGS = ("source_schema", "source_table", "watermark_column", "timeout_minutes", "flow_length")
-
-ADHOC_KEYS = (
-    "conn_id",
-    "source_schema",
-    "source_table",
-    "target_schema",
-    "table_prefix",
-    "timeout_minutes",
-    "flow_length",
-    "lookback",
-    "watermark_column",
-    "dialect",
-)
+ADHOC_KEYS = FORM_SETTINGS
 
 
 def source_from_params(params: Mapping[str, Any]) -> SourceConfig:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from rudder_sessions.config import SourceConfig, load_config
 from rudder_sessions.errors import ConfigError
 from rudder_sessions.model import MODES, PHASES, PUBLISH, STEPS, target_table_name
+from rudder_sessions.settings import BY_NAME, FORM_SETTINGS
 
 DAG_ID_PREFIX = "rudder_sessions__"
 
@@ -72,7 +73,6 @@ def _timetable(source: SourceConfig):
 
 # ISO 8601 date or timestamp, as the form's date picker and `datetime.isoformat()` write them.
 ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
-IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 
 
 def _run_params() -> dict:
@@ -199,7 +199,6 @@ def build_dags(path: str | os.PathLike[str] | None = None) -> dict[str, object]:
 
 ADHOC_DAG_ID = f"{DAG_ID_PREFIX}adhoc"
 ADHOC_ASSETS = "rudder_sessions.adhoc"
-CONN_ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$"
 
 ADHOC_DOC_MD = """\
 ### Run the session model for a schema given at trigger time
@@ -216,42 +215,14 @@ alias `rudder_sessions.adhoc`.
 def _adhoc_params() -> dict:
     from airflow.sdk import Param
 
-    def required(title: str, description: str, pattern: str = IDENTIFIER_PATTERN, **default: str) -> Param:
-        return Param(**default, type="string", pattern=pattern, title=title, description=description)
-
     return {
-        "conn_id": required("Connection", "Id of an existing Airflow connection to the warehouse.", CONN_ID_PATTERN),
-        "source_schema": required("Source schema", "Schema of the RudderStack source (its tracks table)."),
-        "source_table": required("Source table", "The tracks table in the source schema.", default="tracks"),
-        "target_schema": required("Target schema", "Where the five tables and the run log go."),
-        "table_prefix": Param(
-            "",
-            type="string",
-            pattern=r"^([A-Za-z_][A-Za-z0-9_]{0,62})?$",
-            title="Table prefix",
-            description="Prepended to the five table names (empty: dbt_aliases_mapping, ...).",
-        ),
+        **{name: BY_NAME[name].param() for name in FORM_SETTINGS},
         "name": Param(
             None,
             type=["null", "string"],
             pattern=r"^[a-z][a-z0-9_]{0,62}$",
             title="Source name",
             description="Key of the run state; empty: the source schema in lower case.",
-        ),
-        "timeout_minutes": Param(
-            30,
-            type="number",
-            exclusiveMinimum=0,
-            title="Session timeout (minutes)",
-            description="A visitor's next event after this much inactivity starts a new session.",
-        ),
-        "flow_length": Param(
-            5,
-            type="integer",
-            minimum=1,
-            maximum=50,
-            title="Flow length",
-            description="Events per row of the flow table: the event and the ones after it in its session.",
         ),
         **_run_params(),
     }

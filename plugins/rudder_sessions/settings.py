@@ -1,0 +1,110 @@
+"""Every setting of a source, declared once: the config file's keys, the CLI's flags, the ad-hoc
+trigger form's fields, the model-shaping settings stored with the run state, and the README's
+table of settings all come from `SETTINGS`. `SourceConfig` (config.py) holds and validates them;
+a test keeps its fields and defaults equal to this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+REQUIRED = object()  # no default: the config entry must give it
+
+IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+CONN_ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$"
+DURATION_PATTERN = r"^\s*\d+\s*(minute|minutes|hour|hours|day|days)\s*$"
+DIALECT_NAMES = ("duckdb", "postgres", "snowflake", "bigquery", "redshift")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    kind: str  # conn_id, identifier, number, integer, duration, size, cron, dialect, layout
+    default: Any
+    help: str
+    # Decides what the tables contain: stored with the run state, a change rebuilds (SPEC
+    # "Settings that shape the model").
+    shapes_model: bool = False
+    # CLI subcommands with a --flag for it (what a CLI run uses when the flag is not given: cli_default).
+    cli: tuple[str, ...] = ("render", "run", "status")
+    cli_default: Any = REQUIRED
+    # A field of the ad-hoc DAG's trigger form, titled so.
+    form_title: str | None = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def cli_value(self) -> Any:
+        return self.default if self.cli_default is REQUIRED else self.cli_default
+
+    def param(self) -> Any:
+        """The trigger form's field: Airflow validates it before a run is created."""
+        from airflow.sdk import Param
+
+        labels = {"title": self.form_title, "description": self.help}
+        if self.kind == "number":
+            schema: dict[str, Any] = {"type": "number", "exclusiveMinimum": 0}
+        elif self.kind == "integer":
+            schema = {"type": "integer", "minimum": 1, "maximum": 50}
+        else:
+            pattern = {"conn_id": CONN_ID_PATTERN, "duration": DURATION_PATTERN}.get(self.kind, IDENTIFIER_PATTERN)
+            schema = {"type": "string", "pattern": pattern}
+        if self.required:
+            return Param(**schema, **labels)
+        if self.default == "":  # optional, empty by default: the form must not require a value
+            return Param(None, **{**schema, "type": ["null", "string"]}, **labels)
+        return Param(self.default, **schema, **labels)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("conn_id", "conn_id", REQUIRED, "Airflow connection of the warehouse (its type picks the SQL dialect)",
+            cli=("run", "status"), form_title="Connection"),
+    Setting("source_schema", "identifier", REQUIRED, "schema where RudderStack writes the tracks table",
+            shapes_model=True, cli_default="rudderstack", form_title="Source schema"),
+    Setting("source_table", "identifier", "tracks", "the RudderStack tracks table in the source schema",
+            shapes_model=True, form_title="Source table"),
+    Setting("target_schema", "identifier", REQUIRED, "where the five tables, the run state and the run log go "
+            "(created if missing)", cli_default="rudder_sessions", form_title="Target schema"),
+    Setting("table_prefix", "identifier", "", "prefix of the table names (another prefix is another model, "
+            "with its own state)", form_title="Table prefix"),
+    Setting("timeout_minutes", "number", 30, "session inactivity timeout in minutes (> 0)", shapes_model=True,
+            form_title="Session timeout (minutes)"),
+    Setting("flow_length", "integer", 5, "N: events per dbt_tracks_flow row (1..50)", shapes_model=True,
+            form_title="Flow length"),
+    Setting("schedule", "cron", "0 3 * * *", "cron expression or Airflow preset, UTC (the source's DAG)", cli=()),
+    Setting("watermark_column", "identifier", "received_at", "the column incremental runs follow",
+            shapes_model=True, form_title="Watermark column"),
+    Setting("lookback", "duration", "3 hours", "re-read this much before the watermark ('90 minutes', '1 day')",
+            form_title="Lookback"),
+    Setting("dialect", "dialect", None, "override the dialect inferred from the connection "
+            f"({', '.join(DIALECT_NAMES)})"),
+    Setting("duckdb_memory_limit", "size", None, "DuckDB only: memory cap, e.g. 3GB (spills to disk beyond; "
+            "default 3 GiB, or half the RAM if less)", cli=("run",)),
+    Setting("duckdb_threads", "integer", None, "DuckDB only: threads (default: every core)", cli=("run",)),
+    Setting("layout", "layout", (), "per table: {partition_by, cluster_by}, applied when a table is created",
+            cli=()),
+)  # fmt: skip
+
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+MODEL_SETTINGS = tuple(s.name for s in SETTINGS if s.shapes_model)
+FORM_SETTINGS = tuple(s.name for s in SETTINGS if s.form_title)
+REQUIRED_SETTINGS = tuple(s.name for s in SETTINGS if s.required)
+
+
+def settings_table() -> str:
+    """The README's table of settings (kept equal to it by a test)."""
+    lines = ["| setting | default | CLI flag | trigger form | what it does |", "| --- | --- | --- | --- | --- |"]
+    for s in SETTINGS:
+        default = "required" if s.required else ("none" if s.default in (None, ()) else f"`{s.default!r}`")
+        flag = f"`{s.flag}`" if s.cli else ""
+        form = "yes" if s.form_title else ""
+        rebuild = " **A change rebuilds the model.**" if s.shapes_model else ""
+        lines.append(f"| `{s.name}` | {default} | {flag} | {form} | {s.help}.{rebuild} |")
+    return "\n".join(lines)
