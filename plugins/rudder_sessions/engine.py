@@ -29,6 +29,7 @@ from rudder_sessions.errors import (
     RudderSessionsError,
     SettingsChanged,
     SourceError,
+    StatementRefused,
     WarehouseBusy,
 )
 from rudder_sessions.model import (
@@ -462,7 +463,7 @@ class SessionRunner:
         except WarehouseBusy:
             raise
         except Exception as exc:
-            raise PhaseFailed(f"{phase} failed for source {self.config.name!r}: {_first_line(exc)}") from exc
+            raise phase_error(phase, self.config.name, exc) from exc
 
     def execute(self, phase: str, plan: RunPlan, sql: str | None = None) -> PhaseResult:
         """Run one phase. `sql` is the already rendered text (the operators pass their own)."""
@@ -501,7 +502,7 @@ class SessionRunner:
             try:
                 name, failures = self.hook.get_first(statement)
             except Exception as exc:
-                raise PhaseFailed(f"checks failed for source {self.config.name!r}: {_first_line(exc)}") from exc
+                raise phase_error("checks", self.config.name, exc) from exc
             log.info("check %s: %d failing rows", name, int(failures or 0))
             if int(failures or 0):
                 failed.append(f"{name}: {int(failures)} rows")
@@ -549,7 +550,7 @@ class SessionRunner:
                 if isinstance(exc, RudderSessionsError):
                     raise
                 if isinstance(exc, Exception):
-                    raise PhaseFailed(f"publish failed for source {self.config.name!r}: {_first_line(exc)}") from exc
+                    raise phase_error("publish", self.config.name, exc) from exc
                 raise
             # Published: this run's staging tables go, and those of every run planned on an older
             # state (they can no longer publish). A failure here only leaves them for a later plan.
@@ -760,6 +761,55 @@ class _SharedConnection:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
+
+
+# Driver errors that a retry cannot fix, by what the warehouse says: DuckDB's exception classes,
+# PostgreSQL/Redshift SQLSTATE classes 22 (data), 23 (integrity), 42 (syntax, undefined names,
+# www.postgresql.org/docs/current/errcodes-appendix.html), Snowflake's ProgrammingError (SQL
+# compilation errors, docs.snowflake.com/en/developer-guide/python-connector/python-connector-api
+# #exceptions), and BigQuery's 400 invalidQuery (cloud.google.com/bigquery/docs/error-messages)
+# unless it reports a concurrent update, which BigQuery asks to retry.
+REFUSED_DUCKDB = {
+    "BinderException",
+    "CatalogException",
+    "ParserException",
+    "ConversionException",
+    "InvalidInputException",
+    "ConstraintException",
+    "NotImplementedException",
+}
+REFUSED_SQLSTATE = ("22", "23", "42")
+RETRIED_BIGQUERY = ("concurrent update", "could not serialize access", "ratelimitexceeded", "resources exceeded")
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """Whether the warehouse refused the statement itself (the default, when unsure: a hiccup)."""
+    for error in _causes(exc):
+        kind, module = type(error).__name__, type(error).__module__
+        if module.lstrip("_").startswith("duckdb") and kind in REFUSED_DUCKDB:
+            return True
+        code = getattr(error, "pgcode", None) or getattr(getattr(error, "diag", None), "sqlstate", None)
+        if isinstance(code, str) and code[:2] in REFUSED_SQLSTATE:
+            return True
+        if module.startswith("snowflake") and kind == "ProgrammingError":
+            return True
+        if module.startswith("google") and getattr(error, "code", None) == 400:
+            return not any(word in str(error).lower() for word in RETRIED_BIGQUERY)
+    return False
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def phase_error(phase: str, source: str, exc: BaseException) -> PhaseFailed:
+    kind = StatementRefused if is_refusal(exc) else PhaseFailed
+    return kind(f"{phase} failed for source {source!r}: {_first_line(exc)}")
 
 
 FLOW_COLUMN = re.compile(r"\Aevent_[0-9]+\Z")

@@ -34,6 +34,11 @@ class PhaseFailed(RudderSessionsError):
     """A phase's SQL failed in the warehouse; retrying may help (the cause is chained)."""
 
 
+class StatementRefused(PhaseFailed):
+    """The warehouse refused a statement for what it says (a binder, syntax, type or data error):
+    the same statement fails the same way on a retry, so the task fails at once."""
+
+
 class WarehouseBusy(PhaseFailed):
     """The warehouse is held by another process (an embedded DuckDB file): retry later."""
 

@@ -26,6 +26,7 @@ from rudder_sessions.errors import (
     RudderSessionsError,
     SettingsChanged,
     SourceError,
+    StatementRefused,
 )
 from rudder_sessions.model import PHASES, PLAN, PUBLISH, STEPS, target_table_name
 from rudder_sessions.plan import BACKFILL, INCREMENTAL, RunPlan, parse_timestamp
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 PLAN_NOT_YET = "-- The plan task fixes the run's mode and window when it runs; the SQL it ran shows here after."
 
 # Mistakes and refusals that a retry cannot fix: fail at once with the message.
-FINAL_ERRORS = (ConfigError, SourceError, AuditFailed, PublishConflict, SettingsChanged)
+FINAL_ERRORS = (ConfigError, SourceError, AuditFailed, PublishConflict, SettingsChanged, StatementRefused)
 
 
 def _timestamp(value: Any, name: str) -> datetime | None:
@@ -99,7 +100,9 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
                 return
             self.plan = self._plan(context)
             self.sql = self.runner.render(self.phase, self.plan)
-        except PhaseFailed:
+        except PhaseFailed as exc:
+            if isinstance(exc, FINAL_ERRORS):
+                self._fail(exc)
             raise  # the warehouse failed: let Airflow retry
         except RudderSessionsError as exc:
             self._fail(exc)
@@ -185,7 +188,9 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
             try:
                 self.plan = self._plan(context)
                 self.sql = self.runner.render(PLAN, self.plan)
-            except PhaseFailed:
+            except PhaseFailed as exc:
+                if isinstance(exc, FINAL_ERRORS):
+                    self._fail(exc)
                 raise  # the warehouse failed: let Airflow retry
             except RudderSessionsError as exc:
                 self._fail(exc)
