@@ -90,6 +90,17 @@ def test_a_changed_watermark_column_rebuilds(warehouse):
     assert (summary["mode"], summary["reason"]) == ("full_refresh", "watermark_column changed received_at -> timestamp")
 
 
+def test_another_source_table_rebuilds(warehouse):
+    load_source(warehouse, HISTORY)
+    duckdb_runner(warehouse, make_config()).run("r1", "full_refresh")
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("CREATE TABLE rudderstack.pages AS SELECT * FROM rudderstack.tracks WHERE id <> 'e0'")
+    config = make_config(source_table="pages")
+    summary = duckdb_runner(warehouse, config).run("r2", "incremental")
+    assert (summary["mode"], summary["reason"]) == ("full_refresh", "source_table changed tracks -> pages")
+    assert summary["rows_mapped_tracks"] == len(HISTORY) - 1
+
+
 SETTINGS = st.fixed_dictionaries({"timeout_minutes": st.sampled_from([30, 45, 60]), "flow_length": st.integers(2, 4)})
 
 

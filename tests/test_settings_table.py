@@ -9,7 +9,7 @@ from dataclasses import MISSING, fields
 from pipeline import ROOT
 from rudder_sessions.cli import build_parser
 from rudder_sessions.config import ADHOC_KEYS, SourceConfig
-from rudder_sessions.settings import MODEL_SETTINGS, REQUIRED, SETTINGS, settings_table
+from rudder_sessions.settings import FORM_SETTINGS, MODEL_SETTINGS, REQUIRED, SETTINGS, settings_table
 
 
 def test_the_config_holds_exactly_the_declared_settings_with_their_defaults():
@@ -33,8 +33,8 @@ def test_the_trigger_form_has_the_declared_fields_and_an_empty_prefix_is_optiona
     from rudder_sessions.dag_factory import _adhoc_params
 
     params = _adhoc_params()
-    assert set(ADHOC_KEYS) <= set(params)
-    assert ADHOC_KEYS == tuple(s.name for s in SETTINGS if s.form_title)
+    assert set(FORM_SETTINGS) <= set(params)
+    assert ADHOC_KEYS == (*(s.name for s in SETTINGS if s.form_title), "dialect")
     prefix = params["table_prefix"]
     assert prefix.value is None and "null" in prefix.schema["type"]  # the Trigger button needs no prefix
     assert params["lookback"].value == "3 hours" and params["watermark_column"].value == "received_at"

@@ -71,7 +71,7 @@ class Problems:
 
     def __exit__(self, kind: Any, error: Any, traceback: Any) -> bool:
         if isinstance(error, ConfigError):
-            self.found.extend(getattr(error, "problems", None) or [error])
+            self.found.extend(error.problems)
             return True
         return False
 
@@ -244,7 +244,8 @@ class SourceConfig:
         return config
 
 
-ADHOC_KEYS = FORM_SETTINGS
+# The trigger form's fields, and `dialect` for a trigger's conf given through the REST API.
+ADHOC_KEYS = (*FORM_SETTINGS, "dialect")
 
 
 def source_from_params(params: Mapping[str, Any]) -> SourceConfig:

@@ -95,17 +95,25 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
         try:
             if self.source is None:
                 self.source = source_from_params(context.get("params") or {})
-            if self.phase == PLAN:
-                self.sql = PLAN_NOT_YET
-                return
+        except RudderSessionsError as exc:
+            self._fail_or_retry(exc)
+        if self.phase == PLAN:
+            self.sql = PLAN_NOT_YET
+        else:
+            self._plan_and_render(context)
+
+    def _plan_and_render(self, context: Context) -> None:
+        try:
             self.plan = self._plan(context)
             self.sql = self.runner.render(self.phase, self.plan)
-        except PhaseFailed as exc:
-            if isinstance(exc, FINAL_ERRORS):
-                self._fail(exc)
-            raise  # the warehouse failed: let Airflow retry
         except RudderSessionsError as exc:
-            self._fail(exc)
+            self._fail_or_retry(exc)
+
+    def _fail_or_retry(self, exc: RudderSessionsError) -> None:
+        """A warehouse hiccup is raised for Airflow to retry; anything else fails the task at once."""
+        if isinstance(exc, PhaseFailed) and not isinstance(exc, FINAL_ERRORS):
+            raise exc
+        self._fail(exc)
 
     def _plan(self, context: Context) -> RunPlan:
         """The run's plan: made by the plan task when it runs, read from its XCom by the others."""
@@ -185,15 +193,7 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         if self.phase == PLAN:
-            try:
-                self.plan = self._plan(context)
-                self.sql = self.runner.render(PLAN, self.plan)
-            except PhaseFailed as exc:
-                if isinstance(exc, FINAL_ERRORS):
-                    self._fail(exc)
-                raise  # the warehouse failed: let Airflow retry
-            except RudderSessionsError as exc:
-                self._fail(exc)
+            self._plan_and_render(context)
         assert self.plan is not None, "templates are rendered before execute"
         try:
             result = self.runner.execute(self.phase, self.plan, sql=self.sql)
