@@ -36,7 +36,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -309,8 +310,9 @@ def run_duckdb(events: int, args: argparse.Namespace, env: dict[str, str], datab
         agreement["incremental_equals_full_refresh"] = duckdb_same_sessions(database)
         return cases, agreement
 
-    setup = engine(INCREMENTAL_PREFIX, HISTORY_TABLE, "full_refresh", "history")
-    setup_tasks = engine(TASKS_PREFIX, HISTORY_TABLE, "full_refresh", "history as tasks", tasks=True)
+    with history_as_source(duckdb_execute(database), SOURCE_SCHEMA):
+        setup = engine(INCREMENTAL_PREFIX, SOURCE_TABLE, "full_refresh", "history")
+        setup_tasks = engine(TASKS_PREFIX, SOURCE_TABLE, "full_refresh", "history as tasks", tasks=True)
     day = duckdb_new_day(database, args)
     repeats = []
     # Every repeat starts from the same file: the published history and nothing else.
@@ -365,6 +367,31 @@ def combine_repeats(repeats: list[tuple[dict[str, Any], dict[str, Any]]]) -> tup
         if isinstance(value, bool):
             agreement[key] = all(a[key] for _, a in repeats)
     return cases, agreement
+
+
+@contextmanager
+def history_as_source(execute: Callable[[str], Any], schema: str) -> Iterator[None]:
+    """The history is published from `tracks` while it holds only the history, as in production
+    (the source table is a model-shaping setting: publishing from `tracks_history` and running
+    incrementally on `tracks` would rebuild everything)."""
+    spare = f"{SOURCE_TABLE}_all"
+    execute(f"ALTER TABLE {schema}.{SOURCE_TABLE} RENAME TO {spare}")
+    execute(f"ALTER TABLE {schema}.{HISTORY_TABLE} RENAME TO {SOURCE_TABLE}")
+    try:
+        yield
+    finally:
+        execute(f"ALTER TABLE {schema}.{SOURCE_TABLE} RENAME TO {HISTORY_TABLE}")
+        execute(f"ALTER TABLE {schema}.{spare} RENAME TO {SOURCE_TABLE}")
+
+
+def duckdb_execute(database: Path) -> Callable[[str], Any]:
+    def execute(sql: str) -> None:
+        import duckdb
+
+        with duckdb.connect(str(database)) as conn:
+            conn.execute(sql)
+
+    return execute
 
 
 def duckdb_new_day(database: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -511,6 +538,10 @@ def run_postgres(events: int, args: argparse.Namespace, env: dict[str, str], dat
             cur.execute(sql, params)
             return cur.fetchone()
 
+    def pg_fetch_none(sql: str) -> None:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+
     try:
         load_seconds = postgres_load(conn, database, source_schema, args)
 
@@ -528,7 +559,8 @@ def run_postgres(events: int, args: argparse.Namespace, env: dict[str, str], dat
             }
             return measured(spec, env, f"postgres {size_label(events)} {run_id}")
 
-        setup = engine(INCREMENTAL_PREFIX, HISTORY_TABLE, "full_refresh", "history")
+        with history_as_source(pg_fetch_none, source_schema):
+            setup = engine(INCREMENTAL_PREFIX, SOURCE_TABLE, "full_refresh", "history")
         day = {**new_day(pg_fetch_one, source_schema, target_schema, "%s", args), "load_seconds": load_seconds}
         server = pg_fetch_one("SELECT version()")[0]
         cases = {"full_refresh": engine(FULL_PREFIX, SOURCE_TABLE, "full_refresh", "everything")}
