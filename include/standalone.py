@@ -1,7 +1,8 @@
 """A local Airflow (API server and UI, scheduler, DAG processor, triggerer) on the demo source: `make standalone`.
 
 Generates the demo's DuckDB file if it is missing (`.demo/demo.duckdb`, as `make demo` does), points
-Airflow at this repository's DAGs, plugins and sources file, and replaces itself with `airflow standalone`.
+Airflow at this repository's DAGs, plugins and sources file, creates the pools the sources name, and
+replaces itself with `airflow standalone`.
 The environment is built by `airflow_env`, which the end-to-end test (`tests/stack.py`) shares.
 """
 
@@ -11,6 +12,7 @@ import argparse
 import json
 import os
 import secrets
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -107,6 +109,9 @@ def main(argv: list[str] | None = None) -> None:
     # `airflow standalone` starts its components as `airflow …` from PATH: make that this interpreter's.
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
+    # The pools the sources run in must exist before the scheduler queues their tasks.
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, str(ROOT / "include" / "create_pools.py")], env=env, check=True)
     print(
         f"starting Airflow in {home}: http://127.0.0.1:{args.port} (no login: every visitor is admin); "
         f"DAG {DAG_ID}; stop with Ctrl-C",

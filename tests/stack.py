@@ -13,17 +13,20 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import duckdb
 import httpx
 import psutil
-from standalone import airflow_env
+from standalone import ROOT, airflow_env
 
-from warehouses import POSTGRES_URI
+from warehouses import POSTGRES_URI, DuckDBWarehouse
 
 T = TypeVar("T")
 COMPONENTS = ("api-server", "scheduler", "dag-processor")
+RUN_TIMEOUT = 240  # seconds for one DAG run of a few thousand events
 
 # Fast enough to notice a new run or a finished task within about a second. The DAG is parsed once at
 # start (nothing changes it during a test).
@@ -106,7 +109,14 @@ def _readable(line: str) -> str:
 class AirflowStack:
     """Airflow's components on one metadata database, each in its own process group, logging to files."""
 
-    def __init__(self, workdir: Path, sql_alchemy_conn: str, database: Path, base_env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        sql_alchemy_conn: str,
+        database: Path,
+        base_env: Mapping[str, str],
+        config: Path | None = None,
+    ) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -120,6 +130,7 @@ class AirflowStack:
             port=self.port,
             sql_alchemy_conn=sql_alchemy_conn,
             jwt_secret=uuid.uuid4().hex + uuid.uuid4().hex,
+            config=config,
         )
         self.env.update(FAST_LOOPS | FORKSERVER)
         self.env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"  # only the runs a test asks for
@@ -141,6 +152,16 @@ class AirflowStack:
                 [sys.executable, "-m", "airflow", *args], env=self.env, stdout=out, stderr=out, timeout=timeout
             )
         assert done.returncode == 0, f"`airflow {' '.join(args)}` failed (exit {done.returncode})\n{self.tails()}"
+
+    def prepare(self) -> None:
+        """Migrate the metadata database and create the pools the sources file names, as a deployment does."""
+        self.airflow("db", "migrate")
+        log = self.logs / "create_pools.log"
+        with log.open("a") as out:
+            done = subprocess.run(
+                [sys.executable, str(ROOT / "include" / "create_pools.py")], env=self.env, stdout=out, stderr=out
+            )
+        assert done.returncode == 0, f"create_pools.py failed\n{self.tails()}"
 
     def start(self) -> None:
         for component in COMPONENTS:
@@ -277,3 +298,18 @@ class AirflowStack:
         failed = [run["dag_run_id"] for run in runs if run["state"] != "success"]
         assert not failed, f"runs {failed} failed\n{self.tails()}"
         return runs
+
+
+class ReadOnlyDuckDB(DuckDBWarehouse):
+    """The demo file, opened read-only (and only while no run is active: DuckDB has one writer process)."""
+
+    def query(self, sql: str, params: list | None = None) -> list[dict]:
+        with duckdb.connect(str(self.path), read_only=True) as conn:
+            cursor = conn.execute(sql, params or [])
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def utc(value: str) -> datetime:
+    """A REST timestamp as the naive UTC value the run log stores."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC).replace(tzinfo=None)

@@ -170,6 +170,8 @@ def stack_problems(compose: dict, dockerfile: str, dockerignore: str) -> list[st
     init = services.get("airflow-init") or {}
     if "airflow db migrate" not in json.dumps(init.get("command")):
         problems.append("airflow-init does not migrate the metadata database")
+    elif not re.search(r"airflow db migrate.*include/create_pools\.py", json.dumps(init.get("command")), re.DOTALL):
+        problems.append("airflow-init does not create the sources' pools after migrating")
     api = services.get("airflow-apiserver") or {}
     if not any(str(port).endswith(":8080") for port in api.get("ports") or []):
         problems.append("airflow-apiserver does not publish port 8080")
@@ -220,6 +222,14 @@ def _drop_mount(target: str) -> Callable[[dict], None]:
     return mutate
 
 
+def _drop_init_lines(word: str) -> Callable[[dict], None]:
+    def mutate(compose: dict) -> None:
+        command = compose["services"]["airflow-init"]["command"]
+        command[1] = "\n".join(line for line in command[1].splitlines() if word not in line)
+
+    return mutate
+
+
 COMPOSE_MUTATIONS = {
     "celery executor": (_set_env("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor"), "AIRFLOW__CORE__EXECUTOR is"),
     "examples loaded": (_set_env("AIRFLOW__CORE__LOAD_EXAMPLES", "true"), "AIRFLOW__CORE__LOAD_EXAMPLES is"),
@@ -240,6 +250,7 @@ COMPOSE_MUTATIONS = {
         lambda c: c["services"]["airflow-apiserver"].update(image="${AIRFLOW_IMAGE_NAME:-apache/airflow:3.3.1}"),
         "airflow-apiserver: image",
     ),
+    "no pools": (_drop_init_lines("create_pools"), "airflow-init does not create the sources' pools"),
     "init not awaited": (
         lambda c: c["services"]["airflow-scheduler"]["depends_on"].pop("airflow-init"),
         "airflow-scheduler: does not wait for airflow-init",

@@ -45,6 +45,10 @@ def test_repository_config_is_valid():
         ({"flow_length": 2.5}, "flow_length", "not an integer"),
         ({"conn_id": ""}, "conn_id", "non-empty"),
         ({"dialect": "oracle"}, "dialect", "not one of"),
+        ({"pool": "duckdb pool"}, "pool", "not an Airflow pool name"),
+        ({"pool": ""}, "pool", "not an Airflow pool name"),
+        ({"pool": 1}, "pool", "not an Airflow pool name"),
+        ({"pool": "p" * 257}, "pool", "not an Airflow pool name"),
     ],
 )
 def test_invalid_field_names_source_and_field(override, field, fragment):
@@ -54,6 +58,21 @@ def test_invalid_field_names_source_and_field(override, field, fragment):
     assert message.startswith(f"source 'shop': {field}: ")
     assert fragment in message
     assert "\n" not in message
+
+
+def test_pools_name_the_sources_that_share_them(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        defaults: {conn_id: wh, pool: local.duckdb-1}
+        sources:
+          shop: {source_schema: shop, target_schema: shop_sessions}
+          app: {source_schema: app, target_schema: app_sessions}
+          web: {source_schema: web, target_schema: web_sessions, pool: null}
+          cloud: {source_schema: web, target_schema: cloud_sessions, pool: bigquery_jobs}
+        """,
+    )
+    assert load_config(path).pools == {"local.duckdb-1": ["app", "shop"], "bigquery_jobs": ["cloud"]}
 
 
 def test_missing_required_field():

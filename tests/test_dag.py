@@ -81,6 +81,23 @@ def test_one_dag_per_source(monkeypatch, tmp_path):
     assert "source:shop_eu" in bag.dags["rudder_sessions__shop_eu"].tags
 
 
+def test_a_source_pool_holds_every_task_of_its_dag(monkeypatch, tmp_path):
+    path = write_config(
+        tmp_path,
+        """
+        sources:
+          local: {conn_id: wh, source_schema: a, target_schema: a_sessions, pool: rudder_sessions_duckdb}
+          cloud: {conn_id: wh, source_schema: b, target_schema: b_sessions}
+        """,
+    )
+    bag = dagbag(monkeypatch, path)
+    assert bag.import_errors == {}
+    local, cloud = bag.dags["rudder_sessions__local"], bag.dags["rudder_sessions__cloud"]
+    assert {(task.pool, task.pool_slots) for task in local.tasks} == {("rudder_sessions_duckdb", 1)}
+    assert {task.pool for task in cloud.tasks} == {"default_pool"}
+    assert "pool `rudder_sessions_duckdb`" in local.doc_md and "pool `" not in cloud.doc_md
+
+
 def test_a_broken_entry_fails_that_source_only(monkeypatch, tmp_path):
     path = write_config(
         tmp_path,

@@ -13,14 +13,14 @@ from datetime import UTC, datetime
 
 import duckdb
 import pytest
-from stack import AirflowStack, postgres_database
+from stack import RUN_TIMEOUT, AirflowStack, ReadOnlyDuckDB, postgres_database, utc
 
 from conftest import require_postgres
 from pipeline import ROOT
 from rudder_sessions.config import load_config
 from rudder_sessions.dag_factory import table_assets
 from sample_data import write_tracks
-from warehouses import DuckDBWarehouse, assert_matches_spec
+from warehouses import assert_matches_spec
 
 pytestmark = [pytest.mark.airflow, pytest.mark.stack]
 
@@ -30,17 +30,6 @@ DATA_DAYS = 7
 # Runs whose logical date (the start of the nightly 03:00 UTC interval) is in [from, to]: the
 # intervals 2026-01-03 03:00 → 01-04 03:00 and 01-04 03:00 → 01-05 03:00.
 BACKFILL_FROM, BACKFILL_TO = "2026-01-03T00:00:00Z", "2026-01-05T00:00:00Z"
-RUN_TIMEOUT = 240
-
-
-class ReadOnlyDuckDB(DuckDBWarehouse):
-    """The demo file, opened read-only (and only while no run is active: DuckDB has one writer process)."""
-
-    def query(self, sql: str, params: list | None = None) -> list[dict]:
-        with duckdb.connect(str(self.path), read_only=True) as conn:
-            cursor = conn.execute(sql, params or [])
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 @pytest.fixture
@@ -52,16 +41,11 @@ def stack(tmp_path):
     with postgres_database() as sql_alchemy_conn:
         airflow = AirflowStack(tmp_path, sql_alchemy_conn, database, os.environ)
         try:
-            airflow.airflow("db", "migrate")
+            airflow.prepare()
             airflow.start()
             yield airflow, database
         finally:
             airflow.stop()
-
-
-def _utc(value: str) -> datetime:
-    """A REST timestamp as the naive UTC value the run log stores."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC).replace(tzinfo=None)
 
 
 def test_trigger_and_backfill_through_the_rest_api(stack):
@@ -116,7 +100,7 @@ def test_trigger_and_backfill_through_the_rest_api(stack):
     # (The backfill's own completed_at is set by a scheduler timer every 30 s: not waited for.)
     assert (backfill["max_active_runs"], backfill["reprocess_behavior"]) == (1, "none"), backfill
     intervals = {
-        run["dag_run_id"]: (_utc(run["data_interval_start"]), _utc(run["data_interval_end"])) for run in backfilled
+        run["dag_run_id"]: (utc(run["data_interval_start"]), utc(run["data_interval_end"])) for run in backfilled
     }
     assert sorted(intervals.values()) == [
         (datetime(2026, 1, 3, 3), datetime(2026, 1, 4, 3)),
@@ -149,7 +133,7 @@ def test_trigger_and_backfill_through_the_rest_api(stack):
             assert (event["source_dag_id"], event["source_task_id"]) == (DAG_ID, "publish")
             extra = event["extra"]
             assert extra["run_id"] == run_id and extra["mode"] == mode, extra
-            window = tuple(_utc(extra[k]) if extra[k] else None for k in ("window_start", "window_end"))
+            window = tuple(utc(extra[k]) if extra[k] else None for k in ("window_start", "window_end"))
             assert window == (start, end), extra
             if mode == "full_refresh":
                 assert extra["rows_written"] == len(published[step]), extra

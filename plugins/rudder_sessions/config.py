@@ -24,6 +24,7 @@ SOURCE_NAME = re.compile(r"\A[a-z][a-z0-9_]{0,62}\Z")
 DIALECTS = DIALECT_NAMES
 LOOKBACK = re.compile(r"\A\s*(\d+)\s*(minute|minutes|hour|hours|day|days)\s*\Z")
 CONFIG_ENV = "RUDDER_SESSIONS_CONFIG"
+POOL = re.compile(r"[A-Za-z0-9_.-]{1,256}")  # Airflow's key rule; slot_pool.pool holds 256 characters
 MEMORY = re.compile(r"\A\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\Z", re.IGNORECASE)
 
 
@@ -146,6 +147,8 @@ class SourceConfig:
     # {step: {partition_by: <timestamp column> | null, cluster_by: [columns]}}; steps left out keep
     # the warehouse's default (see `Dialect.table_layout`). Normalized to a tuple of TableLayout.
     layout: Any = ()
+    # Airflow pool of the DAG's tasks (None: Airflow's default_pool).
+    pool: str | None = None
 
     def __post_init__(self) -> None:
         src = self.name
@@ -195,6 +198,11 @@ class SourceConfig:
         with problems:
             if self.dialect is not None and self.dialect not in DIALECTS:
                 raise ConfigError(src, "dialect", f"{self.dialect!r} is not one of {', '.join(DIALECTS)}")
+        with problems:
+            if self.pool is not None and not (isinstance(self.pool, str) and POOL.fullmatch(self.pool)):
+                raise ConfigError(
+                    src, "pool", f"{self.pool!r} is not an Airflow pool name (letters, digits, _ . -; at most 256)"
+                )
         if flow_ok:  # the layout's columns depend on the flow's width
             with problems:
                 object.__setattr__(self, "layout", parse_layout(self.layout, source=src, flow_length=self.flow_length))
@@ -261,6 +269,15 @@ class LoadedConfig:
 
     sources: dict[str, SourceConfig]
     errors: dict[str, ConfigError]
+
+    @property
+    def pools(self) -> dict[str, list[str]]:
+        """The Airflow pools the sources' tasks run in → the sources in each."""
+        pools: dict[str, list[str]] = {}
+        for source in self.sources.values():
+            if source.pool:
+                pools.setdefault(source.pool, []).append(source.name)
+        return pools
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> LoadedConfig:

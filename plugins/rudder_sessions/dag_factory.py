@@ -131,6 +131,16 @@ def _chain_phases(source: SourceConfig | None, publish_outlets: list) -> None:
     )
 
 
+def _task_defaults(source: SourceConfig) -> dict:
+    """Retries for hiccups (a dropped connection, a DuckDB file another process holds), and the
+    source's pool: a one-slot pool shared by the sources on one DuckDB file makes their tasks take
+    turns instead of colliding on the file's lock."""
+    defaults: dict = {"retries": 2, "retry_delay": timedelta(minutes=5)}
+    if source.pool:
+        defaults["pool"] = source.pool
+    return defaults
+
+
 def build_dag(source: SourceConfig):
     """The DAG of one source. Pure construction: no connection or warehouse access at parse time."""
     from airflow.sdk import DAG
@@ -153,6 +163,11 @@ def build_dag(source: SourceConfig):
         watermark=source.watermark_column,
         lookback=source.lookback,
     )
+    if source.pool:
+        doc += (
+            f"\nEvery task runs in the Airflow pool `{source.pool}`: the sources sharing it take turns "
+            "(one slot serialises the sources on one DuckDB file).\n"
+        )
     with DAG(
         dag_id=dag_id(source),
         params=_run_params(),
@@ -162,7 +177,7 @@ def build_dag(source: SourceConfig):
         max_active_runs=1,
         tags=["rudder-sessions", f"source:{source.name}"],
         doc_md=doc,
-        default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
+        default_args=_task_defaults(source),
     ) as dag:
         _chain_phases(source, list(table_assets(source).values()))
     return dag

@@ -20,7 +20,7 @@ DIALECT_NAMES = ("duckdb", "postgres", "snowflake", "bigquery", "redshift")
 @dataclass(frozen=True)
 class Setting:
     name: str
-    kind: str  # conn_id, identifier, number, integer, duration, size, cron, dialect, layout
+    kind: str  # conn_id, identifier, number, integer, duration, size, cron, dialect, layout, pool
     default: Any
     help: str
     # Decides what the tables contain: stored with the run state, a change rebuilds (SPEC
@@ -90,6 +90,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("duckdb_threads", "integer", None, "DuckDB only: threads (default: every core)", cli=("run",)),
     Setting("layout", "layout", (), "per table: {partition_by, cluster_by}, applied when a table is created",
             cli=()),
+    Setting("pool", "pool", None, "Airflow pool of every task of the source's DAG: sources sharing one DuckDB "
+            "file share a one-slot pool, so their tasks take turns (README \"Several sources on one DuckDB "
+            "file\")", cli=()),
 )  # fmt: skip
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}
