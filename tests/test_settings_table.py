@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import MISSING, fields
 
+import pytest
+
 from pipeline import ROOT
 from rudder_sessions.cli import build_parser
 from rudder_sessions.config import ADHOC_KEYS, SourceConfig
@@ -53,3 +55,40 @@ def test_the_readme_shows_the_table_and_the_sample_config_names_every_setting():
         "flow_length",
         "watermark_column",
     }
+
+
+# A value each kind of setting refuses; a new kind must add one here.
+REFUSED = {
+    "conn_id": "  ",
+    "identifier": "1st",
+    "number": 0,
+    "integer": 0,
+    "duration": "soon",
+    "size": "lots",
+    "cron": "",
+    "dialect": "oracle",
+    "layout": {"no_such_table": {}},
+    "pool": "two words",
+}
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.name)
+def test_every_setting_is_validated_as_its_kind_declares(setting):
+    from rudder_sessions.config import SourceConfig
+    from rudder_sessions.errors import ConfigError
+
+    entry = {
+        "conn_id": "wh",
+        "source_schema": "rudder",
+        "target_schema": "sessions",
+        setting.name: REFUSED[setting.kind],
+    }
+    with pytest.raises(ConfigError) as refused:
+        SourceConfig.from_mapping("shop", entry)
+    assert [problem.field.split(".")[0] for problem in refused.value.problems] == [setting.name]
+    if setting.form_title:  # the trigger form refuses it too, before a run exists
+        import jsonschema
+
+        schema = setting.param().schema
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(REFUSED[setting.kind], schema)

@@ -133,7 +133,7 @@ def test_a_backfill_up_to_tomorrow_is_fine_and_normalised_to_utc():
     ("settings", "message"),
     [
         ({"duckdb_memory_limit": "lots"}, "source 'shop': duckdb_memory_limit: 'lots' is not a size like '3GB'"),
-        ({"duckdb_threads": 0}, "source 'shop': duckdb_threads: 0 is not a thread count (1..1024)"),
+        ({"duckdb_threads": 0}, "source 'shop': duckdb_threads: must be between 1 and 1024, got 0"),
     ],
 )
 def test_bad_duckdb_limits_name_the_field(settings, message):

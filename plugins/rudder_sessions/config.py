@@ -17,15 +17,16 @@ from typing import Any
 import yaml
 
 from rudder_sessions.errors import ConfigError
-from rudder_sessions.settings import DIALECT_NAMES, FORM_SETTINGS, MODEL_SETTINGS, REQUIRED_SETTINGS
+from rudder_sessions.settings import (
+    FORM_SETTINGS,
+    MODEL_SETTINGS,
+    REQUIRED_SETTINGS,
+    SETTINGS,
+    parse_duration,
+)
 
-IDENTIFIER = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
 SOURCE_NAME = re.compile(r"\A[a-z][a-z0-9_]{0,62}\Z")
-DIALECTS = DIALECT_NAMES
-LOOKBACK = re.compile(r"\A\s*(\d+)\s*(minute|minutes|hour|hours|day|days)\s*\Z")
 CONFIG_ENV = "RUDDER_SESSIONS_CONFIG"
-POOL = re.compile(r"[A-Za-z0-9_.-]{1,256}")  # Airflow's key rule; slot_pool.pool holds 256 characters
-MEMORY = re.compile(r"\A\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\Z", re.IGNORECASE)
 
 
 def default_config_path() -> Path:
@@ -34,26 +35,6 @@ def default_config_path() -> Path:
     if env:
         return Path(env)
     return Path(__file__).resolve().parents[2] / "include" / "sources.yaml"
-
-
-def validate_identifier(value: Any, *, source: str, field: str) -> str:
-    if not isinstance(value, str) or not IDENTIFIER.match(value):
-        raise ConfigError(
-            source,
-            field,
-            f"{value!r} is not a valid identifier (letters, digits and _, not starting with a digit, "
-            "at most 63 characters)",
-        )
-    return value
-
-
-def parse_lookback(value: Any, *, source: str, field: str = "lookback") -> timedelta:
-    """'3 hours', '90 minutes', '1 day': how far before the watermark an incremental run re-reads."""
-    match = LOOKBACK.match(value) if isinstance(value, str) else None
-    if not match:
-        raise ConfigError(source, field, f"{value!r} is not a duration like '3 hours', '90 minutes' or '1 day'")
-    amount, unit = int(match.group(1)), match.group(2).rstrip("s")
-    return timedelta(**{f"{unit}s": amount})
 
 
 class Problems:
@@ -155,55 +136,11 @@ class SourceConfig:
         if not isinstance(src, str) or not SOURCE_NAME.match(src):
             raise ConfigError(str(src), "name", "use lower-case letters, digits and _, starting with a letter")
         problems = Problems(src)
-        with problems:
-            if not isinstance(self.conn_id, str) or not self.conn_id.strip():
-                raise ConfigError(src, "conn_id", "a non-empty Airflow connection id is required")
-        for name in ("source_schema", "source_table", "target_schema", "watermark_column"):
-            with problems:
-                validate_identifier(getattr(self, name), source=src, field=name)
-        with problems:
-            if self.table_prefix:
-                validate_identifier(self.table_prefix, source=src, field="table_prefix")
-        with problems:
-            if isinstance(self.timeout_minutes, bool) or not isinstance(self.timeout_minutes, int | float):
-                raise ConfigError(src, "timeout_minutes", f"{self.timeout_minutes!r} is not a number")
-            if not self.timeout_minutes > 0:
-                raise ConfigError(src, "timeout_minutes", f"must be > 0, got {self.timeout_minutes!r}")
-            if self.timeout_minutes * 60_000_000 != int(self.timeout_minutes * 60_000_000):
-                raise ConfigError(src, "timeout_minutes", "must be a whole number of microseconds")
-        flow_ok = False
-        with problems:
-            if isinstance(self.flow_length, bool) or not isinstance(self.flow_length, int):
-                raise ConfigError(src, "flow_length", f"{self.flow_length!r} is not an integer")
-            if not 1 <= self.flow_length <= 50:
-                raise ConfigError(src, "flow_length", f"must be between 1 and 50, got {self.flow_length}")
-            flow_ok = True
-        with problems:
-            if not isinstance(self.schedule, str) or not self.schedule.strip():
-                raise ConfigError(src, "schedule", "a cron expression or Airflow preset is required")
-        with problems:
-            parse_lookback(self.lookback, source=src)
-        with problems:
-            if self.duckdb_memory_limit is not None and not (
-                isinstance(self.duckdb_memory_limit, str) and MEMORY.match(self.duckdb_memory_limit)
-            ):
-                raise ConfigError(src, "duckdb_memory_limit", f"{self.duckdb_memory_limit!r} is not a size like '3GB'")
-        with problems:
-            if self.duckdb_threads is not None and (
-                isinstance(self.duckdb_threads, bool)
-                or not isinstance(self.duckdb_threads, int)
-                or not 1 <= self.duckdb_threads <= 1024
-            ):
-                raise ConfigError(src, "duckdb_threads", f"{self.duckdb_threads!r} is not a thread count (1..1024)")
-        with problems:
-            if self.dialect is not None and self.dialect not in DIALECTS:
-                raise ConfigError(src, "dialect", f"{self.dialect!r} is not one of {', '.join(DIALECTS)}")
-        with problems:
-            if self.pool is not None and not (isinstance(self.pool, str) and POOL.fullmatch(self.pool)):
-                raise ConfigError(
-                    src, "pool", f"{self.pool!r} is not an Airflow pool name (letters, digits, _ . -; at most 256)"
-                )
-        if flow_ok:  # the layout's columns depend on the flow's width
+        for setting in SETTINGS:
+            problem = setting.problem(getattr(self, setting.name))
+            if problem:
+                problems.add(setting.name, problem)
+        if not any(error.field == "flow_length" for error in problems.found):  # the layout's columns need it
             with problems:
                 object.__setattr__(self, "layout", parse_layout(self.layout, source=src, flow_length=self.flow_length))
         problems.raise_any()
@@ -220,7 +157,9 @@ class SourceConfig:
 
     @property
     def lookback_delta(self) -> timedelta:
-        return parse_lookback(self.lookback, source=self.name)
+        duration = parse_duration(self.lookback)
+        assert duration is not None  # validated when the config was built
+        return duration
 
     @property
     def timeout_microseconds(self) -> int:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from rudder_sessions.config import IDENTIFIER, TableLayout
+from rudder_sessions.config import TableLayout
 from rudder_sessions.errors import RudderSessionsError
 from rudder_sessions.plan import naive_utc
+from rudder_sessions.settings import IDENTIFIER
 
 # A BigQuery project id (cloud.google.com/resource-manager/docs/creating-managing-projects), or a
 # legacy domain-scoped one (example.com:project).

@@ -1,12 +1,15 @@
-"""Every setting of a source, declared once: the config file's keys, the CLI's flags, the ad-hoc
-trigger form's fields, the model-shaping settings stored with the run state, and the README's
-table of settings all come from `SETTINGS`. `SourceConfig` (config.py) holds and validates them;
-a test keeps its fields and defaults equal to this table.
+"""Every setting of a source, declared once: the config file's keys and their validation, the
+CLI's flags, the ad-hoc trigger form's fields, the model-shaping settings stored with the run
+state, and the README's table of settings all come from `SETTINGS`. `SourceConfig` (config.py)
+holds them and checks each with `Setting.problem`; a test keeps its fields and defaults equal to
+this table.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 REQUIRED = object()  # no default: the config entry must give it
@@ -15,6 +18,64 @@ IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 CONN_ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$"
 DURATION_PATTERN = r"^\s*\d+\s*(minute|minutes|hour|hours|day|days)\s*$"
 DIALECT_NAMES = ("duckdb", "postgres", "snowflake", "bigquery", "redshift")
+
+IDENTIFIER = re.compile(IDENTIFIER_PATTERN.replace("$", r"\Z"))
+DURATION = re.compile(r"\A\s*(\d+)\s*(minute|minutes|hour|hours|day|days)\s*\Z")
+SIZE = re.compile(r"\A\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\Z", re.IGNORECASE)
+POOL = re.compile(r"\A[A-Za-z0-9_.-]{1,256}\Z")  # Airflow's key rule; slot_pool.pool holds 256 characters
+IDENTIFIER_RULE = "letters, digits and _, not starting with a digit, at most 63 characters"
+
+
+def parse_duration(value: Any) -> timedelta | None:
+    """'3 hours', '90 minutes', '1 day' as a timedelta; None when it is not such a duration."""
+    match = DURATION.match(value) if isinstance(value, str) else None
+    if not match:
+        return None
+    amount, unit = int(match.group(1)), match.group(2).rstrip("s")
+    return timedelta(**{f"{unit}s": amount})
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _kind_problem(setting: Setting, value: Any) -> str | None:
+    """What is wrong with a value of the setting's kind (None: nothing)."""
+    kind = setting.kind
+    if kind == "conn_id":
+        ok = isinstance(value, str) and value.strip()
+        return None if ok else "a non-empty Airflow connection id is required"
+    if kind == "identifier":
+        if value == "" and setting.default == "":  # optional, empty by default
+            return None
+        ok = isinstance(value, str) and IDENTIFIER.match(value)
+        return None if ok else f"{value!r} is not a valid identifier ({IDENTIFIER_RULE})"
+    if kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{value!r} is not a number"
+        if not value > 0:
+            return f"must be > 0, got {value!r}"
+        if value * 60_000_000 != int(value * 60_000_000):
+            return "must be a whole number of microseconds"
+        return None
+    if kind == "integer":
+        if not _is_int(value):
+            return f"{value!r} is not an integer"
+        low, high = setting.bounds
+        return None if low <= value <= high else f"must be between {low} and {high}, got {value}"
+    if kind == "duration":
+        ok = parse_duration(value) is not None
+        return None if ok else f"{value!r} is not a duration like '3 hours', '90 minutes' or '1 day'"
+    if kind == "size":
+        return None if isinstance(value, str) and SIZE.match(value) else f"{value!r} is not a size like '3GB'"
+    if kind == "cron":  # the expression itself is checked by Airflow's timetable (dag_factory)
+        return None if isinstance(value, str) and value.strip() else "a cron expression or Airflow preset is required"
+    if kind == "dialect":
+        return None if value in DIALECT_NAMES else f"{value!r} is not one of {', '.join(DIALECT_NAMES)}"
+    if kind == "pool":
+        ok = isinstance(value, str) and POOL.match(value)
+        return None if ok else f"{value!r} is not an Airflow pool name (letters, digits, _ . -; at most 256)"
+    return None  # layout: checked against the flow's columns by config.parse_layout
 
 
 @dataclass(frozen=True)
@@ -31,6 +92,8 @@ class Setting:
     cli_default: Any = REQUIRED
     # A field of the ad-hoc DAG's trigger form, titled so.
     form_title: str | None = None
+    # Inclusive range of an integer setting.
+    bounds: tuple[int, int] = (1, 50)
 
     @property
     def required(self) -> bool:
@@ -44,6 +107,12 @@ class Setting:
     def cli_value(self) -> Any:
         return self.default if self.cli_default is REQUIRED else self.cli_default
 
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with a configured value (None: nothing). An optional setting may be None."""
+        if value is None and self.default is None:
+            return None
+        return _kind_problem(self, value)
+
     def param(self) -> Any:
         """The trigger form's field: Airflow validates it before a run is created."""
         from airflow.sdk import Param
@@ -52,7 +121,7 @@ class Setting:
         if self.kind == "number":
             schema: dict[str, Any] = {"type": "number", "exclusiveMinimum": 0}
         elif self.kind == "integer":
-            schema = {"type": "integer", "minimum": 1, "maximum": 50}
+            schema = {"type": "integer", "minimum": self.bounds[0], "maximum": self.bounds[1]}
         else:
             pattern = {"conn_id": CONN_ID_PATTERN, "duration": DURATION_PATTERN}.get(self.kind, IDENTIFIER_PATTERN)
             schema = {"type": "string", "pattern": pattern}
@@ -87,7 +156,8 @@ SETTINGS: tuple[Setting, ...] = (
             f"({', '.join(DIALECT_NAMES)})"),
     Setting("duckdb_memory_limit", "size", None, "DuckDB only: memory cap, e.g. 3GB (spills to disk beyond; "
             "default 3 GiB, or half the RAM if less)", cli=("run",)),
-    Setting("duckdb_threads", "integer", None, "DuckDB only: threads (default: every core)", cli=("run",)),
+    Setting("duckdb_threads", "integer", None, "DuckDB only: threads (default: every core)", cli=("run",),
+            bounds=(1, 1024)),
     Setting("layout", "layout", (), "per table: {partition_by, cluster_by}, applied when a table is created",
             cli=()),
     Setting("pool", "pool", None, "Airflow pool of every task of the source's DAG: sources sharing one DuckDB "
