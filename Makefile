@@ -9,14 +9,14 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export RUDDER_SESSIONS_CONFIG ?= $(CURDIR)/include/sources.yaml
 
-.PHONY: install demo test lint lock clean golden standalone bench bqemulator
+.PHONY: install demo test test-unit test-lowest unit-tests lint lock clean golden standalone bench bqemulator
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet uv==$(UV_VERSION)
 
 $(VENV)/.installed: $(BIN)/uv requirements.txt pyproject.toml
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.txt
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
@@ -47,6 +47,21 @@ test: install bqemulator
 BENCH_ARGS ?= --sizes 1e6 1e7 --postgres-sizes 1e6
 bench: install
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+# The unit lane: the package with DuckDB only, no servers, no Airflow task runs (under a minute).
+UNIT_TESTS := tests/test_config.py tests/test_settings_table.py tests/test_dag.py tests/test_cli.py \
+	tests/test_user_errors.py tests/test_spec_model.py tests/test_duckdb_storage.py tests/test_publish_rules.py
+UNIT_MARKS := not postgres and not stack and not airflow
+test-unit: install
+	$(BIN)/python -m pytest -q -n auto -m "$(UNIT_MARKS)" $(UNIT_TESTS)
+
+unit-tests:
+	@echo $(UNIT_TESTS)
+
+# The wheel with only its duckdb and demo extras, every dependency at its lower bound, on the lowest
+# supported Airflow: the CLI, the demo DAG and the unit lane (.ci/lowest; CI runs it after `test`).
+test-lowest: install
+	.ci/lowest
 
 lint: install
 	$(BIN)/ruff check .

@@ -6,6 +6,7 @@ A source with a configuration problem is left out here and reported by
 
 from __future__ import annotations
 
+from rudder_sessions.config import bundle_config_path
 from rudder_sessions.dag_factory import build_dags
 
-globals().update(build_dags())
+globals().update(build_dags(bundle_config_path(__file__)))

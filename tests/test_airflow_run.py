@@ -66,7 +66,7 @@ def runs(database):
 def test_first_run_publishes_the_model(demo):
     workdir, _ = demo
     database = workdir / "demo.duckdb"
-    config = load_config().sources["demo"]
+    config = load_config(ROOT / "include" / "sources.yaml").sources["demo"]
     (run,) = runs(database)
     assert run[0].startswith("manual__")  # an Airflow DAG run, not a direct call
     assert run[1:3] == ("full_refresh", "incremental")  # nothing published yet: the first run rebuilds
@@ -84,7 +84,7 @@ def test_first_run_publishes_the_model(demo):
 def test_incremental_then_backfill_from_trigger_parameters(demo):
     workdir, env = demo
     database = workdir / "demo.duckdb"
-    config = load_config().sources["demo"]
+    config = load_config(ROOT / "include" / "sources.yaml").sources["demo"]
     with duckdb.connect(str(database), read_only=True) as conn:
         latest, anon = conn.execute(
             "SELECT max(received_at), min(anonymous_id) FROM rudderstack.tracks WHERE anonymous_id LIKE 'anon-%'"

@@ -45,15 +45,14 @@ LONG_RUNNING = {  # service -> its Airflow command
 }
 MOUNTS = {
     "./dags": "/opt/airflow/dags",
-    "./plugins": "/opt/airflow/plugins",
-    "./sql": "/opt/airflow/sql",
+    "./plugins": "/opt/rudder-sessions/plugins",  # over the editable install of the image
+    "./sql": "/opt/rudder-sessions/sql",
     "./include": "/opt/airflow/include",
 }
 EXPECTED_ENV = {
     "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
     "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
     "AIRFLOW__CORE__DAGS_FOLDER": "/opt/airflow/dags",
-    "AIRFLOW__CORE__PLUGINS_FOLDER": "/opt/airflow/plugins",
     "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "http://airflow-apiserver:8080/execution/",
     "RUDDER_SESSIONS_CONFIG": "/opt/airflow/include/sources.yaml",
 }
@@ -64,11 +63,11 @@ HOST_PREFIXES = ("AIRFLOW", "_AIRFLOW", "RUDDER_", "COMPOSE_", "DOCKER_")
 
 
 def airflow_pin() -> tuple[str, str]:
-    """(Airflow version, Python X.Y) of pyproject.toml."""
+    """(Airflow version of the lock, Python X.Y of pyproject.toml)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pins = [d.split("==", 1)[1] for d in project["dependencies"] if d.startswith("apache-airflow==")]
+    pins = re.findall(r"^apache-airflow==(\S+)$", (ROOT / "requirements.txt").read_text(), re.MULTILINE)
     python = re.match(r">=(\d+\.\d+)", project["requires-python"])
-    assert len(pins) == 1 and python, "pyproject.toml pins apache-airflow exactly and a minimum Python"
+    assert len(pins) == 1 and python, "requirements.txt pins apache-airflow and pyproject.toml a minimum Python"
     return pins[0], python.group(1)
 
 
@@ -138,6 +137,8 @@ def stack_problems(compose: dict, dockerfile: str, dockerignore: str) -> list[st
                 problems.append(f"{name}: {key} is {env.get(key)!r}, expected {value!r}")
         if not re.match(r"postgresql(\+\w+)?://[^@]+@postgres(:5432)?/", env.get(METADATA_DB, "")):
             problems.append(f"{name}: the metadata database is not the postgres service")
+        if "PYTHONPATH" in env:
+            problems.append(f"{name}: PYTHONPATH is set: the package must come from its install in the image")
         if not env.get("AIRFLOW__API_AUTH__JWT_SECRET"):
             problems.append(f"{name}: no AIRFLOW__API_AUTH__JWT_SECRET shared by the components")
         if not {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"} & set(env):
@@ -183,7 +184,7 @@ def stack_problems(compose: dict, dockerfile: str, dockerignore: str) -> list[st
     if froms != [f"apache/airflow:{airflow}-python{python}"]:
         problems.append(f"Dockerfile FROM {froms}, expected apache/airflow:{airflow}-python{python} (pyproject.toml)")
     copied = " ".join(args for op, args in instructions if op in ("COPY", "ADD"))
-    for path in ("requirements.txt", "pyproject.toml", "plugins/", "sql/", "README.md"):
+    for path in ("requirements.txt", "pyproject.toml", "plugins/", "sql/", "README.md", "LICENSE"):
         if not re.search(rf"(^|\s){re.escape(path)}(\s|$)", copied):
             problems.append(f"Dockerfile does not copy {path}")
     runs = [args for op, args in instructions if op == "RUN"]
@@ -191,8 +192,8 @@ def stack_problems(compose: dict, dockerfile: str, dockerignore: str) -> list[st
         problems.append("Dockerfile does not install the dependencies under the lock's constraints")
     if any(re.search(r"pip install .*-r \S*requirements\.txt", run) for run in runs):
         problems.append("Dockerfile installs the whole lock, test extra included")
-    if not any(re.search(r"pip install .*--no-deps \S*rudder-sessions", run) for run in runs):
-        problems.append("Dockerfile does not install the provider")
+    if not any(re.search(r"pip install .*--no-deps -e /opt/rudder-sessions(\s|$)", run) for run in runs):
+        problems.append("Dockerfile does not install the provider editable from /opt/rudder-sessions")
     ignored = {line.strip().rstrip("/") for line in dockerignore.splitlines()}
     if IGNORED - ignored:
         problems.append(f".dockerignore lets {sorted(IGNORED - ignored)} into the build context")
@@ -241,7 +242,8 @@ COMPOSE_MUTATIONS = {
         lambda c: c["services"]["airflow-scheduler"]["environment"].pop("AIRFLOW_CONN_RUDDER_DEMO_DUCKDB"),
         "no AIRFLOW_CONN_RUDDER_DEMO_DUCKDB",
     ),
-    "sql not mounted": (_drop_mount("/opt/airflow/sql"), "./sql is not mounted"),
+    "sql not mounted": (_drop_mount("/opt/rudder-sessions/sql"), "./sql is not mounted"),
+    "package on PYTHONPATH": (_set_env("PYTHONPATH", "/opt/airflow/plugins"), "PYTHONPATH is set"),
     "include not mounted": (_drop_mount("/opt/airflow/include"), "./include is not mounted"),
     "mysql": (lambda c: c["services"]["postgres"].update(image="mysql:8"), "not postgres:16"),
     "no triggerer": (lambda c: c["services"].pop("airflow-triggerer"), "missing services: ['airflow-triggerer']"),

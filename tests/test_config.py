@@ -6,6 +6,7 @@ import textwrap
 
 import pytest
 
+from pipeline import ROOT
 from rudder_sessions.config import SourceConfig, load_config
 from rudder_sessions.errors import ConfigError
 
@@ -19,7 +20,7 @@ def write(tmp_path, text):
 
 
 def test_repository_config_is_valid():
-    loaded = load_config()
+    loaded = load_config(ROOT / "include" / "sources.yaml")
     assert loaded.errors == {}
     demo = loaded.sources["demo"]
     assert (demo.conn_id, demo.source_schema, demo.source_table) == (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import subprocess
 import sys
@@ -19,7 +20,10 @@ ADHOC = "rudder_sessions__adhoc"
 
 def dagbag(monkeypatch, config_path=None):
     """The bundle's dags/ folder as the DAG processor sees it (every file, safe mode)."""
-    from airflow.dag_processing.dagbag import DagBag
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.0
+        from airflow.models.dagbag import DagBag
 
     if config_path:
         monkeypatch.setenv("RUDDER_SESSIONS_CONFIG", str(config_path))
@@ -127,7 +131,10 @@ def test_an_unreadable_config_keeps_the_adhoc_dag(monkeypatch, tmp_path):
 
 def serialized(dag):
     """The DAG as the API server holds it: trigger requests are validated against this form."""
-    from airflow.serialization.serialized_objects import DagSerialization
+    try:
+        from airflow.serialization.serialized_objects import DagSerialization
+    except ImportError:  # Airflow 3.0
+        from airflow.serialization.serialized_objects import SerializedDAG as DagSerialization
 
     return DagSerialization.from_dict(DagSerialization.to_dict(dag))
 
@@ -136,8 +143,15 @@ def trigger_error(dag, conf) -> str | None:
     """What Airflow answers a trigger with this conf (the API's 400 message), None if accepted."""
     from airflow.exceptions import ParamValidationError
 
+    params = serialized(dag).params
     try:
-        serialized(dag).params.deep_merge(conf).validate()
+        if hasattr(params, "deep_merge"):
+            merged = params.deep_merge(conf)
+        else:  # Airflow 3.0: a copy of the DAG's params with the conf's values set (validated as set)
+            merged = copy.deepcopy(params)
+            for key, value in (conf or {}).items():
+                merged[key] = value
+        merged.validate()
     except ParamValidationError as exc:
         return str(exc)
     return None

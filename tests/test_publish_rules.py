@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import duckdb
 import pytest
 
-from conftest import require_postgres
+from conftest import require_extra, require_postgres
 from pipeline import (
     assert_matches_spec,
     duckdb_runner,
@@ -136,6 +136,7 @@ def test_an_upgrade_adds_new_run_log_columns_in_place(warehouse):
 
 
 def test_google_cloud_platform_connections_are_refused_with_the_type_to_use(monkeypatch):
+    require_extra("airflow.providers.google", "bigquery")
     from rudder_sessions.engine import get_hook
 
     monkeypatch.setenv("AIRFLOW_CONN_GCP_PLAIN", json.dumps({"conn_type": "google_cloud_platform"}))
@@ -144,6 +145,7 @@ def test_google_cloud_platform_connections_are_refused_with_the_type_to_use(monk
 
 
 def test_bigquery_connections_need_a_location(monkeypatch):
+    require_extra("airflow.providers.google", "bigquery")
     from rudder_sessions.engine import get_hook
 
     monkeypatch.setenv(

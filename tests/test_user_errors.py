@@ -9,6 +9,7 @@ from datetime import datetime
 import duckdb
 import pytest
 
+from conftest import require_extra
 from pipeline import load_source
 from rudder_sessions.cli import main
 
@@ -192,6 +193,7 @@ def test_duckdb_gets_a_memory_budget_unless_one_is_set(warehouse, monkeypatch):
 
 
 def test_duckdb_limits_on_another_warehouse_are_refused(monkeypatch):
+    require_extra("airflow.providers.postgres", "postgres")
     from rudder_sessions.config import SourceConfig
     from rudder_sessions.engine import get_hook
     from rudder_sessions.errors import ConfigError

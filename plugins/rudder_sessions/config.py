@@ -29,12 +29,12 @@ SOURCE_NAME = re.compile(r"\A[a-z][a-z0-9_]{0,62}\Z")
 CONFIG_ENV = "RUDDER_SESSIONS_CONFIG"
 
 
-def default_config_path() -> Path:
-    """`$RUDDER_SESSIONS_CONFIG`, else `include/sources.yaml` of this repository."""
+def bundle_config_path(dag_file: str | os.PathLike[str]) -> Path:
+    """The sources file of a DAG bundle: `$RUDDER_SESSIONS_CONFIG`, else `include/sources.yaml`
+    beside the bundle's `dags/` folder that holds `dag_file`. The DAG files say where they are;
+    the package itself never guesses a checkout's layout."""
     env = os.environ.get(CONFIG_ENV)
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "include" / "sources.yaml"
+    return Path(env) if env else Path(dag_file).resolve().parents[1] / "include" / "sources.yaml"
 
 
 class Problems:
@@ -220,8 +220,12 @@ class LoadedConfig:
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> LoadedConfig:
-    """Read the sources file. A broken entry fails that source only; a broken file fails all."""
-    path = Path(path) if path else default_config_path()
+    """Read the sources file (`path`, else `$RUDDER_SESSIONS_CONFIG`). A broken entry fails that
+    source only; a broken file fails all."""
+    path = path or os.environ.get(CONFIG_ENV)
+    if not path:
+        raise ConfigError("*", "config file", f"no sources file given: set {CONFIG_ENV} to its path")
+    path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:

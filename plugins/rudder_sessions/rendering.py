@@ -32,11 +32,9 @@ from rudder_sessions.plan import RunPlan
 
 
 def sql_directory() -> Path:
-    """The installed templates, or the repository's `sql/` when running from a checkout."""
-    try:
-        return Path(str(resources.files("rudder_sessions.sql")))
-    except ModuleNotFoundError:
-        return Path(__file__).resolve().parents[2] / "sql"
+    """The templates, shipped in the package as `rudder_sessions.sql` (in a checkout, the editable
+    install maps it to the repository's `sql/`)."""
+    return Path(str(resources.files("rudder_sessions.sql")))
 
 
 @cache
