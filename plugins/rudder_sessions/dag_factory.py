@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from rudder_sessions.config import SourceConfig, load_config
 from rudder_sessions.errors import ConfigError
-from rudder_sessions.model import MODES, PHASES, PUBLISH, STEPS, target_table_name
+from rudder_sessions.model import MODES, PHASES, PUBLISH, STEPS, TABLES, target_table_name
 from rudder_sessions.settings import BY_NAME, FORM_SETTINGS
 
 DAG_ID_PREFIX = "rudder_sessions__"
@@ -18,13 +18,7 @@ DOC_MD = """\
 Reads `{source_schema}.{source_table}` through connection `{conn_id}` and publishes, in
 `{target_schema}`:
 
-| table | one row per |
-| --- | --- |
-| `{aliases}` | identifier (anonymous or user id) with the visitor it belongs to |
-| `{mapped}` | clean event, with its visitor and idle time since the visitor's previous event |
-| `{sessions}` | session (a new one after {timeout} minutes of inactivity) |
-| `{facts}` | event, with its session and place in it |
-| `{flow}` | event, with the {following} events that follow it in its session |
+{tables}
 
 Scheduled runs are **incremental**: `plan` reads the rows whose watermark column
 (`{watermark}`) is later than the stored watermark minus {lookback}, cleans and deduplicates them
@@ -38,6 +32,15 @@ Trigger with `mode` = `full_refresh` to rebuild everything (e.g. after changing 
 `backfill` with `start`/`end` to recompute the visitors with events in that window; an Airflow
 backfill runs each interval as a backfill of its data interval.
 """
+
+
+def tables_doc(source: SourceConfig) -> str:
+    """The DAG docs' table of the published tables, from their declarations (`model.TABLES`)."""
+    lines = ["| table | one row per | holds |", "| --- | --- | --- |"]
+    for table in TABLES:
+        about = table.about.format(timeout=source.timeout_minutes, following=source.flow_length - 1)
+        lines.append(f"| `{target_table_name(source, table.step)}` | {table.grain} | {about} |")
+    return "\n".join(lines)
 
 
 def dag_id(source: SourceConfig) -> str:
@@ -145,7 +148,6 @@ def build_dag(source: SourceConfig):
     """The DAG of one source. Pure construction: no connection or warehouse access at parse time."""
     from airflow.sdk import DAG
 
-    names = {step: target_table_name(source, step) for step in STEPS}
     doc = DOC_MD.format(
         name=source.name,
         source_schema=source.source_schema,
@@ -153,13 +155,7 @@ def build_dag(source: SourceConfig):
         conn_id=source.conn_id,
         target_schema=source.target_schema,
         prefix=source.table_prefix,
-        aliases=names["aliases_mapping"],
-        mapped=names["mapped_tracks"],
-        sessions=names["session_tracks"],
-        facts=names["track_facts"],
-        flow=names["tracks_flow"],
-        timeout=source.timeout_minutes,
-        following=source.flow_length - 1,
+        tables=tables_doc(source),
         watermark=source.watermark_column,
         lookback=source.lookback,
     )
