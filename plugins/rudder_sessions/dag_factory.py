@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 
+from rudder_sessions.assets import table_assets
 from rudder_sessions.config import SourceConfig, load_config
 from rudder_sessions.errors import ConfigError
-from rudder_sessions.model import MODES, PHASES, PUBLISH, STEPS, TABLES, target_table_name
+from rudder_sessions.model import MODES, PHASES, PUBLISH, TABLES, target_table_name
 from rudder_sessions.settings import BY_NAME, FORM_SETTINGS
 
 DAG_ID_PREFIX = "rudder_sessions__"
@@ -45,20 +46,6 @@ def tables_doc(source: SourceConfig) -> str:
 
 def dag_id(source: SourceConfig) -> str:
     return f"{DAG_ID_PREFIX}{source.name}"
-
-
-def table_assets(source: SourceConfig) -> dict[str, object]:
-    """The five published tables as Airflow Assets, so downstream DAGs can be scheduled on them."""
-    from airflow.sdk import Asset
-
-    return {
-        step: Asset(
-            name=f"rudder_sessions.{source.name}.{target_table_name(source, step)}",
-            uri=f"x-rudder-sessions://{source.name}/{source.target_schema}/{target_table_name(source, step)}",
-            group="rudder-sessions",
-        )
-        for step in STEPS
-    }
 
 
 def _timetable(source: SourceConfig):

@@ -12,8 +12,8 @@ from datetime import datetime
 
 from rudder_sessions.errors import RudderSessionsError
 from rudder_sessions.model import TableLayout, table
-from rudder_sessions.plan import naive_utc
 from rudder_sessions.settings import IDENTIFIER
+from rudder_sessions.timestamps import naive_utc
 
 # A BigQuery project id (cloud.google.com/resource-manager/docs/creating-managing-projects), or a
 # legacy domain-scoped one (example.com:project).

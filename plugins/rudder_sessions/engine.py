@@ -48,8 +48,9 @@ from rudder_sessions.model import (
     target_table_name,
     typed_columns,
 )
-from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan, check_request, naive_utc
+from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan, check_request
 from rudder_sessions.rendering import render_phase, render_template
+from rudder_sessions.timestamps import naive_utc
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
