@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from rudder_sessions.model import STEPS, table
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
 RESULTS = BENCH / "results"
@@ -57,9 +59,9 @@ TARGET_SCHEMA = "sessions"
 HISTORY_TABLE = "tracks_history"  # the rows received before the new day
 SOURCE_TABLE = "tracks"  # everything, the new day included
 FULL_PREFIX, INCREMENTAL_PREFIX, TASKS_PREFIX = "full_", "incr_", "tasks_"  # targets side by side in one schema
-STEPS = ("aliases_mapping", "mapped_tracks", "session_tracks", "track_facts", "tracks_flow")
 LOWER_BOUND_TABLES = ("lb_events", "lb_sessions", "lb_aliases")
-ORIGINAL_TABLES = tuple(f"dbt_{s}" for s in STEPS)
+# The original dbt models' tables: one per file, `<n>_<table>.sql` (they are the first five of ours).
+ORIGINAL_TABLES = tuple(f.stem.split("_", 1)[1] for f in ORIGINAL_SQL)
 ENGINE_CASES = ("full_refresh", "incremental", "incremental_tasks", "backfill")
 CASES = (*ENGINE_CASES, "lower_bound", "original")
 
@@ -502,7 +504,7 @@ def duckdb_same_sessions(database: Path, prefix: str = INCREMENTAL_PREFIX) -> bo
 def sessions_differ_sql(schema: str, prefix: str = INCREMENTAL_PREFIX) -> str:
     """Sessions of an incremental target and of the full refresh's that the other lacks: 0 when the
     incremental run (and the backfill after it) ended equal to the rebuild."""
-    columns = "session_id, dbt_visitor_id, session_start_at, session_sequence_number, next_session_start_at"
+    columns = ", ".join(name for name, _ in table("session_tracks").columns)
     a, b = (f"{schema}.{p}dbt_session_tracks" for p in (prefix, FULL_PREFIX))
     return (
         f"SELECT (SELECT COUNT(*) FROM (SELECT {columns} FROM {a} EXCEPT ALL SELECT {columns} FROM {b}) x) "

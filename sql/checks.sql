@@ -45,21 +45,16 @@ WHERE LENGTH(id) <> LENGTH(RTRIM(id))
    OR LENGTH(user_id) <> LENGTH(RTRIM(user_id));
 {%- endif %}
 {%- if not plan.full %}
-{% from 'macros.sql' import in_recomputed_part with context -%}
-
-SELECT 'staged events not already published outside the reopened part' AS check_name, COUNT(*) AS failures
-FROM {{ t.stage('mapped_tracks') }} AS staged
-JOIN {{ t.target('mapped_tracks') }} AS published ON published.event_id = staged.event_id
+{% from 'macros.sql' import in_recomputed_part, column with context -%}
+{#- The tables found by visitor, one per key (model.audited_by_key): no staged row is published
+    outside the part of its visitor that the run recomputes. -#}
+{%- for table in audited -%}
+{{ '\n\n' if not loop.first }}SELECT 'staged {{ table.plural }} not already published outside the reopened part' AS check_name, COUNT(*) AS failures
+FROM {{ t.stage(table.step) }} AS staged
+JOIN {{ t.target(table.step) }} AS published ON {% for k in table.key %}{{ ' AND ' if not loop.first }}published.{{ k }} = staged.{{ k }}{% endfor %}
 WHERE NOT EXISTS (
     SELECT 1 FROM {{ t.stage('affected') }} AS affected
-    WHERE {{ in_recomputed_part('published', d.quote('timestamp')) }}
+    WHERE {{ in_recomputed_part('published', column(table.time_column), table.since) }}
 );
-
-SELECT 'staged sessions not already published outside the reopened part' AS check_name, COUNT(*) AS failures
-FROM {{ t.stage('session_tracks') }} AS staged
-JOIN {{ t.target('session_tracks') }} AS published ON published.session_id = staged.session_id
-WHERE NOT EXISTS (
-    SELECT 1 FROM {{ t.stage('affected') }} AS affected
-    WHERE {{ in_recomputed_part('published', 'session_start_at', 'sessions_from') }}
-);
+{%- endfor %}
 {%- endif %}

@@ -30,3 +30,9 @@ DECLARE {{ name }} STRUCT<lo {{ d.timestamp_type }}, hi {{ d.timestamp_type }}>;
     FROM {{ t.stage('affected') }}
 )
 {%- endmacro %}
+
+{#- A column as the templates write it: `timestamp`, a keyword on most warehouses, quoted; other
+    names bare. -#}
+{%- macro column(name) -%}
+{{ d.quote(name) if name == 'timestamp' else name }}
+{%- endmacro %}

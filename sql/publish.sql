@@ -2,8 +2,9 @@
 -- stale run finds it moved and is refused), write the five tables, advance the watermark, log the
 -- run. Readers see the previous model or the new one, never a mix; a failure anywhere leaves the
 -- previous one.
-{% set ts = d.quote('timestamp') %}
-{% from 'macros.sql' import in_recomputed_part, earliest_rewrite with context -%}
+{#- The script variable of the earliest time from each `since` column of the affected stage #}
+{% set rewrite_bounds = {'reopen_at': 'events_from', 'sessions_from': 'sessions_from'} %}
+{% from 'macros.sql' import in_recomputed_part, earliest_rewrite, column with context -%}
 {%- set watermark_after -%}
 {%- if plan.incremental -%}
 COALESCE(GREATEST(run.max_watermark, {{ d.timestamp_literal(plan.watermark_before) }}), run.max_watermark, {{ d.timestamp_literal(plan.watermark_before) }})
@@ -19,8 +20,9 @@ run.max_watermark
 {%- if d.script_transactions and not plan.full %}
 -- The earliest time this run rewrites, as script variables: constants to every statement after
 -- them, so the deletes below prune the published tables' day partitions.
-DECLARE events_from {{ d.timestamp_type }} DEFAULT {{ earliest_rewrite('reopen_at') }};
-DECLARE sessions_from {{ d.timestamp_type }} DEFAULT {{ earliest_rewrite('sessions_from') }};
+{%- for since, variable in rewrite_bounds.items() %}
+DECLARE {{ variable }} {{ d.timestamp_type }} DEFAULT {{ earliest_rewrite(since) }};
+{%- endfor %}
 {%- endif %}
 {{ d.begin() }};
 {%- set storage = d.staging_storage(kept=True) %}
@@ -54,32 +56,34 @@ FROM {{ t.stage(step) }};
 {%- endfor %}
 {%- endif %}
 {%- if not plan.full %}
-DELETE FROM {{ t.target('aliases_mapping') }}
+{%- for table in tables if table.found_by == 'alias' %}
+DELETE FROM {{ t.target(table.step) }}
 WHERE alias IN (SELECT alias FROM {{ t.stage('touched') }});
 
-INSERT INTO {{ t.target('aliases_mapping') }} ({% for c in columns['aliases_mapping'] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %})
-SELECT {% for c in columns['aliases_mapping'] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %}
-FROM {{ t.stage('aliases_mapping') }};
+INSERT INTO {{ t.target(table.step) }} ({% for c in columns[table.step] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %})
+SELECT {% for c in columns[table.step] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %}
+FROM {{ t.stage(table.step) }};
+{%- endfor %}
 -- The recomputed parts of the affected visitors: their events from the reopen point on, and their
 -- sessions from the last one starting before it (each table carries the visitor and timestamp).
-{%- for step, at, since in (('session_tracks', 'session_start_at', 'sessions_from'), ('mapped_tracks', ts, 'reopen_at'), ('track_facts', ts, 'reopen_at'), ('tracks_flow', ts, 'reopen_at')) %}
-{%- set row = target or t.target(step) %}
-DELETE FROM {{ t.target(step) }}{{ ' AS ' ~ target if target }}
+{%- for table in tables if table.found_by == 'visitor' %}
+{%- set row, at, since = target or t.target(table.step), column(table.time_column), table.since %}
+DELETE FROM {{ t.target(table.step) }}{{ ' AS ' ~ target if target }}
 {%- if d.delete_using %}
 USING {{ t.stage('affected') }} AS affected
 WHERE {{ in_recomputed_part(row, at, since) }};
 {%- else %}
 WHERE
-{%- if d.script_transactions %} {{ row }}.{{ at }} >= {{ 'sessions_from' if since == 'sessions_from' else 'events_from' }} AND{% endif %} EXISTS (
+{%- if d.script_transactions %} {{ row }}.{{ at }} >= {{ rewrite_bounds[since] }} AND{% endif %} EXISTS (
     SELECT 1 FROM {{ t.stage('affected') }} AS affected
     WHERE {{ in_recomputed_part(row, at, since) }}
 );
 {%- endif %}
 {% endfor %}
-{%- for step in ('mapped_tracks', 'session_tracks', 'track_facts', 'tracks_flow') %}
-INSERT INTO {{ t.target(step) }} ({% for c in columns[step] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %})
-SELECT {% for c in columns[step] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %}
-FROM {{ t.stage(step) }};
+{%- for table in tables if table.found_by == 'visitor' %}
+INSERT INTO {{ t.target(table.step) }} ({% for c in columns[table.step] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %})
+SELECT {% for c in columns[table.step] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %}
+FROM {{ t.stage(table.step) }};
 {% endfor %}
 {%- endif %}
 

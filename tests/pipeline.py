@@ -12,7 +12,7 @@ import pyarrow as pa
 from rudder_sessions.config import SourceConfig
 from rudder_sessions.dialects import DuckDBDialect
 from rudder_sessions.engine import SessionRunner
-from rudder_sessions.model import STEPS, target_table_name
+from rudder_sessions.model import STEPS, table, target_table_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,14 +27,11 @@ SOURCE_SCHEMA = pa.schema(
     ]
 )
 
-# Natural key of each table, to compare sorted rows.
-SORT_KEYS = {
-    "aliases_mapping": "alias",
-    "mapped_tracks": "event_id",
-    "session_tracks": "session_id",
-    "track_facts": "event_id",
-    "tracks_flow": "event_id",
-}
+
+def by_key(step: str, rows: Iterable[Mapping[str, Any]]) -> list:
+    """Rows of a table sorted by its declared key, to compare tables row for row."""
+    key = table(step).key
+    return sorted(rows, key=lambda row: tuple(row[column] for column in key))
 
 
 AWARE_SOURCE_SCHEMA = pa.schema(

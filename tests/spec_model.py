@@ -21,11 +21,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rudder_sessions.model import table  # only for the order rows are listed in: by the tables' keys
+
 BLANK_CHARS = " \t\n\f\r"
 """Characters whose only presence makes an id blank (treated as NULL)."""
 
 DROP_REASONS = ("null_id", "null_timestamp", "no_identifier", "duplicate")
-TABLES = ("aliases_mapping", "mapped_tracks", "session_tracks", "track_facts", "tracks_flow")
 
 _MICROSECOND = dt.timedelta(microseconds=1)
 _US_PER_MINUTE = 60_000_000
@@ -33,7 +34,7 @@ _US_PER_MINUTE = 60_000_000
 
 @dataclass
 class SpecResult:
-    """The five tables (rows sorted by natural key), drop counts by reason, and rows read."""
+    """The five tables (rows sorted by their declared key), drop counts by reason, and rows read."""
 
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
@@ -216,10 +217,15 @@ def compute(rows: Iterable[Mapping[str, Any]], timeout_minutes: float = 30, flow
 
     aliases = [{"alias": alias, "dbt_visitor_id": visitor} for alias, visitor in mapping.items()]
     tables = {
-        "aliases_mapping": sorted(aliases, key=lambda r: r["alias"]),
-        "mapped_tracks": sorted(mapped_tracks, key=lambda r: r["event_id"]),
-        "session_tracks": sorted(session_tracks, key=lambda r: r["session_id"]),
-        "track_facts": sorted(track_facts, key=lambda r: r["event_id"]),
-        "tracks_flow": sorted(tracks_flow, key=lambda r: r["event_id"]),
+        "aliases_mapping": aliases,
+        "mapped_tracks": mapped_tracks,
+        "session_tracks": session_tracks,
+        "track_facts": track_facts,
+        "tracks_flow": tracks_flow,
     }
-    return SpecResult(tables=tables, dropped=dropped, rows_read=rows_read)
+    return SpecResult(tables={t: _by_key(t, rows) for t, rows in tables.items()}, dropped=dropped, rows_read=rows_read)
+
+
+def _by_key(step: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    key = table(step).key
+    return sorted(rows, key=lambda row: tuple(row[column] for column in key))

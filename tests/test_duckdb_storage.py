@@ -14,7 +14,7 @@ import pytest
 
 import sample_data
 from pipeline import duckdb_runner, make_config, table_names
-from rudder_sessions.model import PHASES, PLAN, STEPS, target_table_name
+from rudder_sessions.model import PHASES, PLAN, STEPS, published_columns, target_table_name
 
 START = datetime(2026, 5, 1)
 CUTOFF = START + timedelta(days=10)
@@ -36,7 +36,7 @@ def published_compression(database: Path, config) -> dict[str, set[str]]:
     return {
         step: compression(database, config.target_schema, target_table_name(config, step))
         for step in STEPS
-        if step != "aliases_mapping" and step != "session_tracks"
+        if TEXT_COLUMN in published_columns(step, config.flow_length)
     }
 
 

@@ -102,7 +102,7 @@ def _run_and_die(warehouse, config, last_phase, die_at):
 
 PUBLISH_KILL_POINTS = {
     "after the state claim": lambda s: s.startswith("DELETE FROM"),
-    "after replacing mapped_tracks": lambda s: s.startswith("DELETE FROM") and "dbt_session_tracks" in s.split("\n")[0],
+    "after deleting mapped_tracks'": lambda s: s.startswith("DELETE FROM") and "dbt_session_tracks" in s.split("\n")[0],
     "after inserting track_facts": lambda s: s.startswith("DELETE FROM") and "dbt_tracks_flow" in s.split("\n")[0],
     "before commit": lambda s: s.startswith("COMMIT"),
 }

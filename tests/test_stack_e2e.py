@@ -17,8 +17,8 @@ from stack import RUN_TIMEOUT, AirflowStack, ReadOnlyDuckDB, postgres_database, 
 
 from conftest import require_postgres
 from pipeline import ROOT
+from rudder_sessions.assets import table_assets
 from rudder_sessions.config import load_config
-from rudder_sessions.dag_factory import table_assets
 from sample_data import write_tracks
 from warehouses import assert_matches_spec
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from pipeline import SORT_KEYS, SOURCE_SCHEMA, load_source, snapshot
+from pipeline import SOURCE_SCHEMA, by_key, load_source, snapshot
 from rudder_sessions.config import SourceConfig
 from rudder_sessions.engine import SessionRunner
 from rudder_sessions.model import STEPS, target_table_name
@@ -162,7 +162,7 @@ def read_tables(wh, config: SourceConfig) -> dict[str, list[dict]]:
     result = {}
     for step in STEPS:
         rows = wh.query(f'SELECT * FROM {config.target_schema}."{target_table_name(config, step)}"')
-        result[step] = sorted(rows, key=lambda r, k=SORT_KEYS[step]: r[k])
+        result[step] = by_key(step, rows)
     return result
 
 

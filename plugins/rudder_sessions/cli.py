@@ -18,9 +18,10 @@ from rudder_sessions.config import SourceConfig
 from rudder_sessions.dialects import DIALECTS, get_dialect
 from rudder_sessions.errors import ConfigError, RudderSessionsError
 from rudder_sessions.model import MODES, PHASES
-from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan, check_request, parse_timestamp
+from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan, check_request
 from rudder_sessions.rendering import render_phase
 from rudder_sessions.settings import BY_NAME, SETTINGS
+from rudder_sessions.timestamps import parse_timestamp
 
 # Config fields and the flags that set them, so errors name what the user typed.
 FLAGS = {s.name: s.flag for s in SETTINGS if s.cli}

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from rudder_sessions.errors import ConfigError
+from rudder_sessions.model import STEPS, TableLayout, column_type, published_columns
 from rudder_sessions.settings import (
     FORM_SETTINGS,
     MODEL_SETTINGS,
@@ -64,21 +65,9 @@ class Problems:
             raise ConfigError.several(self.source, self.found)
 
 
-@dataclass(frozen=True)
-class TableLayout:
-    """Partitioning and clustering of one published table (BigQuery partitions and clusters,
-    Snowflake clusters, Redshift distributes by the first cluster column and sorts by them all)."""
-
-    step: str
-    partition_by: str | None
-    cluster_by: tuple[str, ...]
-
-
 def parse_layout(value: Any, *, source: str, flow_length: int) -> tuple[TableLayout, ...]:
     if isinstance(value, tuple) and all(isinstance(v, TableLayout) for v in value):
         return value
-    from rudder_sessions.model import STEPS, column_type, published_columns
-
     if not isinstance(value, Mapping):
         raise ConfigError(source, "layout", "must map table steps (e.g. mapped_tracks) to their layout")
     layouts = []

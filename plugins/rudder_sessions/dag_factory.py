@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 
+from rudder_sessions.assets import table_assets
 from rudder_sessions.config import SourceConfig, load_config
 from rudder_sessions.errors import ConfigError
-from rudder_sessions.model import MODES, PHASES, PUBLISH, STEPS, target_table_name
+from rudder_sessions.model import MODES, PHASES, PUBLISH, TABLES, target_table_name
 from rudder_sessions.settings import BY_NAME, FORM_SETTINGS
 
 DAG_ID_PREFIX = "rudder_sessions__"
@@ -18,13 +19,7 @@ DOC_MD = """\
 Reads `{source_schema}.{source_table}` through connection `{conn_id}` and publishes, in
 `{target_schema}`:
 
-| table | one row per |
-| --- | --- |
-| `{aliases}` | identifier (anonymous or user id) with the visitor it belongs to |
-| `{mapped}` | clean event, with its visitor and idle time since the visitor's previous event |
-| `{sessions}` | session (a new one after {timeout} minutes of inactivity) |
-| `{facts}` | event, with its session and place in it |
-| `{flow}` | event, with the {following} events that follow it in its session |
+{tables}
 
 Scheduled runs are **incremental**: `plan` reads the rows whose watermark column
 (`{watermark}`) is later than the stored watermark minus {lookback}, cleans and deduplicates them
@@ -40,22 +35,17 @@ backfill runs each interval as a backfill of its data interval.
 """
 
 
+def tables_doc(source: SourceConfig) -> str:
+    """The DAG docs' table of the published tables, from their declarations (`model.TABLES`)."""
+    lines = ["| table | one row per | holds |", "| --- | --- | --- |"]
+    for table in TABLES:
+        about = table.about.format(timeout=source.timeout_minutes, following=source.flow_length - 1)
+        lines.append(f"| `{target_table_name(source, table.step)}` | {table.grain} | {about} |")
+    return "\n".join(lines)
+
+
 def dag_id(source: SourceConfig) -> str:
     return f"{DAG_ID_PREFIX}{source.name}"
-
-
-def table_assets(source: SourceConfig) -> dict[str, object]:
-    """The five published tables as Airflow Assets, so downstream DAGs can be scheduled on them."""
-    from airflow.sdk import Asset
-
-    return {
-        step: Asset(
-            name=f"rudder_sessions.{source.name}.{target_table_name(source, step)}",
-            uri=f"x-rudder-sessions://{source.name}/{source.target_schema}/{target_table_name(source, step)}",
-            group="rudder-sessions",
-        )
-        for step in STEPS
-    }
 
 
 def _timetable(source: SourceConfig):
@@ -145,7 +135,6 @@ def build_dag(source: SourceConfig):
     """The DAG of one source. Pure construction: no connection or warehouse access at parse time."""
     from airflow.sdk import DAG
 
-    names = {step: target_table_name(source, step) for step in STEPS}
     doc = DOC_MD.format(
         name=source.name,
         source_schema=source.source_schema,
@@ -153,13 +142,7 @@ def build_dag(source: SourceConfig):
         conn_id=source.conn_id,
         target_schema=source.target_schema,
         prefix=source.table_prefix,
-        aliases=names["aliases_mapping"],
-        mapped=names["mapped_tracks"],
-        sessions=names["session_tracks"],
-        facts=names["track_facts"],
-        flow=names["tracks_flow"],
-        timeout=source.timeout_minutes,
-        following=source.flow_length - 1,
+        tables=tables_doc(source),
         watermark=source.watermark_column,
         lookback=source.lookback,
     )

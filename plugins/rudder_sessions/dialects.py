@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from rudder_sessions.config import TableLayout
 from rudder_sessions.errors import RudderSessionsError
-from rudder_sessions.plan import naive_utc
+from rudder_sessions.model import TableLayout, table
 from rudder_sessions.settings import IDENTIFIER
+from rudder_sessions.timestamps import naive_utc
 
 # A BigQuery project id (cloud.google.com/resource-manager/docs/creating-managing-projects), or a
 # legacy domain-scoped one (example.com:project).
@@ -77,11 +77,8 @@ class Dialect:
 
     @staticmethod
     def default_layout(step: str) -> TableLayout:
-        """By visitor (publish and the steps read a visitor's rows) and by time (incremental runs
-        rewrite a visitor's rows from a time on)."""
-        if step == "aliases_mapping":
-            return TableLayout(step, None, ("alias",))
-        return TableLayout(step, "session_start_at" if step == "session_tracks" else "timestamp", ("dbt_visitor_id",))
+        """The table's declared layout (`model.Table.layout`): by visitor and by time."""
+        return table(step).layout
 
     def create_table(self, table: str, columns: list[tuple[str, str]], layout: str = "") -> str:
         body = ",\n    ".join(f"{self.quote(name)} {self.column_type(kind)}" for name, kind in columns)

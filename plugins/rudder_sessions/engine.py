@@ -42,14 +42,15 @@ from rudder_sessions.model import (
     SOURCE_COLUMNS,
     STATE_COLUMNS,
     STEPS,
+    TABLES,
     Tables,
-    published_columns,
     run_key,
     target_table_name,
     typed_columns,
 )
-from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan, check_request, naive_utc
+from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan, check_request
 from rudder_sessions.rendering import render_phase, render_template
+from rudder_sessions.timestamps import naive_utc
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -570,12 +571,14 @@ class SessionRunner:
         """A full refresh under a shorter flow left the wider table's extra event_<k> columns all
         NULL: they go, so the published table has the model's shape (after the commit: a reader
         sees the old model whole, then the new one). A failure only leaves them NULL."""
-        name = target_table_name(self.config, "tracks_flow")
-        wanted = {c.lower() for c in published_columns("tracks_flow", self.config.flow_length)}
-        surplus = sorted(
-            c for c in self._columns(self.config.target_schema, name) if FLOW_COLUMN.match(c) and c not in wanted
-        )
-        if surplus:
+        for flow in (t for t in TABLES if t.flow):
+            name = target_table_name(self.config, flow.step)
+            wanted = {c.lower() for c in flow.column_names(self.config.flow_length)}
+            surplus = sorted(
+                c for c in self._columns(self.config.target_schema, name) if FLOW_COLUMN.match(c) and c not in wanted
+            )
+            if not surplus:
+                continue
             table = self.dialect.table(self.config.target_schema, name)
             log.info(
                 "dropping columns %s of %s: the flow is %d events long now",

@@ -1,6 +1,7 @@
 """The session model's shape: its steps, their tables and published columns.
 
-One place that names everything, so the SQL templates, the operators, the CLI and the tests agree.
+One place that names everything, so the SQL templates, the operators, the CLI and the tests agree:
+each published table is declared once, in `TABLES`.
 """
 
 from __future__ import annotations
@@ -10,20 +11,187 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rudder_sessions.config import SourceConfig
 from rudder_sessions.errors import RudderSessionsError
 
 if TYPE_CHECKING:
+    from rudder_sessions.config import SourceConfig
     from rudder_sessions.dialects import Dialect
 
-# The five modelling steps, in dependency order; each builds the table of the same name.
-STEPS: tuple[str, ...] = (
-    "aliases_mapping",
-    "mapped_tracks",
-    "session_tracks",
-    "track_facts",
-    "tracks_flow",
+
+@dataclass(frozen=True)
+class TableLayout:
+    """Partitioning and clustering of one published table (BigQuery partitions and clusters,
+    Snowflake clusters, Redshift distributes by the first cluster column and sorts by them all)."""
+
+    step: str
+    partition_by: str | None
+    cluster_by: tuple[str, ...]
+
+
+# How publish finds the rows of a table that an incremental run or a backfill replaces.
+BY_ALIAS = "alias"  # the rows of the aliases the run touched (the stage `touched`)
+BY_VISITOR = "visitor"  # the affected visitors' rows from a time on (the stage `affected`)
+# Dialect-neutral column types (`Dialect.column_type`).
+COLUMN_KINDS = ("text", "timestamp", "float", "bigint", "bool")
+
+
+@dataclass(frozen=True)
+class Table:
+    """One published table, declared once: its columns and types, key, time column, how publish
+    finds its affected rows and its default layout. Publish, the checks, the DAG docs, the README,
+    the tests and the benchmark all read `TABLES`; a new table is its SQL file, its declaration
+    here and its part of the reference model (tests/spec_model.py)."""
+
+    step: str  # the step that builds it, and its name behind `dbt_` and the source's prefix
+    grain: str  # one row per ...; ends in a noun whose plural takes an s (the audit names rows so)
+    about: str  # what a row holds (DAG docs); may name {timeout} and {following} (flow_length - 1)
+    key: tuple[str, ...]  # unique in the table: the audit joins staged and published rows on it
+    columns: tuple[tuple[str, str], ...]  # SPEC.md's columns with their dialect-neutral types
+    extras: tuple[tuple[str, str], ...] = ()  # documented extra columns, published after SPEC's
+    extras_note: str = ""  # what the extras tell (README)
+    flow: bool = False  # followed by event_2 .. event_<flow_length> (text): the events after this one
+    # The time a visitor's rows are rewritten from, and the default partition column (None: the
+    # table is rewritten by alias, with no time).
+    time_column: str | None = None
+    found_by: str = BY_VISITOR  # BY_ALIAS or BY_VISITOR
+    # BY_VISITOR: the column of the stage `affected` that a visitor's rewritten part starts at
+    # (its value NULL: the whole visitor): `reopen_at` for events, `sessions_from` for sessions.
+    since: str | None = None
+    # Its step writes it to a run-scoped staging table that publish copies (DuckDB: moves) into place.
+    staged: bool = True
+    cluster_by: tuple[str, ...] = ("dbt_visitor_id",)  # the default clustering (by visitor: how runs read)
+
+    def __post_init__(self) -> None:
+        """A declaration that publish or the audit could not follow fails at import, naming it."""
+        names = [name for name, _ in self.all_typed]
+        problems = [f"column {name!r} twice" for name in names if names.count(name) > 1]
+        problems += [f"column {n!r}: unknown type {kind!r}" for n, kind in self.all_typed if kind not in COLUMN_KINDS]
+        problems += [f"{c!r} (key, cluster) is not a column" for c in (*self.key, *self.cluster_by) if c not in names]
+        if self.time_column is not None and (self.time_column, "timestamp") not in self.all_typed:
+            problems.append(f"time column {self.time_column!r} is not a timestamp column")
+        if self.found_by == BY_ALIAS and "alias" not in names:
+            problems.append("found by alias without an alias column")
+        if self.found_by == BY_VISITOR and not (self.time_column and self.since and "dbt_visitor_id" in names):
+            problems.append("found by visitor: needs dbt_visitor_id, a time column and `since`")
+        if self.found_by not in (BY_ALIAS, BY_VISITOR) or not self.key:
+            problems.append(f"found_by {self.found_by!r} and key {self.key!r}")
+        if problems:
+            raise RudderSessionsError(f"table {self.step!r}: {'; '.join(problems)}")
+
+    @property
+    def all_typed(self) -> tuple[tuple[str, str], ...]:
+        """Its declared columns and types (the flow's event_<k> aside)."""
+        return (*self.columns, *self.extras)
+
+    def typed_columns(self, flow_length: int) -> tuple[tuple[str, str], ...]:
+        """Every published column with its type: SPEC.md's first, the documented extras after."""
+        flow = tuple((f"event_{k}", "text") for k in range(2, flow_length + 1)) if self.flow else ()
+        return (*self.columns, *flow, *self.extras)
+
+    def column_names(self, flow_length: int) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.typed_columns(flow_length))
+
+    @property
+    def plural(self) -> str:
+        """What a row is, in the plural ('events', 'sessions'): how the audit names rows."""
+        return f"{self.grain.split()[-1]}s"
+
+    @property
+    def layout(self) -> TableLayout:
+        """The layout a target gets unless the source says otherwise: by visitor (publish and the
+        steps read a visitor's rows) and by time (incremental runs rewrite them from a time on)."""
+        return TableLayout(self.step, self.time_column, self.cluster_by)
+
+
+# The five tables, in dependency order: each step builds the table of its name from the ones before.
+TABLES: tuple[Table, ...] = (
+    Table(
+        "aliases_mapping",
+        grain="distinct identifier",
+        about="an anonymous or user id, with the visitor it belongs to",
+        key=("alias",),
+        columns=(("alias", "text"), ("dbt_visitor_id", "text")),
+        extras=(
+            ("is_user_id", "bool"),
+            ("identified_user_id", "text"),
+            ("identified_at", "timestamp"),
+            ("identified_event_id", "text"),
+        ),
+        extras_note="what decided the mapping",
+        found_by=BY_ALIAS,
+        cluster_by=("alias",),
+    ),
+    Table(
+        "mapped_tracks",
+        grain="clean event",
+        about="its visitor and the idle time since the visitor's previous event",
+        key=("event_id",),
+        columns=(
+            ("event_id", "text"),
+            ("anonymous_id", "text"),
+            ("dbt_visitor_id", "text"),
+            ("timestamp", "timestamp"),
+            ("event", "text"),
+            ("idle_time_minutes", "float"),
+        ),
+        extras=(("user_id", "text"), ("received_at", "timestamp"), ("starts_session", "bool")),
+        time_column="timestamp",
+        since="reopen_at",
+    ),
+    Table(
+        "session_tracks",
+        grain="session",
+        about="a new one after {timeout} minutes of inactivity: its visitor, start and the next one's start",
+        key=("session_id",),
+        columns=(
+            ("session_id", "text"),
+            ("dbt_visitor_id", "text"),
+            ("session_start_at", "timestamp"),
+            ("session_sequence_number", "bigint"),
+            ("next_session_start_at", "timestamp"),
+        ),
+        time_column="session_start_at",
+        since="sessions_from",
+    ),
+    Table(
+        "track_facts",
+        grain="clean event",
+        about="its session and its place in it",
+        key=("event_id",),
+        columns=(
+            ("anonymous_id", "text"),
+            ("timestamp", "timestamp"),
+            ("event_id", "text"),
+            ("event", "text"),
+            ("session_id", "text"),
+            ("dbt_visitor_id", "text"),
+            ("track_sequence_number", "bigint"),
+        ),
+        time_column="timestamp",
+        since="reopen_at",
+    ),
+    Table(
+        "tracks_flow",
+        grain="clean event",
+        about="the event and the {following} events that follow it in its session",
+        key=("event_id",),
+        columns=(
+            ("event_id", "text"),
+            ("session_id", "text"),
+            ("track_sequence_number", "bigint"),
+            ("event", "text"),
+            ("dbt_visitor_id", "text"),
+            ("timestamp", "timestamp"),
+        ),
+        flow=True,
+        time_column="timestamp",
+        since="reopen_at",
+    ),
 )
+BY_STEP: dict[str, Table] = {table.step: table for table in TABLES}
+
+# The modelling steps, in dependency order; each builds the table of the same name.
+STEPS: tuple[str, ...] = tuple(table.step for table in TABLES)
 PLAN = "plan"
 SCOPE = "scope"
 CHECKS = "checks"
@@ -51,81 +219,24 @@ RUN_TABLES: tuple[str, ...] = (
 SOURCE_COLUMNS: tuple[str, ...] = ("id", "anonymous_id", "user_id", "event", "timestamp", "received_at")
 
 
+def table(step: str) -> Table:
+    """The declaration of a step's table."""
+    return BY_STEP[step]
+
+
 def published_columns(step: str, flow_length: int) -> tuple[str, ...]:
     """Columns of each published table: SPEC.md's columns first, documented extras after."""
-    columns = {
-        "aliases_mapping": (
-            "alias",
-            "dbt_visitor_id",
-            "is_user_id",
-            "identified_user_id",
-            "identified_at",
-            "identified_event_id",
-        ),
-        "mapped_tracks": (
-            "event_id",
-            "anonymous_id",
-            "dbt_visitor_id",
-            "timestamp",
-            "event",
-            "idle_time_minutes",
-            "user_id",
-            "received_at",
-            "starts_session",
-        ),
-        "session_tracks": (
-            "session_id",
-            "dbt_visitor_id",
-            "session_start_at",
-            "session_sequence_number",
-            "next_session_start_at",
-        ),
-        "track_facts": (
-            "anonymous_id",
-            "timestamp",
-            "event_id",
-            "event",
-            "session_id",
-            "dbt_visitor_id",
-            "track_sequence_number",
-        ),
-        "tracks_flow": (
-            "event_id",
-            "session_id",
-            "track_sequence_number",
-            "event",
-            "dbt_visitor_id",
-            "timestamp",
-            *(f"event_{k}" for k in range(2, flow_length + 1)),
-        ),
-    }
-    return columns[step]
+    return BY_STEP[step].column_names(flow_length)
 
 
 # The type of every published column, in the dialect-neutral names of `Dialect.column_type`: the
 # targets are created once with these (their layout, grants and dependent views stay theirs), and
-# a column the model gains later is added to an existing target in place.
-COLUMN_TYPES: dict[str, str] = {
-    "alias": "text",
-    "dbt_visitor_id": "text",
-    "is_user_id": "bool",
-    "identified_user_id": "text",
-    "identified_at": "timestamp",
-    "identified_event_id": "text",
-    "event_id": "text",
-    "anonymous_id": "text",
-    "timestamp": "timestamp",
-    "event": "text",
-    "idle_time_minutes": "float",
-    "user_id": "text",
-    "received_at": "timestamp",
-    "starts_session": "bool",
-    "session_id": "text",
-    "session_start_at": "timestamp",
-    "session_sequence_number": "bigint",
-    "next_session_start_at": "timestamp",
-    "track_sequence_number": "bigint",
-}
+# a column the model gains later is added to an existing target in place. A name means one type
+# in every table.
+COLUMN_TYPES: dict[str, str] = {name: kind for t in TABLES for name, kind in t.all_typed}
+_clashes = sorted({name for t in TABLES for name, kind in t.all_typed if COLUMN_TYPES[name] != kind})
+if _clashes:
+    raise RudderSessionsError(f"columns of different types in different tables: {', '.join(_clashes)}")
 
 
 def column_type(column: str) -> str:
@@ -137,7 +248,35 @@ def column_type(column: str) -> str:
 
 def typed_columns(step: str, flow_length: int) -> tuple[tuple[str, str], ...]:
     """A published table's columns with their dialect-neutral types."""
-    return tuple((c, column_type(c)) for c in published_columns(step, flow_length))
+    return BY_STEP[step].typed_columns(flow_length)
+
+
+def audited_by_key() -> tuple[Table, ...]:
+    """The tables found by visitor whose published rows the audit checks against the staged ones
+    (no staged key published outside the recomputed part), one per key: a table keyed like an
+    earlier one holds the same rows (track_facts and tracks_flow hold mapped_tracks' events, which
+    the audit finds once in each), so its check would repeat that one."""
+    seen: set[tuple[str, ...]] = set()
+    audited = []
+    for t in TABLES:
+        if t.found_by == BY_VISITOR and t.key not in seen:
+            seen.add(t.key)
+            audited.append(t)
+    return tuple(audited)
+
+
+def tables_table() -> str:
+    """The README's table of the published tables (kept equal to it by a test)."""
+    lines = ["| table | one row per | columns |", "| --- | --- | --- |"]
+    for t in TABLES:
+        columns = ", ".join(f"`{name}`" for name, _ in t.columns)
+        if t.flow:
+            columns += ", `event_2` … `event_N`"
+        if t.extras:
+            note = f": {t.extras_note}" if t.extras_note else ""
+            columns += f" (+ {', '.join(f'`{name}`' for name, _ in t.extras)}{note})"
+        lines.append(f"| `dbt_{t.step}` | {t.grain} | {columns} |")
+    return "\n".join(lines)
 
 
 # The run state and the run log, column by column: created with these, and a column added here
@@ -252,7 +391,7 @@ class Tables:
         return key if sep and name and _RUN_KEY.match(key) else None
 
     def all_stages(self) -> tuple[str, ...]:
-        return (*RUN_TABLES, *STEPS)
+        return (*RUN_TABLES, *(t.step for t in TABLES if t.staged))
 
 
 STAGE_PREFIX = "__rs_"

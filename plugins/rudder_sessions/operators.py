@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.sql.operators.sql import BaseSQLOperator
 
+from rudder_sessions.assets import table_assets
 from rudder_sessions.config import SourceConfig, source_from_params
 from rudder_sessions.engine import SessionRunner, format_summary, get_hook
 from rudder_sessions.errors import (
@@ -29,7 +30,8 @@ from rudder_sessions.errors import (
     StatementRefused,
 )
 from rudder_sessions.model import PHASES, PLAN, PUBLISH, STEPS, target_table_name
-from rudder_sessions.plan import BACKFILL, INCREMENTAL, RunPlan, parse_timestamp
+from rudder_sessions.plan import BACKFILL, INCREMENTAL, RunPlan
+from rudder_sessions.timestamps import parse_timestamp
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -131,8 +133,6 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
         """Attach the run's metadata to the event of each published table: directly for the table
         Assets the task declares, through an AssetAlias for tables named only at run time."""
         from airflow.sdk import AssetAlias
-
-        from rudder_sessions.dag_factory import table_assets
 
         events = context.get("outlet_events")
         if events is None or self.source is None:

@@ -12,24 +12,12 @@ from typing import Any
 
 from rudder_sessions.errors import RudderSessionsError
 from rudder_sessions.model import MODES, run_key
+from rudder_sessions.timestamps import naive_utc
 
 FULL_REFRESH, INCREMENTAL, BACKFILL = "full_refresh", "incremental", "backfill"
 # Backfill windows outside these bounds are typos (a wrong year), not history worth a warehouse scan.
 EARLIEST = datetime(2000, 1, 1)
 FUTURE_SLACK = timedelta(days=1)
-
-
-def naive_utc(value: datetime | None) -> datetime | None:
-    """The model's time: UTC without a zone (naive values are taken as UTC already)."""
-    if value is None or value.tzinfo is None:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-def parse_timestamp(value: Any) -> datetime:
-    """An ISO date or timestamp from a flag or a trigger parameter, as naive UTC; ValueError if not ISO."""
-    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return naive_utc(parsed)
 
 
 def check_request(

@@ -24,8 +24,11 @@ from rudder_sessions.model import (
     RUN_LOG_COLUMNS,
     STATE_COLUMNS,
     STEPS,
+    TABLES,
     Tables,
+    audited_by_key,
     published_columns,
+    table,
     typed_columns,
 )
 from rudder_sessions.plan import RunPlan
@@ -56,7 +59,8 @@ def render_phase(phase: str, config: SourceConfig, dialect: Dialect, plan: RunPl
         return sql
     # A full refresh on DuckDB publishes its staged step tables by renaming them; everything else
     # a phase before publish writes is dropped when the run ends.
-    settings = dialect.staging_storage(kept=dialect.publish_by_rename and plan.full and phase in STEPS)
+    staged = phase in STEPS and table(phase).staged
+    settings = dialect.staging_storage(kept=dialect.publish_by_rename and plan.full and staged)
     return f"{settings}\n{sql}" if settings else sql
 
 
@@ -70,6 +74,8 @@ def render_template(name: str, config: SourceConfig, dialect: Dialect, tables: T
             cfg=config,
             **extra,
             steps=STEPS,
+            tables=TABLES,
+            audited=audited_by_key(),
             columns={step: published_columns(step, config.flow_length) for step in STEPS},
             target_columns={step: typed_columns(step, config.flow_length) for step in STEPS},
             state_columns=STATE_COLUMNS,

@@ -101,18 +101,18 @@ SELECT `alias`, `dbt_visitor_id`, `is_user_id`, `identified_user_id`, `identifie
 FROM `sessions`.`__rs_a330a0bc481b_aliases_mapping`;
 -- The recomputed parts of the affected visitors: their events from the reopen point on, and their
 -- sessions from the last one starting before it (each table carries the visitor and timestamp).
-DELETE FROM `sessions`.`dbt_session_tracks` AS target
-WHERE target.session_start_at >= sessions_from AND EXISTS (
-    SELECT 1 FROM `sessions`.`__rs_a330a0bc481b_affected` AS affected
-    WHERE affected.dbt_visitor_id = target.dbt_visitor_id
-      AND (affected.sessions_from IS NULL OR target.session_start_at >= affected.sessions_from)
-);
-
 DELETE FROM `sessions`.`dbt_mapped_tracks` AS target
 WHERE target.`timestamp` >= events_from AND EXISTS (
     SELECT 1 FROM `sessions`.`__rs_a330a0bc481b_affected` AS affected
     WHERE affected.dbt_visitor_id = target.dbt_visitor_id
       AND (affected.reopen_at IS NULL OR target.`timestamp` >= affected.reopen_at)
+);
+
+DELETE FROM `sessions`.`dbt_session_tracks` AS target
+WHERE target.session_start_at >= sessions_from AND EXISTS (
+    SELECT 1 FROM `sessions`.`__rs_a330a0bc481b_affected` AS affected
+    WHERE affected.dbt_visitor_id = target.dbt_visitor_id
+      AND (affected.sessions_from IS NULL OR target.session_start_at >= affected.sessions_from)
 );
 
 DELETE FROM `sessions`.`dbt_track_facts` AS target

@@ -85,15 +85,15 @@ SELECT "alias", "dbt_visitor_id", "is_user_id", "identified_user_id", "identifie
 FROM "sessions"."__rs_a330a0bc481b_aliases_mapping";
 -- The recomputed parts of the affected visitors: their events from the reopen point on, and their
 -- sessions from the last one starting before it (each table carries the visitor and timestamp).
-DELETE FROM "sessions"."dbt_session_tracks"
-USING "sessions"."__rs_a330a0bc481b_affected" AS affected
-WHERE affected.dbt_visitor_id = "sessions"."dbt_session_tracks".dbt_visitor_id
-      AND (affected.sessions_from IS NULL OR "sessions"."dbt_session_tracks".session_start_at >= affected.sessions_from);
-
 DELETE FROM "sessions"."dbt_mapped_tracks"
 USING "sessions"."__rs_a330a0bc481b_affected" AS affected
 WHERE affected.dbt_visitor_id = "sessions"."dbt_mapped_tracks".dbt_visitor_id
       AND (affected.reopen_at IS NULL OR "sessions"."dbt_mapped_tracks"."timestamp" >= affected.reopen_at);
+
+DELETE FROM "sessions"."dbt_session_tracks"
+USING "sessions"."__rs_a330a0bc481b_affected" AS affected
+WHERE affected.dbt_visitor_id = "sessions"."dbt_session_tracks".dbt_visitor_id
+      AND (affected.sessions_from IS NULL OR "sessions"."dbt_session_tracks".session_start_at >= affected.sessions_from);
 
 DELETE FROM "sessions"."dbt_track_facts"
 USING "sessions"."__rs_a330a0bc481b_affected" AS affected

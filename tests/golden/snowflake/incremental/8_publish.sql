@@ -80,15 +80,15 @@ SELECT "ALIAS", "DBT_VISITOR_ID", "IS_USER_ID", "IDENTIFIED_USER_ID", "IDENTIFIE
 FROM "SESSIONS"."__RS_A330A0BC481B_ALIASES_MAPPING";
 -- The recomputed parts of the affected visitors: their events from the reopen point on, and their
 -- sessions from the last one starting before it (each table carries the visitor and timestamp).
-DELETE FROM "SESSIONS"."DBT_SESSION_TRACKS" AS target
-USING "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected
-WHERE affected.dbt_visitor_id = target.dbt_visitor_id
-      AND (affected.sessions_from IS NULL OR target.session_start_at >= affected.sessions_from);
-
 DELETE FROM "SESSIONS"."DBT_MAPPED_TRACKS" AS target
 USING "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected
 WHERE affected.dbt_visitor_id = target.dbt_visitor_id
       AND (affected.reopen_at IS NULL OR target."TIMESTAMP" >= affected.reopen_at);
+
+DELETE FROM "SESSIONS"."DBT_SESSION_TRACKS" AS target
+USING "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected
+WHERE affected.dbt_visitor_id = target.dbt_visitor_id
+      AND (affected.sessions_from IS NULL OR target.session_start_at >= affected.sessions_from);
 
 DELETE FROM "SESSIONS"."DBT_TRACK_FACTS" AS target
 USING "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected
