@@ -163,7 +163,8 @@ WHERE event_at < CAST($2 AS TIMESTAMP) + to_days(CAST($3 AS BIGINT))
 def _engine_case(spec: dict[str, Any]) -> dict[str, Any]:
     """One `SessionRunner.run`, timed without Airflow's one-time start-up in the process."""
     from rudder_sessions.config import SourceConfig
-    from rudder_sessions.engine import SessionRunner, with_duckdb_limits
+    from rudder_sessions.engine import SessionRunner
+    from rudder_sessions.hooks import with_duckdb_limits
 
     duck = spec["engine"] == "duckdb"
     conn_id = "unused" if duck else POSTGRES_CONN_ID

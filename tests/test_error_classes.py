@@ -10,7 +10,7 @@ import pytest
 from google.api_core import exceptions as google_errors
 
 from conftest import require_postgres
-from rudder_sessions.engine import is_refusal, phase_error
+from rudder_sessions.driver_errors import is_refusal, phase_error
 from rudder_sessions.errors import StatementRefused
 from rudder_sessions.operators import FINAL_ERRORS
 

@@ -137,7 +137,7 @@ def test_an_upgrade_adds_new_run_log_columns_in_place(warehouse):
 
 def test_google_cloud_platform_connections_are_refused_with_the_type_to_use(monkeypatch):
     require_extra("airflow.providers.google", "bigquery")
-    from rudder_sessions.engine import get_hook
+    from rudder_sessions.hooks import get_hook
 
     monkeypatch.setenv("AIRFLOW_CONN_GCP_PLAIN", json.dumps({"conn_type": "google_cloud_platform"}))
     with pytest.raises(ConfigError, match="use type gcpbigquery"):
@@ -146,7 +146,7 @@ def test_google_cloud_platform_connections_are_refused_with_the_type_to_use(monk
 
 def test_bigquery_connections_need_a_location(monkeypatch):
     require_extra("airflow.providers.google", "bigquery")
-    from rudder_sessions.engine import get_hook
+    from rudder_sessions.hooks import get_hook
 
     monkeypatch.setenv(
         "AIRFLOW_CONN_BQ_NOWHERE", json.dumps({"conn_type": "gcpbigquery", "extra": {"project": "p"}})

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline import duckdb_runner, load_source, make_config
-from rudder_sessions.engine import format_summary
 from rudder_sessions.errors import SettingsChanged
+from rudder_sessions.run_log import format_summary
 from warehouses import DuckDBWarehouse, assert_matches_spec
 
 BASE = datetime(2026, 5, 1, 8, 0, 0)

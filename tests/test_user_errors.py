@@ -149,7 +149,7 @@ def test_bad_duckdb_limits_name_the_field(settings, message):
 def test_duckdb_limits_reach_the_engine(conn_env, capsys):
     """The limits are set on the run's DuckDB connection (read back from DuckDB itself)."""
     from rudder_sessions.config import SourceConfig
-    from rudder_sessions.engine import get_hook
+    from rudder_sessions.hooks import get_hook
 
     config = SourceConfig(
         name="shop",
@@ -171,7 +171,7 @@ def test_duckdb_gets_a_memory_budget_unless_one_is_set(warehouse, monkeypatch):
     """Without a limit from the source or the connection, a run gets the default budget (not
     DuckDB's 80% of the host); a limit in the connection's extra wins, its other settings stay."""
     from rudder_sessions.config import SourceConfig
-    from rudder_sessions.engine import default_duckdb_memory_limit, get_hook
+    from rudder_sessions.hooks import default_duckdb_memory_limit, get_hook
 
     def settings(extra: dict) -> tuple:
         connection = {"conn_type": "duckdb", "host": str(warehouse), "extra": extra}
@@ -188,15 +188,15 @@ def test_duckdb_gets_a_memory_budget_unless_one_is_set(warehouse, monkeypatch):
 
     # a 4 GiB machine: half of it
     pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 4 * 1024**3 // 4096}
-    monkeypatch.setattr("rudder_sessions.engine.os.sysconf", pages.__getitem__)
+    monkeypatch.setattr("rudder_sessions.hooks.os.sysconf", pages.__getitem__)
     assert default_duckdb_memory_limit() == "2048MiB"
 
 
 def test_duckdb_limits_on_another_warehouse_are_refused(monkeypatch):
     require_extra("airflow.providers.postgres", "postgres")
     from rudder_sessions.config import SourceConfig
-    from rudder_sessions.engine import get_hook
     from rudder_sessions.errors import ConfigError
+    from rudder_sessions.hooks import get_hook
 
     monkeypatch.setenv("AIRFLOW_CONN_PG", json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "login": "x"}))
     config = SourceConfig(name="shop", conn_id="pg", source_schema="s", target_schema="t", duckdb_threads=2)

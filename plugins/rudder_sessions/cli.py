@@ -118,7 +118,8 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rudder_sessions.engine import SessionRunner, format_summary
+    from rudder_sessions.engine import SessionRunner
+    from rudder_sessions.run_log import format_summary
 
     check_request(args.mode, args.start, args.end)  # before connecting: the same rules as the trigger form
     config = _config(args)

@@ -7,9 +7,14 @@ applies the session timeout exactly (no `DATEDIFF` boundary counting, no truncat
 
 from __future__ import annotations
 
+import logging
 import re
+import time
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
+from rudder_sessions.driver_errors import affected_rows, rows_text
 from rudder_sessions.errors import RudderSessionsError
 from rudder_sessions.model import TableLayout, table
 from rudder_sessions.settings import IDENTIFIER
@@ -18,6 +23,14 @@ from rudder_sessions.timestamps import naive_utc
 # A BigQuery project id (cloud.google.com/resource-manager/docs/creating-managing-projects), or a
 # legacy domain-scoped one (example.com:project).
 PROJECT_ID = re.compile(r"\A([a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]\Z")
+
+log = logging.getLogger(__name__)
+PUBLISH_REFUSED = "publish refused"  # how publish.sql's ASSERTs begin their messages
+
+
+class ClaimLost(Exception):
+    """Publish's claim on the source's state did not hold: another run published since the plan."""
+
 
 # What counts as "only whitespace" in an id: space, tab, LF, FF, CR.
 WHITESPACE_CODEPOINTS = (32, 9, 10, 12, 13)
@@ -29,7 +42,8 @@ class Dialect:
     name = "ansi"
     # UNION without a quantifier is not valid everywhere (BigQuery wants DISTINCT spelled out).
     union = "UNION"
-    # BigQuery runs a transaction only inside one multi-statement script (one job).
+    # BigQuery runs a transaction only inside one multi-statement script (one job): publish.sql
+    # writes its state claim as ASSERTs there, and `run_transaction` sends it as one script.
     script_transactions = False
     # A warehouse that prunes a table's partitions only by constant filters, not by a join or a
     # subquery (BigQuery): each phase runs as one script, and its reads of the published tables
@@ -172,6 +186,35 @@ class Dialect:
 
     def rollback(self) -> str:
         return "ROLLBACK"
+
+    def run_transaction(
+        self,
+        cursor: Any,
+        statements: list[str],
+        after_statement: Callable[[str, int | None], None],
+        before_commit: Callable[[Any], None],
+    ) -> None:
+        """Publish's BEGIN … COMMIT on one cursor, a statement at a time, each followed by
+        `after_statement(statement, rows affected)` and the commit preceded by `before_commit`
+        (either raises ClaimLost when the state claim fails); rolled back on any failure."""
+        begin, *body, commit = statements
+        try:
+            cursor.execute(begin)
+            for statement in body:
+                log.info("publish statement: %s", statement)
+                started = time.monotonic()
+                cursor.execute(statement)
+                affected = affected_rows(cursor)
+                log.info("%s (%.2fs)", rows_text(affected), time.monotonic() - started)
+                after_statement(statement, affected)
+            before_commit(cursor)
+            cursor.execute(commit)
+        except BaseException:
+            try:
+                cursor.execute(self.rollback())
+            except Exception:  # the connection may be gone; closing it discards the transaction
+                log.warning("rollback failed", exc_info=True)
+            raise
 
     def create_schema(self, schema: str) -> str:
         return f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema)}"
@@ -403,6 +446,25 @@ class BigQueryDialect(Dialect):
 
     def rollback(self) -> str:
         return "ROLLBACK TRANSACTION"
+
+    def run_transaction(
+        self,
+        cursor: Any,
+        statements: list[str],
+        after_statement: Callable[[str, int | None], None],
+        before_commit: Callable[[Any], None],
+    ) -> None:
+        """A BigQuery transaction lives inside one script (cloud.google.com/bigquery/docs/transactions):
+        the whole publish goes as one job, its state claim checked by the script's ASSERTs (the
+        callbacks have nothing to read between statements); a failed script has rolled back."""
+        try:
+            cursor.execute(";\n".join(statements) + ";")
+        except Exception as exc:
+            # A failed ASSERT fails the job with its message; an error elsewhere that merely
+            # echoes the script's text (a syntax error) still quotes the ASSERT itself.
+            if PUBLISH_REFUSED in str(exc) and f"AS '{PUBLISH_REFUSED}" not in str(exc):
+                raise ClaimLost(str(exc)) from exc
+            raise
 
     def primary_key(self, column: str) -> str:
         return f"PRIMARY KEY ({column}) NOT ENFORCED"

@@ -18,7 +18,7 @@ from airflow.providers.common.sql.operators.sql import BaseSQLOperator
 
 from rudder_sessions.assets import table_assets
 from rudder_sessions.config import SourceConfig, source_from_params
-from rudder_sessions.engine import SessionRunner, format_summary, get_hook
+from rudder_sessions.engine import SessionRunner
 from rudder_sessions.errors import (
     AuditFailed,
     ConfigError,
@@ -29,8 +29,10 @@ from rudder_sessions.errors import (
     SourceError,
     StatementRefused,
 )
+from rudder_sessions.hooks import get_hook
 from rudder_sessions.model import PHASES, PLAN, PUBLISH, STEPS, target_table_name
 from rudder_sessions.plan import BACKFILL, INCREMENTAL, RunPlan
+from rudder_sessions.run_log import format_summary
 from rudder_sessions.timestamps import parse_timestamp
 
 if TYPE_CHECKING:

@@ -32,7 +32,7 @@ A process that does not import this module (an Airflow task subprocess) sees no 
 
 `BigQueryWarehouse` is the test-warehouse interface of tests/warehouses.py over the emulator: fresh
 datasets per instance, the pipeline through `SessionRunner.connect` (the real hook, found by
-`rudder_sessions.engine.get_hook`), loading and reading through `google.cloud.bigquery.Client`.
+`rudder_sessions.hooks.get_hook`), loading and reading through `google.cloud.bigquery.Client`.
 
 What the emulator does with the model's SQL, with and without serve.py's fixes: NOTES.md beside
 this file.

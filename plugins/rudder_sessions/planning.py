@@ -1,0 +1,147 @@
+"""Planning a run: the source checked, our own tables brought up to this version's columns, the
+staging tables of dead runs dropped, and the run's mode and window fixed from the request and
+the stored state (a change of a model-shaping setting turns it into a full refresh)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from rudder_sessions.errors import SettingsChanged, SourceError
+from rudder_sessions.model import RUN_LOG_COLUMNS, SOURCE_COLUMNS, STATE_COLUMNS, STEPS, Tables, run_key, typed_columns
+from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan, check_request
+from rudder_sessions.run_log import RunLog, settings_changes
+from rudder_sessions.sql_session import SqlSession
+from rudder_sessions.timestamps import naive_utc
+
+log = logging.getLogger(__name__)
+
+# A staging table of a run still marked running is left alone this long: the run may be alive.
+STALE_STAGE_AGE = timedelta(hours=12)
+
+
+class Planner:
+    def __init__(self, session: SqlSession, run_log: RunLog) -> None:
+        self.session = session
+        self.run_log = run_log
+
+    def check_source(self) -> tuple[str, ...]:
+        """Fail with a message naming what is missing, before any SQL touches the source; return
+        the timestamp columns that carry a time zone."""
+        cfg = self.session.config
+        types = self.session.column_types(cfg.source_schema, cfg.source_table)
+        where = f"source table {cfg.source_schema}.{cfg.source_table} (connection {cfg.conn_id!r})"
+        if not types:
+            raise SourceError(f"{where} does not exist")
+        needed = dict.fromkeys((*SOURCE_COLUMNS, cfg.watermark_column))
+        missing = [c for c in needed if c.lower() not in types]
+        if missing:
+            raise SourceError(f"{where} has no column(s): {', '.join(missing)}")
+        timestamps = dict.fromkeys(("timestamp", "received_at", cfg.watermark_column))
+        return tuple(c for c in timestamps if self.session.dialect.is_time_zone_aware(types[c.lower()]))
+
+    def plan(
+        self,
+        run_id: str,
+        mode: str = INCREMENTAL,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> RunPlan:
+        """Fix the run's mode and window from the request and the stored state."""
+        start, end = check_request(mode, start, end)
+        aware_columns = self.check_source()
+        config = self.session.config
+        tables = self.session.tables(run_key(run_id))
+        self.run_log.create(tables)
+        columns = self.session.schema_columns()
+        self.add_missing_columns(tables.state_name, STATE_COLUMNS, columns)
+        self.add_missing_columns(tables.runs_name, RUN_LOG_COLUMNS, columns)
+        targets_exist = all(tables.target_name(step).lower() in columns for step in STEPS)
+        for step in STEPS:
+            self.add_missing_columns(tables.target_name(step), typed_columns(step, config.flow_length), columns)
+        if self.run_log.published(run_id):
+            return RunPlan(run_id, mode, mode, noop=True, reason="this run was already published")
+        watermark, version, stored = self.run_log.state(tables)
+        drop_dead_stages(self.session, self.run_log, tables, version, columns)
+
+        effective, reason = mode, ""
+        changed = settings_changes(stored, config.model_settings())
+        if mode != FULL_REFRESH and (version == 0 or not targets_exist):
+            effective, reason = FULL_REFRESH, "nothing published yet"
+        elif mode != FULL_REFRESH and changed:
+            if mode == BACKFILL:
+                raise SettingsChanged(
+                    f"backfill of source {config.name!r} refused: {'; '.join(changed)} since the model was "
+                    "published, and a backfill rewrites only its window. Run a full refresh (mode full_refresh) first"
+                )
+            effective, reason = FULL_REFRESH, "; ".join(changed)
+        elif mode == INCREMENTAL and watermark is None:
+            effective, reason = FULL_REFRESH, "no watermark stored yet"
+        if effective == INCREMENTAL:
+            start, end = watermark - config.lookback_delta, None
+        elif effective == FULL_REFRESH:
+            start, end = None, None
+        plan = RunPlan(
+            run_id=run_id,
+            mode=effective,
+            requested_mode=mode,
+            window_start=start,
+            window_end=end,
+            watermark_before=watermark,
+            state_version=version,
+            reason=reason,
+            aware_columns=aware_columns,
+        )
+        # The run is in the log before it writes a staging table: another run's plan tells its
+        # stages from those of a dead run by this row.
+        self.run_log.start(plan)
+        return plan
+
+    def add_missing_columns(
+        self, table: str, wanted: tuple[tuple[str, str], ...], columns: dict[str, set[str]]
+    ) -> None:
+        """Columns an upgrade of the model adds, added to an existing table in place."""
+        have = columns.get(table.lower())
+        if not have:
+            return
+        missing = [(name, kind) for name, kind in wanted if name.lower() not in have]
+        if missing:
+            log.info("adding columns %s to %s", ", ".join(n for n, _ in missing), table)
+            d = self.session.dialect
+            target = d.table(self.session.config.target_schema, table)
+            self.session.execute([d.add_column(target, name, kind) for name, kind in missing], "upgrade")
+
+
+def drop_dead_stages(
+    session: SqlSession, run_log: RunLog, tables: Tables, version: int, existing: Iterable[str] | None = None
+) -> None:
+    """Staging tables of this source's runs that can no longer publish: runs the log shows
+    ended, runs planned on an older state version than `version`, runs marked running for
+    longer than STALE_STAGE_AGE (killed), and tables no logged run owns. A run in flight
+    (another CLI run, an overlapping backfill) keeps its tables: if it can no longer
+    publish, its claim refuses it with a clear message, and the next plan drops them."""
+    keys: dict[str, list[str]] = {}
+    for name in session.target_schema_tables() if existing is None else existing:
+        key = tables.stage_key(name)
+        if key is not None and key != tables.key:
+            keys.setdefault(key, []).append(name)
+    if not keys:
+        return
+    alive = set()
+    oldest = naive_utc(datetime.now(UTC)) - STALE_STAGE_AGE
+    for run_id, outcome, planned_on, started_at in run_log.runs_of_source(tables):
+        if outcome == "running" and planned_on is not None and planned_on >= version:
+            if started_at is not None and started_at > oldest:
+                alive.add(run_key(run_id))
+    dead = sorted(n for key, names in keys.items() if key not in alive for n in names)
+    if dead:
+        log.info("dropping %d staging tables of ended runs: %s", len(dead), ", ".join(dead))
+        d = session.dialect
+        session.execute([d.drop_table(d.table(session.config.target_schema, n)) for n in dead], "cleanup")
+
+
+def drop_stage_statements(session: SqlSession, key: str) -> list[str]:
+    """DROPs of every staging table a run with this key may have created."""
+    tables = session.tables(key)
+    return [session.dialect.drop_table(tables.stage(n)) for n in tables.all_stages()]

@@ -1,0 +1,261 @@
+"""The run state and the run log: every read and write of `rudder_sessions_state` and
+`rudder_sessions_runs` (outside the publish transaction's own SQL, `sql/publish.sql`).
+
+The state row holds the source's watermark, its version (claimed by each publish) and the
+settings the published model was built with; the run log holds one row per run, marked running
+from its plan on, so another run tells a live run's staging tables from a dead one's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from rudder_sessions.config import SourceConfig
+from rudder_sessions.driver_errors import first_line
+from rudder_sessions.errors import RudderSessionsError
+from rudder_sessions.model import (
+    DROP_REASONS,
+    RUN_LOG_COLUMNS,
+    STATE_COLUMNS,
+    STEPS,
+    Tables,
+    run_key,
+    target_table_name,
+)
+from rudder_sessions.plan import RunPlan
+from rudder_sessions.rendering import render_template
+from rudder_sessions.sql_session import SqlSession
+
+log = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 1)
+TIMESTAMP_COLUMNS = frozenset(c for c, kind in (*STATE_COLUMNS, *RUN_LOG_COLUMNS) if kind == "timestamp")
+UNRECORDED = "unrecorded"
+SUMMARY_COLUMNS = (
+    "run_id",
+    "mode",
+    "requested_mode",
+    "window_start",
+    "window_end",
+    "watermark_before",
+    "watermark_after",
+    "rows_read",
+    *(f"dropped_{r}" for r in DROP_REASONS),
+    "events_changed",
+    "visitors_affected",
+    "visitors",
+    "sessions",
+    *(f"rows_{s}" for s in STEPS),
+    "reason",
+)
+
+
+def from_epoch_us(value: Any) -> datetime | None:
+    """A timestamp read as integer epoch microseconds (exact on every driver: BigQuery's DB-API
+    returns TIMESTAMP values as float seconds) as naive UTC."""
+    if value is None:
+        return None
+    return EPOCH + timedelta(microseconds=int(value))
+
+
+class RunLog:
+    def __init__(self, session: SqlSession) -> None:
+        self.session = session
+
+    @property
+    def _source(self) -> str:
+        return self.session.dialect.literal(self.session.config.name)
+
+    # -- state --------------------------------------------------------------------------------------
+
+    def create(self, tables: Tables) -> None:
+        """The target schema, the state and run-log tables, and the source's state row, where missing."""
+        session = self.session
+        session.execute(session.statements(render_template("state.sql", session.config, session.dialect, tables)))
+
+    def state(self, tables: Tables) -> tuple[datetime | None, int, dict[str, Any] | None]:
+        """The stored watermark, version and model settings; duplicate state rows left by two first
+        plans racing (no warehouse but PostgreSQL and DuckDB enforces the key) are merged while
+        unpublished."""
+        session, d = self.session, self.session.dialect
+        rows = session.records(
+            f"SELECT {d.epoch_us('watermark')}, version, settings FROM {tables.state} WHERE source = {self._source}"
+        )
+        if len(rows) > 1 and all(int(r[1]) == 0 for r in rows):
+            log.warning("merging %d unpublished state rows of source %r", len(rows), session.config.name)
+            session.execute([f"DELETE FROM {tables.state} WHERE source = {self._source} AND version = 0"], "setup")
+            self.create(tables)
+            return self.state(tables)
+        if len(rows) != 1:
+            raise RudderSessionsError(
+                f"source {session.config.name!r} has {len(rows)} rows in {tables.state}: expected one"
+            )
+        watermark, version, settings = rows[0]
+        return from_epoch_us(watermark), int(version), stored_settings(settings, int(version))
+
+    def ownership_query(self, tables: Tables) -> str:
+        """The state row's count, owner and version, checked inside publish's transaction."""
+        return f"SELECT COUNT(*), MAX(last_run_id), MAX(version) FROM {tables.state} WHERE source = {self._source}"
+
+    # -- runs -----------------------------------------------------------------------------------------
+
+    def published(self, run_id: str) -> bool:
+        tables = self.session.tables(run_key(run_id))
+        row = self.session.first(
+            f"SELECT COUNT(*) FROM {tables.runs} "
+            f"WHERE run_id = {self.session.dialect.literal(run_id)} AND outcome = 'published'"
+        )
+        return bool(row and row[0])
+
+    def start(self, plan: RunPlan) -> None:
+        """The run's row, marked running, before it writes any staging table."""
+        tables = self.session.tables(plan.key)
+        d = self.session.dialect
+        self.session.execute(
+            [
+                f"DELETE FROM {tables.runs} WHERE run_id = {d.literal(plan.run_id)} AND outcome <> 'published'",
+                f"INSERT INTO {tables.runs} (run_id, source, mode, requested_mode, window_start, window_end, "
+                f"watermark_before, started_at, outcome, state_version, reason) VALUES ({d.literal(plan.run_id)}, "
+                f"{self._source}, {d.literal(plan.mode)}, {d.literal(plan.requested_mode)}, "
+                f"{d.timestamp_literal(plan.window_start)}, {d.timestamp_literal(plan.window_end)}, "
+                f"{d.timestamp_literal(plan.watermark_before)}, {d.current_timestamp()}, 'running', "
+                f"{int(plan.state_version)}, {d.literal(plan.reason) if plan.reason else 'NULL'})",
+            ],
+            "run log",
+        )
+
+    def record_failure(self, plan: RunPlan, exc: BaseException) -> None:
+        """Mark the run failed (a later successful publish of the run id replaces it)."""
+        if plan.noop:
+            return
+        tables = self.session.tables(plan.key)
+        d = self.session.dialect
+        outcome = f"failed: {type(exc).__name__}: {first_line(exc)}"[:500]
+        self.session.execute(
+            [
+                f"UPDATE {tables.runs} SET outcome = {d.literal(outcome)}, finished_at = {d.current_timestamp()} "
+                f"WHERE run_id = {d.literal(plan.run_id)} AND outcome <> 'published'"
+            ],
+            "record failure",
+        )
+
+    def runs_of_source(self, tables: Tables) -> list[tuple[str, str, int | None, datetime | None]]:
+        """(run id, outcome, state version planned on, started at) of every logged run of the source."""
+        d = self.session.dialect
+        rows = self.session.records(
+            f"SELECT run_id, outcome, state_version, {d.epoch_us('started_at')} FROM {tables.runs} "
+            f"WHERE source = {self._source}"
+        )
+        return [
+            (str(run_id), outcome, None if planned_on is None else int(planned_on), from_epoch_us(started))
+            for run_id, outcome, planned_on, started in rows
+        ]
+
+    # -- reporting ------------------------------------------------------------------------------------
+
+    def summary(self, run_id: str) -> dict[str, Any]:
+        """The run log row of a published run, as a dict."""
+        tables = self.session.tables(run_key(run_id))
+        row = self.session.first(
+            f"SELECT {self._select(SUMMARY_COLUMNS)} FROM {tables.runs} "
+            f"WHERE run_id = {self.session.dialect.literal(run_id)} AND outcome = 'published'"
+        )
+        if row is None:
+            raise RudderSessionsError(f"run {run_id!r} has not been published")
+        return _record(SUMMARY_COLUMNS, row)
+
+    def status(self, limit: int = 10) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The stored state of the source and its last runs, newest first."""
+        session = self.session
+        tables = session.tables(run_key("status"))
+        if not session.columns(session.config.target_schema, tables.state_name):
+            return None, []
+        state_columns = ("watermark", "version", "last_run_id", "last_mode", "updated_at")
+        state = session.first(f"SELECT {self._select(state_columns)} FROM {tables.state} WHERE source = {self._source}")
+        columns = (
+            "run_id",
+            "mode",
+            "window_start",
+            "window_end",
+            "watermark_after",
+            "rows_read",
+            "events_changed",
+            "visitors_affected",
+            "finished_at",
+            "outcome",
+        )
+        runs = session.records(
+            f"SELECT {self._select(columns)} FROM {tables.runs} WHERE source = {self._source} "
+            f"ORDER BY COALESCE(finished_at, started_at) DESC LIMIT {int(limit)}"
+        )
+        return (_record(state_columns, state) if state else None, [_record(columns, r) for r in runs])
+
+    def _select(self, columns: tuple[str, ...]) -> str:
+        """A select list reading the timestamps of the state and run log as epoch microseconds:
+        exact on every driver (BigQuery's DB-API returns a TIMESTAMP as float seconds)."""
+        return ", ".join(self.session.dialect.epoch_us(c) if c in TIMESTAMP_COLUMNS else c for c in columns)
+
+
+def _record(columns: tuple[str, ...], row: Any) -> dict[str, Any]:
+    values = dict(zip(columns, row, strict=True))
+    return {c: from_epoch_us(v) if c in TIMESTAMP_COLUMNS else v for c, v in values.items()}
+
+
+# -- the settings the published model was built with ---------------------------------------------------
+
+
+def stored_settings(text: Any, version: int) -> dict[str, Any] | None:
+    """None before the first publish; {UNRECORDED: ...} for a model published by a version that
+    stored no settings (or stored something unreadable): nothing says what it was built with."""
+    if version == 0:
+        return None
+    try:
+        settings = json.loads(text) if text else None
+    except ValueError:
+        settings = None
+    return settings if isinstance(settings, dict) else {UNRECORDED: True}
+
+
+def settings_changes(stored: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
+    """What differs between the published model's settings and the run's, one phrase each."""
+    if stored is None:
+        return []
+    if UNRECORDED in stored:
+        return ["the published model's settings are not recorded (it was published by an older version)"]
+    return [
+        f"{name} changed {_show(stored.get(name))} -> {_show(value)}"
+        for name, value in current.items()
+        if stored.get(name) != value
+    ]
+
+
+def _show(value: Any) -> str:
+    return "(unset)" if value is None else str(value)
+
+
+def format_summary(summary: dict[str, Any], config: SourceConfig) -> str:
+    """A short human summary of a run, for the CLI and task logs."""
+    dropped = ", ".join(f"{r} {summary[f'dropped_{r}']}" for r in DROP_REASONS)
+    mode = summary["mode"]
+    if summary["requested_mode"] != mode:
+        mode += f" (requested {summary['requested_mode']}"
+        mode += f": {summary['reason']})" if summary.get("reason") else ")"
+    window = ""
+    if summary["window_start"] or summary["window_end"]:
+        window = f", window [{summary['window_start']}, {summary['window_end'] or '…'})"
+    lines = [
+        f"run {summary['run_id']}: {mode} of source {config.name!r}{window}",
+        f"  rows read         {summary['rows_read']}",
+        f"  rows dropped      {sum(summary[f'dropped_{r}'] for r in DROP_REASONS)} ({dropped})",
+        f"  events changed    {summary['events_changed']}",
+        f"  visitors affected {summary['visitors_affected']}",
+        f"  visitors          {summary['visitors']}",
+        f"  sessions          {summary['sessions']}",
+        f"  watermark         {summary['watermark_before']} -> {summary['watermark_after']}",
+        "  rows written:",
+        *(f"    {config.target_schema}.{target_table_name(config, s):<28} {summary[f'rows_{s}']}" for s in STEPS),
+    ]
+    return "\n".join(lines)
