@@ -114,6 +114,30 @@ def test_incremental_then_backfill_from_trigger_parameters(demo):
     assert_matches_spec(database, config)
 
 
+def asset_event_count(workdir) -> int:
+    import sqlite3
+
+    with sqlite3.connect(workdir / "airflow" / "airflow.db") as db:
+        return db.execute(
+            "SELECT COUNT(*) FROM asset_event JOIN asset ON asset.id = asset_event.asset_id "
+            "WHERE asset.name LIKE 'rudder_sessions.demo.%'"
+        ).fetchone()[0]
+
+
+def test_an_incremental_run_that_changes_nothing_announces_nothing(demo):
+    workdir, env = demo
+    before = asset_event_count(workdir)
+    output = dags_test(env, {"mode": "incremental"})
+    with duckdb.connect(str(workdir / "demo.duckdb"), read_only=True) as conn:
+        mode, outcome, changed = conn.execute(
+            "SELECT mode, outcome, events_changed FROM rudder_sessions.rudder_sessions_runs "
+            "ORDER BY finished_at DESC LIMIT 1"
+        ).fetchone()
+    assert (mode, outcome, changed) == ("incremental", "published", 0)
+    assert "no event changed: the tables are as they were; no asset events" in output
+    assert asset_event_count(workdir) == before  # downstream DAGs are not triggered for nothing
+
+
 def test_publish_updates_the_table_assets_with_the_run(demo):
     import sqlite3
 

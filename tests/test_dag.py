@@ -175,11 +175,63 @@ def test_trigger_form_accepts_the_documented_values(monkeypatch):
         ({"mode": "backfill", "start": "yesterday"}, "Invalid input for param start: 'yesterday' does not match"),
         ({"mode": "backfill", "end": "1/2/2026"}, "Invalid input for param end: '1/2/2026' does not match"),
         ({"start": 20260101}, "Invalid input for param start: 20260101 is not of type 'null', 'string'"),
+        # Dates that look right and do not exist (the form's date picker would show 2026-13-45 as 2027-02-14).
+        ({"mode": "backfill", "start": "2026-13-45"}, "Invalid input for param start: '2026-13-45' does not match"),
+        ({"mode": "backfill", "start": "2026-02-30"}, "Invalid input for param start: '2026-02-30' does not match"),
+        ({"mode": "backfill", "end": "2026-04-31"}, "Invalid input for param end: '2026-04-31' does not match"),
+        ({"mode": "backfill", "end": "2026-01-01T24:00"}, "Invalid input for param end: '2026-01-01T24:00' does not"),
+        ({"mode": "backfill", "end": "2026-01-01T10:60:00"}, "Invalid input for param end: '2026-01-01T10:60:00'"),
     ],
 )
 def test_trigger_form_rejects_bad_values(monkeypatch, conf, message):
     dag = dagbag(monkeypatch).dags["rudder_sessions__demo"]
     assert message in (trigger_error(dag, conf) or "accepted")
+
+
+def test_every_real_date_passes_the_form(monkeypatch):
+    from datetime import date, timedelta
+
+    dag = dagbag(monkeypatch).dags["rudder_sessions__demo"]
+    day = date(2024, 1, 1)
+    while day < date(2025, 1, 1):  # a leap year: every day of every month
+        assert trigger_error(dag, {"mode": "backfill", "start": day.isoformat()}) is None, day
+        day += timedelta(days=1)
+    for stamp in ("2026-06-30T23:59:59.999999Z", "2026-06-30 00:00", "2026-06-30T12:30:00-05:30"):
+        assert trigger_error(dag, {"mode": "backfill", "end": stamp}) is None, stamp
+
+
+def test_the_form_says_the_window_is_for_triggered_backfills_only(monkeypatch):
+    params = serialized(dagbag(monkeypatch).dags["rudder_sessions__demo"]).params
+    for name in ("start", "end"):
+        description = params.get_param(name).schema.get("description") or params.get_param(name).description
+        assert (
+            "Only for mode backfill" in description and "ignored" in description and "Airflow backfills" in description
+        )
+
+
+def test_dags_tasks_and_assets_say_what_they_are(monkeypatch):
+    from rudder_sessions.assets import ASSET_GROUP
+    from rudder_sessions.model import TABLES
+
+    bag = dagbag(monkeypatch)
+    dag = bag.dags["rudder_sessions__demo"]
+    assert dag.description and "rudderstack.tracks" in dag.description and "rudder_sessions" in dag.description
+    assert "Unpausing schedules the latest nightly interval at once" in dag.doc_md
+    assert bag.dags[ADHOC].description
+    names = [dag.get_task(phase).task_display_name for phase in PHASES]
+    assert len(set(names)) == len(PHASES) and not any("Operator" in name for name in names)
+    for step in STEPS:
+        assert f"rudder_sessions.dbt_{step}" in dag.get_task(step).doc_md
+    assert all(dag.get_task(phase).doc_md for phase in PHASES)
+    outlets = dag.get_task("publish").outlets
+    assert {asset.group for asset in outlets} == {ASSET_GROUP}
+    by_table = {asset.extra["table"]: asset.extra for asset in outlets}
+    for table in TABLES:
+        extra = by_table[f"rudder_sessions.dbt_{table.step}"]
+        assert table.grain in extra["description"] and extra["key"] == list(table.key)
+        assert [c["name"] for c in extra["columns"]] == list(table.column_names(5))
+    (alias,) = bag.dags[ADHOC].get_task("publish").outlets
+    assert alias.group == ASSET_GROUP
 
 
 def test_adhoc_form_requires_a_connection_and_valid_identifiers(monkeypatch):

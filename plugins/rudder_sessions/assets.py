@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rudder_sessions.model import STEPS, target_table_name
+from rudder_sessions.model import TABLES, target_table_name
 
 if TYPE_CHECKING:
     from rudder_sessions.config import SourceConfig
@@ -14,14 +14,26 @@ ASSET_GROUP = "rudder-sessions"
 
 
 def table_assets(source: SourceConfig) -> dict[str, object]:
-    """The five published tables as Airflow Assets, so downstream DAGs can be scheduled on them."""
+    """The five published tables as Airflow Assets, so downstream DAGs can be scheduled on them.
+    Each carries what the table is in its extra (the asset page shows it): description, grain,
+    key and columns."""
     from airflow.sdk import Asset
 
-    return {
-        step: Asset(
-            name=f"rudder_sessions.{source.name}.{target_table_name(source, step)}",
-            uri=f"x-rudder-sessions://{source.name}/{source.target_schema}/{target_table_name(source, step)}",
+    assets = {}
+    for table in TABLES:
+        name = target_table_name(source, table.step)
+        about = table.about.format(timeout=source.timeout_minutes, following=source.flow_length - 1)
+        assets[table.step] = Asset(
+            name=f"rudder_sessions.{source.name}.{name}",
+            uri=f"x-rudder-sessions://{source.name}/{source.target_schema}/{name}",
             group=ASSET_GROUP,
+            extra={
+                "description": f"{source.target_schema}.{name}: one row per {table.grain}, {about} "
+                f"(rudder-sessions source {source.name!r})",
+                "table": f"{source.target_schema}.{name}",
+                "grain": table.grain,
+                "key": list(table.key),
+                "columns": [{"name": c, "type": kind} for c, kind in table.typed_columns(source.flow_length)],
+            },
         )
-        for step in STEPS
-    }
+    return assets

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 
-from rudder_sessions.assets import table_assets
+from rudder_sessions.assets import ASSET_GROUP, table_assets
 from rudder_sessions.config import SourceConfig, load_config
 from rudder_sessions.errors import ConfigError
-from rudder_sessions.model import MODES, PHASES, PUBLISH, TABLES, target_table_name
+from rudder_sessions.model import MODES, PHASES, PUBLISH, STEPS, TABLES, target_table_name
 from rudder_sessions.settings import BY_NAME, FORM_SETTINGS
 
 DAG_ID_PREFIX = "rudder_sessions__"
@@ -29,9 +29,14 @@ run-scoped staging tables, `checks` audits them, and `publish` replaces the affe
 five tables, advances the watermark and logs the run in one transaction: readers never see a
 half-updated model, and a failed run leaves the previous one in place.
 
-Trigger with `mode` = `full_refresh` to rebuild everything (e.g. after changing the timeout), or
-`backfill` with `start`/`end` to recompute the visitors with events in that window; an Airflow
-backfill runs each interval as a backfill of its data interval.
+Trigger with `mode` = `full_refresh` to rebuild everything (a changed timeout, flow length,
+source table or watermark column rebuilds on its own), or `backfill` with `start`/`end` to
+recompute the visitors with events in that window; an Airflow backfill runs each interval as a
+backfill of its data interval (the form's mode and window do not apply to it).
+
+New DAGs start paused. **Unpausing schedules the latest nightly interval at once** (no catch-up;
+the UI's Trigger button unpauses a paused DAG too): that scheduled run comes first, as a full
+refresh while nothing is published, and a run you triggered follows it (one run at a time).
 """
 
 
@@ -61,15 +66,24 @@ def _timetable(source: SourceConfig):
         ) from None
 
 
-# ISO 8601 date or timestamp, as the form's date picker and `datetime.isoformat()` write them.
-ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
+# ISO 8601 date or timestamp, as the form's date picker and `datetime.isoformat()` write them,
+# with months 01-12, the days each month can have (29 February in any year: the plan task refuses
+# it in a common year), hours 00-23 and minutes and seconds 00-59: the form refuses 2026-13-45.
+_MONTH_DAY = r"((0[13578]|1[02])-(0[1-9]|[12]\d|3[01])|(0[469]|11)-(0[1-9]|[12]\d|30)|02-(0[1-9]|1\d|2\d))"
+_TIME = r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?"
+_ZONE = r"(Z|[+-]([01]\d|2[0-3]):?[0-5]\d)"
+ISO_TIMESTAMP = rf"^\d{{4}}-{_MONTH_DAY}([T ]{_TIME}{_ZONE}?)?$"
 
 
 def _run_params() -> dict:
     """Mode and window; the form validates each field, the plan task the combination (end after start...)."""
     from airflow.sdk import Param
 
-    window = "Only for mode backfill: visitors with events in [start, end) are recomputed. ISO timestamp, UTC "
+    window = (
+        "Only for mode backfill triggered here: visitors with events in [start, end) are recomputed "
+        "(ignored by other modes, and by Airflow backfills, which recompute each interval's data "
+        "interval). ISO timestamp, UTC "
+    )
     return {
         "mode": Param(
             "incremental",
@@ -102,6 +116,36 @@ def _run_params() -> dict:
     }
 
 
+PHASE_TITLES = {
+    "plan": "plan the run",
+    "scope": "find what changes",
+    "checks": "audit the staged tables",
+    "publish": "publish",
+    **{step: step.replace("_", " ") for step in STEPS},
+}
+
+
+def phase_doc(source: SourceConfig | None, phase: str) -> str:
+    """A task's docs: what it does and, for a step, the table it builds."""
+    if phase in STEPS:
+        table = next(t for t in TABLES if t.step == phase)
+        name = f"`{source.target_schema}.{target_table_name(source, phase)}`" if source else f"`dbt_{phase}`"
+        return (
+            f"Builds the run's staging copy of {name} (one row per {table.grain}) from `sql/{phase}.sql`; "
+            "`publish` puts it in place. The Rendered Template tab shows the exact SQL."
+        )
+    return {
+        "plan": "Fixes the run: mode (a requested incremental becomes a full refresh when nothing is published "
+        "or a model-shaping setting changed, and says why), window and state version; reads and cleans the "
+        "source rows of the window, counting the dropped ones.",
+        "scope": "Finds the visitors whose tables can change and the time each one is rewritten from.",
+        "checks": "Audits the staged tables (keys unique, every event once, flows follow the facts); "
+        "a failure stops the run before anything is published.",
+        "publish": "Replaces the affected rows of the five tables, advances the watermark and logs the run, "
+        "in one transaction; then drops the run's staging tables. The run summary is in its log.",
+    }[phase]
+
+
 def _chain_phases(source: SourceConfig | None, publish_outlets: list) -> None:
     """plan → aliases_mapping → scope → the four other steps → checks → publish, inside the current DAG."""
     from airflow.sdk import chain
@@ -112,11 +156,13 @@ def _chain_phases(source: SourceConfig | None, publish_outlets: list) -> None:
         *(
             RudderSessionsPhaseOperator(
                 task_id=phase,
+                task_display_name=f"{number}. {PHASE_TITLES[phase]}",
+                doc_md=phase_doc(source, phase),
                 source=source,
                 phase=phase,
                 outlets=publish_outlets if phase == PUBLISH else [],
             )
-            for phase in PHASES
+            for number, phase in enumerate(PHASES, start=1)
         )
     )
 
@@ -160,6 +206,8 @@ def build_dag(source: SourceConfig):
         max_active_runs=1,
         tags=["rudder-sessions", f"source:{source.name}"],
         doc_md=doc,
+        description=f"RudderStack sessions: {source.source_schema}.{source.source_table} → "
+        f"{source.target_schema} ({source.schedule} UTC)",
         default_args=_task_defaults(source),
     ) as dag:
         _chain_phases(source, list(table_assets(source).values()))
@@ -239,7 +287,8 @@ def build_adhoc_dag():
         max_active_runs=1,
         tags=["rudder-sessions", "ad-hoc"],
         doc_md=ADHOC_DOC_MD,
+        description="RudderStack sessions for a schema named in the trigger form (onboarding, one-off runs)",
         default_args={"retries": 0},
     ) as dag:
-        _chain_phases(None, [AssetAlias(ADHOC_ASSETS)])
+        _chain_phases(None, [AssetAlias(ADHOC_ASSETS, group=ASSET_GROUP)])
     return dag

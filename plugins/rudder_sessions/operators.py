@@ -35,6 +35,11 @@ from rudder_sessions.plan import BACKFILL, INCREMENTAL, RunPlan
 from rudder_sessions.run_log import format_summary
 from rudder_sessions.timestamps import parse_timestamp
 
+try:  # Airflow 3.1+; airflow.exceptions' names are deprecated there
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+except ImportError:  # Airflow 3.0
+    from airflow.exceptions import AirflowFailException, AirflowSkipException
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -95,23 +100,24 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
         return SessionRunner(self.source, get_hook(self.source, self.get_db_hook))
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Renders the step's SQL from the run's plan. A mistake found here (a bad trigger form,
+        no plan) is kept for `execute` to report: raised while rendering, it would be folded into
+        the log's pre-execute group, under a traceback."""
         super().render_template_fields(context, jinja_env)
+        self.render_error: RudderSessionsError | None = None
         try:
             if self.source is None:
                 self.source = source_from_params(context.get("params") or {})
+            if self.phase == PLAN:
+                self.sql = PLAN_NOT_YET
+            else:
+                self._plan_and_render(context)
         except RudderSessionsError as exc:
-            self._fail_or_retry(exc)
-        if self.phase == PLAN:
-            self.sql = PLAN_NOT_YET
-        else:
-            self._plan_and_render(context)
+            self.render_error = exc
 
     def _plan_and_render(self, context: Context) -> None:
-        try:
-            self.plan = self._plan(context)
-            self.sql = self.runner.render(self.phase, self.plan)
-        except RudderSessionsError as exc:
-            self._fail_or_retry(exc)
+        self.plan = self._plan(context)
+        self.sql = self.runner.render(self.phase, self.plan)
 
     def _fail_or_retry(self, exc: RudderSessionsError) -> None:
         """A warehouse hiccup is raised for Airflow to retry; anything else fails the task at once."""
@@ -188,14 +194,18 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
         return self.get_openlineage_facets_on_start()
 
     def _fail(self, exc: Exception) -> None:
-        from airflow.exceptions import AirflowFailException
-
         # A user mistake or a refusal: retrying cannot help, and one clear line says what to fix.
+        self.log.error("%s", exc)
         raise AirflowFailException(str(exc)) from None
 
     def execute(self, context: Context) -> dict[str, Any]:
-        if self.phase == PLAN:
-            self._plan_and_render(context)
+        try:
+            if getattr(self, "render_error", None) is not None:
+                raise self.render_error
+            if self.phase == PLAN:
+                self._plan_and_render(context)
+        except RudderSessionsError as exc:
+            self._fail_or_retry(exc)
         assert self.plan is not None, "templates are rendered before execute"
         try:
             result = self.runner.execute(self.phase, self.plan, sql=self.sql)
@@ -210,9 +220,15 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
         self.log.info("%s of source %r took %.2fs; rows: %s", self.phase, self.source.name, result.seconds, result.rows)
         if self.phase == PLAN:
             return self.plan.to_dict()
-        if self.phase == PUBLISH and not self.plan.noop:
+        if self.phase == PUBLISH:
+            if self.plan.noop:
+                raise AirflowSkipException(f"nothing to publish: {self.plan.reason}; no asset events")
             summary = self.runner.summary(self.plan.run_id)
             self.log.info("%s", format_summary(summary, self.source))
+            if self.plan.mode == INCREMENTAL and not summary["events_changed"]:
+                # Skipped, the task emits no asset events: downstream DAGs wait for a real change.
+                # (A backfill or full refresh someone asked for always announces its tables.)
+                raise AirflowSkipException("no event changed: the tables are as they were; no asset events")
             plain = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in summary.items()}
             self._describe_asset_events(context, plain)
             return plain
