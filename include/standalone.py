@@ -2,16 +2,19 @@
 
 Generates the demo's DuckDB file if it is missing (`.demo/demo.duckdb`, as `make demo` does), points
 Airflow at this repository's DAGs, plugins and sources file, creates the pools the sources name, and
-replaces itself with `airflow standalone`.
+runs `airflow standalone`, sized for the machine (one task slot and worker per core), until Ctrl-C
+or SIGTERM stops it and every process it started.
 The environment is built by `airflow_env`, which the end-to-end test (`tests/stack.py`) shares.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -62,10 +65,58 @@ def airflow_env(
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
             "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret or secrets.token_urlsafe(32),
             "RUDDER_SESSIONS_CONFIG": str(config or ROOT / "include" / "sources.yaml"),
+            # Sized for the machine: the LocalExecutor starts one worker per parallelism slot (32
+            # by default, about 6 GB), the API server four processes.
+            "AIRFLOW__CORE__PARALLELISM": str(parallelism()),
+            "AIRFLOW__API__WORKERS": "1",
             CONN_ENV: json.dumps({"conn_type": "duckdb", "host": str(database.resolve())}),
         }
     )
     return env
+
+
+def parallelism() -> int:
+    """Task slots (and LocalExecutor workers): one per core, at least two, so that tasks of two DAGs
+    can run side by side."""
+    return max(2, os.cpu_count() or 2)
+
+
+def run_until_stopped(command: list[str], env: Mapping[str, str]) -> int:
+    """Run `command` in its own process group until it ends or this process gets SIGINT/SIGTERM;
+    then stop it and every process it started (Airflow's components start their own groups)."""
+    import psutil
+
+    child = subprocess.Popen(command, env=dict(env), start_new_session=True)
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        print(f"\nstopping Airflow ({signal.Signals(signum).name})", flush=True)
+        family = [child.pid]
+        with contextlib.suppress(psutil.NoSuchProcess):
+            family += [p.pid for p in psutil.Process(child.pid).children(recursive=True)]
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        _, alive = psutil.wait_procs([p for p in map(_process, family) if p], timeout=15)
+        for process in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    code = child.wait()
+    return 0 if stopping else code
+
+
+def _process(pid: int):
+    import psutil
+
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
 
 
 def ensure_demo_data(database: Path, events: int, seed: int) -> bool:
@@ -114,10 +165,10 @@ def main(argv: list[str] | None = None) -> None:
     subprocess.run([sys.executable, str(ROOT / "include" / "create_pools.py")], env=env, check=True)
     print(
         f"starting Airflow in {home}: http://127.0.0.1:{args.port} (no login: every visitor is admin); "
-        f"DAG {DAG_ID}; stop with Ctrl-C",
+        f"DAG {DAG_ID}; {parallelism()} task slots; stop with Ctrl-C",
         flush=True,
     )
-    os.execvpe(sys.executable, [sys.executable, "-m", "airflow", "standalone"], env)
+    sys.exit(run_until_stopped([sys.executable, "-m", "airflow", "standalone"], env))
 
 
 if __name__ == "__main__":
