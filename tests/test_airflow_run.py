@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -79,6 +80,10 @@ def test_first_run_publishes_the_model(demo):
     log = (workdir / "airflow.log").read_text()
     for task in PHASES:
         assert f"{task} of source 'demo' took" in log
+        # The SQL's time apart from what the task spent outside it, with the known costs named.
+        timing = re.search(rf"{task} of source 'demo': SQL (\d+\.\d+)s; task so far (\d+\.\d+)s, outside", log)
+        assert timing and float(timing[1]) <= float(timing[2]), task
+        assert "hook-lineage set-up" in log[timing.end() : timing.end() + 300]
 
 
 def test_incremental_then_backfill_from_trigger_parameters(demo):

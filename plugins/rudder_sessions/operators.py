@@ -9,8 +9,10 @@ Template tab shows.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from datetime import datetime
+from contextlib import ExitStack
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +49,20 @@ PLAN_NOT_YET = "-- The plan task fixes the run's mode and window when it runs; t
 
 # Mistakes and refusals that a retry cannot fix: fail at once with the message.
 FINAL_ERRORS = (ConfigError, SourceError, AuditFailed, PublishConflict, SettingsChanged, StatementRefused)
+
+
+def _set_up_hook_lineage() -> float:
+    """Seconds to create Airflow's hook-lineage collector, which common.sql reports every statement
+    to: done before the phase's SQL so that its cost (the collector loads every installed
+    provider's asset handlers, even when no lineage reader is registered) is not counted as SQL."""
+    started = time.monotonic()
+    try:
+        from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
+
+        get_hook_lineage_collector()
+    except Exception:  # lineage must never fail the run
+        pass
+    return time.monotonic() - started
 
 
 def _timestamp(value: Any, name: str) -> datetime | None:
@@ -199,13 +215,34 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
         raise AirflowFailException(str(exc)) from None
 
     def execute(self, context: Context) -> dict[str, Any]:
-        try:
-            if getattr(self, "render_error", None) is not None:
-                raise self.render_error
-            if self.phase == PLAN:
-                self._plan_and_render(context)
-        except RudderSessionsError as exc:
-            self._fail_or_retry(exc)
+        """The phase on one connection for the whole task: one open (and, on DuckDB, one
+        checkpoint) per task instead of one per statement batch."""
+        self.costs = {"hook-lineage set-up": _set_up_hook_lineage()}
+        with ExitStack() as stack:
+            try:
+                if getattr(self, "render_error", None) is not None:
+                    raise self.render_error
+                started = time.monotonic()
+                stack.enter_context(self.runner.one_connection())
+                self.costs["connecting"] = time.monotonic() - started
+                if self.phase == PLAN:
+                    started = time.monotonic()
+                    self._plan_and_render(context)
+                    self.costs["planning"] = time.monotonic() - started
+            except RudderSessionsError as exc:
+                self._fail_or_retry(exc)
+            return self._run_phase(context)
+
+    def _log_timing(self, context: Context, sql_seconds: float) -> None:
+        """The phase's SQL time apart from the rest of the task (Airflow's start-up of the task
+        process, hook lineage, connecting): what the warehouse did and what orchestration cost."""
+        started = getattr(context.get("ti"), "start_date", None)
+        task = (datetime.now(UTC) - started).total_seconds() if isinstance(started, datetime) else None
+        parts = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in self.costs.items())
+        rest = f"; task so far {task:.2f}s, outside the SQL {task - sql_seconds:.2f}s" if task else ""
+        self.log.info("%s of source %r: SQL %.2fs%s (%s)", self.phase, self.source.name, sql_seconds, rest, parts)
+
+    def _run_phase(self, context: Context) -> dict[str, Any]:
         assert self.plan is not None, "templates are rendered before execute"
         try:
             result = self.runner.execute(self.phase, self.plan, sql=self.sql)
@@ -218,6 +255,7 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
                 self._fail(exc)
             raise
         self.log.info("%s of source %r took %.2fs; rows: %s", self.phase, self.source.name, result.seconds, result.rows)
+        self._log_timing(context, result.seconds + self.costs.get("planning", 0.0))
         if self.phase == PLAN:
             return self.plan.to_dict()
         if self.phase == PUBLISH:
