@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated Airflow home, DuckDB warehouses, and pipeline runners."""
+"""Shared fixtures: an isolated Airflow home, a DuckDB warehouse (`warehouse`) and one of each engine
+(`wh`, tests/warehouses.py), and the checks that skip a test (or fail it in CI) when what it needs is missing."""
 
 from __future__ import annotations
 
@@ -16,15 +17,15 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 
 import pytest  # noqa: E402
 
-from pipeline import ROOT  # noqa: E402
+from warehouses import ROOT, DuckDBWarehouse  # noqa: E402
 
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path) -> Path:
-    """A fresh DuckDB database file."""
-    return tmp_path / "warehouse.duckdb"
+def warehouse(tmp_path: Path) -> DuckDBWarehouse:
+    """A fresh DuckDB database file (`warehouse.path`), with the default schemas."""
+    return DuckDBWarehouse(tmp_path / "warehouse.duckdb")
 
 
 def assert_rows_equal(actual: list[dict], expected: list[dict], table: str) -> None:
@@ -86,15 +87,13 @@ def require_bigquery_emulator() -> None:
 def wh(request, tmp_path):
     """A warehouse of each engine; PostgreSQL and BigQuery tests skip without their server (and
     emulator), and fail in CI."""
-    from warehouses import DuckDBWarehouse, PostgresWarehouse, SnowflakeWarehouse
+    from warehouses import BigQueryWarehouse, PostgresWarehouse, SnowflakeWarehouse
 
     if request.param == "postgres":
         require_postgres()
         warehouse = PostgresWarehouse()
     elif request.param == "bigquery":
         require_bigquery_emulator()
-        from bigquery_emulator import BigQueryWarehouse
-
         warehouse = BigQueryWarehouse()
     elif request.param == "snowflake":
         warehouse = SnowflakeWarehouse()

@@ -12,9 +12,10 @@ from datetime import datetime, timedelta
 import duckdb
 import pytest
 
-from pipeline import ROOT, assert_matches_spec, load_source
+from rows import ev
 from rudder_sessions.config import load_config
 from rudder_sessions.model import PHASES, STEPS
+from warehouses import ROOT, DuckDBWarehouse
 
 pytestmark = pytest.mark.airflow
 DAG_ID = "rudder_sessions__demo"
@@ -67,10 +68,11 @@ def test_first_run_publishes_the_model(demo):
     workdir, _ = demo
     database = workdir / "demo.duckdb"
     config = load_config(ROOT / "include" / "sources.yaml").sources["demo"]
+    warehouse = DuckDBWarehouse(database, config.source_schema)
     (run,) = runs(database)
     assert run[0].startswith("manual__")  # an Airflow DAG run, not a direct call
     assert run[1:3] == ("full_refresh", "incremental")  # nothing published yet: the first run rebuilds
-    assert_matches_spec(database, config)
+    warehouse.assert_matches_spec(config)
     with duckdb.connect(str(database), read_only=True) as conn:
         leftovers = conn.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE '\\_\\_rs\\_%' ESCAPE '\\'"
@@ -85,33 +87,35 @@ def test_incremental_then_backfill_from_trigger_parameters(demo):
     workdir, env = demo
     database = workdir / "demo.duckdb"
     config = load_config(ROOT / "include" / "sources.yaml").sources["demo"]
+    warehouse = DuckDBWarehouse(database, config.source_schema)
     with duckdb.connect(str(database), read_only=True) as conn:
         latest, anon = conn.execute(
             "SELECT max(received_at), min(anonymous_id) FROM rudderstack.tracks WHERE anonymous_id LIKE 'anon-%'"
         ).fetchone()
     arrivals = [
-        {
-            "id": f"new-{i}",
-            "anonymous_id": anon,
-            "user_id": "user-airflow" if i == 2 else None,
-            "event": "page_viewed",
-            "timestamp": latest + timedelta(minutes=5 * i),
-            "received_at": latest + timedelta(minutes=5 * i, seconds=1),
-        }
+        ev(
+            f"new-{i}",
+            anon,
+            "user-airflow" if i == 2 else None,
+            5 * i,
+            "page_viewed",
+            base=latest,
+            received_delay=timedelta(seconds=1),
+        )
         for i in range(4)
     ]
-    load_source(database, arrivals, append=True)
+    warehouse.load_source(arrivals, append=True)
     log = dags_test(env, {"mode": "incremental"})
     assert "incremental" in log
     last = runs(database)[-1]
     assert last[1] == "incremental" and last[3] < 1000  # read the window, not the history
-    assert_matches_spec(database, config)
+    warehouse.assert_matches_spec(config)
 
     start = datetime(2026, 1, 10)
     dags_test(env, {"mode": "backfill", "start": start.isoformat(), "end": (start + timedelta(days=1)).isoformat()})
     last = runs(database)[-1]
     assert last[1] == "backfill" and (last[4], last[5]) == (start, start + timedelta(days=1))
-    assert_matches_spec(database, config)
+    warehouse.assert_matches_spec(config)
 
 
 def test_publish_updates_the_table_assets_with_the_run(demo):
@@ -146,7 +150,7 @@ def test_adhoc_dag_runs_a_schema_named_at_trigger_time(demo):
         write_tracks(conn, schema="onboarding", table="tracks", events=2000, seed=7)
     dags_test(env, {**ONBOARDING, "mode": "full_refresh", "flow_length": 3}, dag_id="rudder_sessions__adhoc")
     config = SourceConfig(name="onboarding", flow_length=3, **ONBOARDING)
-    published = assert_matches_spec(database, config)
+    published = DuckDBWarehouse(database, config.source_schema).assert_matches_spec(config)
     with duckdb.connect(str(database), read_only=True) as conn:
         flow_columns = {row[0] for row in conn.execute("DESCRIBE onboarding_sessions.dbt_tracks_flow").fetchall()}
         (run,) = conn.execute("SELECT source, mode FROM onboarding_sessions.rudder_sessions_runs").fetchall()

@@ -16,9 +16,9 @@ import duckdb
 import pytest
 
 from conftest import assert_rows_equal
-from pipeline import ROOT, benchmark_harness
 from sample_data import write_tracks
 from spec_model import compute
+from warehouses import ROOT, benchmark_harness
 
 SQL = ROOT / "benchmarks" / "sql"
 COLUMNS = ", ".join(f'"{c}"' for c in ("id", "anonymous_id", "user_id", "event", "timestamp", "received_at"))

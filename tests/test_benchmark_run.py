@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from conftest import require_postgres
-from pipeline import ROOT, benchmark_harness
+from warehouses import ROOT, benchmark_harness
 
 
 def test_benchmark_runs_every_case_and_its_checks_hold(tmp_path):

@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bigquery_emulator import BigQueryWarehouse, Emulator, emulator_available, start_emulator
+from bigquery_emulator import Emulator, emulator_available, start_emulator
+from rows import ev
+from warehouses import BigQueryWarehouse
 
 T0 = datetime(2024, 1, 1, 10, 0, 0, 123456)
 
@@ -34,20 +36,8 @@ def bq(emulator: Emulator):
     warehouse.close()
 
 
-def event(n: int, anonymous_id: str, user_id: str | None, minutes: int) -> dict:
-    at = T0 + timedelta(minutes=minutes)
-    return {
-        "id": f"e{n}",
-        "anonymous_id": anonymous_id,
-        "user_id": user_id,
-        "event": "view",
-        "timestamp": at,
-        "received_at": at,
-    }
-
-
 def test_rows_round_trip_through_the_hook(bq: BigQueryWarehouse) -> None:
-    rows = [event(1, "a1", None, 0), event(2, "a1", "u1", 5), event(3, "it's", None, 90)]
+    rows = [ev("e1", "a1", None, 0, base=T0), ev("e2", "a1", "u1", 5, base=T0), ev("e3", "it's", None, 90, base=T0)]
     bq.load_source(rows)
     hook = bq.hook()
     hook.use_legacy_sql = False
@@ -109,14 +99,14 @@ def test_script_rules_as_on_bigquery(bq: BigQueryWarehouse) -> None:
 
 
 def test_the_pipeline_publishes_the_spec_model(bq: BigQueryWarehouse) -> None:
-    from warehouses import assert_matches_spec
-
-    bq.load_source([event(1, "a1", None, 0), event(2, "a1", "u1", 5), event(3, "a2", "u1", 200)])
+    bq.load_source(
+        [ev("e1", "a1", None, 0, base=T0), ev("e2", "a1", "u1", 5, base=T0), ev("e3", "a2", "u1", 200, base=T0)]
+    )
     config = bq.config()
     runner = bq.runner(config)
     assert (type(runner.hook).__name__, runner.dialect.name) == ("BigQueryHook", "bigquery")
     assert runner.run("r1", "full_refresh")["sessions"] == 2
-    assert_matches_spec(bq, config)
-    bq.load_source([event(4, "a3", None, 230)], append=True)
+    bq.assert_matches_spec(config)
+    bq.load_source([ev("e4", "a3", None, 230, base=T0)], append=True)
     assert bq.runner(config).run("r2", "incremental")["mode"] == "incremental"
-    assert_matches_spec(bq, config)
+    bq.assert_matches_spec(config)

@@ -11,9 +11,9 @@ import os
 import pytest
 
 from conftest import require_bigquery_emulator
-from pipeline import publish_after_another
+from rows import FIRST, SECOND
 from rudder_sessions.model import PHASES
-from test_run_safety import FIRST, SECOND
+from warehouses import publish_after_another
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def emulator():
 @pytest.fixture
 def published(emulator):
     """A model published from FIRST, with SECOND landed since."""
-    from bigquery_emulator import BigQueryWarehouse
+    from warehouses import BigQueryWarehouse
 
     wh = BigQueryWarehouse(emulator)
     config = wh.config()
@@ -48,8 +48,6 @@ def _run_until(wh, config, last_phase: str) -> None:
 
 @pytest.mark.parametrize("last_phase", ["plan", "scope", "tracks_flow", "checks"])
 def test_killed_run_changes_nothing_and_next_run_converges(published, last_phase):
-    from warehouses import assert_matches_spec
-
     wh, config = published
     before = wh.snapshot(config)
     process = multiprocessing.get_context("fork").Process(target=_run_until, args=(wh, config, last_phase))
@@ -59,12 +57,10 @@ def test_killed_run_changes_nothing_and_next_run_converges(published, last_phase
     assert wh.snapshot(config) == before
     summary = wh.runner(config).run("next", "incremental")
     assert summary["mode"] == "incremental"
-    assert_matches_spec(wh, config)
+    wh.assert_matches_spec(config)
 
 
 def test_stale_publish_is_refused_by_its_assert_without_a_rollback(published, caplog):
-    from warehouses import assert_matches_spec
-
     wh, config = published
     first = wh.runner(config)
     with caplog.at_level(logging.WARNING):
@@ -73,7 +69,7 @@ def test_stale_publish_is_refused_by_its_assert_without_a_rollback(published, ca
         )
     assert "rollback failed" not in caplog.text
     assert after_refusal == after_first
-    assert_matches_spec(wh, config)
+    wh.assert_matches_spec(config)
     summary = first.summary("run-a")
     assert type(summary["watermark_after"]).__name__ == "datetime"
 
@@ -82,8 +78,7 @@ def test_stale_publish_is_refused_by_its_assert_without_a_rollback(published, ca
 def test_a_dataset_named_like_an_alias_of_the_sql(emulator, dataset):
     """GoogleSQL reads `events`.`t` as a field of the range variable `events` where one is in
     scope: table paths start with the connection's project, which no alias is named like."""
-    from bigquery_emulator import BigQueryWarehouse
-    from warehouses import assert_matches_spec
+    from warehouses import BigQueryWarehouse
 
     wh = BigQueryWarehouse(emulator)
     wh.target_schema = dataset
@@ -93,6 +88,6 @@ def test_a_dataset_named_like_an_alias_of_the_sql(emulator, dataset):
         wh.runner(config).run("first", "full_refresh")
         wh.load_source(SECOND, append=True)
         assert wh.runner(config).run("second", "incremental")["mode"] == "incremental"
-        assert_matches_spec(wh, config)
+        wh.assert_matches_spec(config)
     finally:
         wh.close()

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 
-from pipeline import assert_matches_spec, load_source, make_config
+from rows import ev
 from rudder_sessions.cli import main
+from warehouses import make_config
 
 BASE = datetime(2026, 2, 1, 9, 0)
 
 
-def ev(id_, anon, user, minutes):
-    ts = BASE + timedelta(minutes=minutes)
-    return {"id": id_, "anonymous_id": anon, "user_id": user, "event": "view", "timestamp": ts, "received_at": ts}
-
-
 @pytest.fixture
 def wh(warehouse, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_WH", json.dumps({"conn_type": "duckdb", "host": str(warehouse)}))
+    monkeypatch.setenv("AIRFLOW_CONN_WH", json.dumps({"conn_type": "duckdb", "host": str(warehouse.path)}))
     return warehouse
 
 
@@ -44,16 +40,16 @@ RUN = (
 
 
 def test_incremental_backfill_and_status(wh, capsys):
-    load_source(wh, [ev(f"e{i}", "a1", None, 10 * i) for i in range(5)])
+    wh.load_source([ev(f"e{i}", "a1", None, 10 * i, base=BASE) for i in range(5)])
     code, out, _ = cli(capsys, *RUN, "--mode", "incremental", "--run-id", "one")
     assert code == 0 and "run one: full_refresh (requested incremental: nothing published yet)" in out
-    load_source(wh, [ev("login", "a1", "u1", 60)], append=True)
+    wh.load_source([ev("login", "a1", "u1", 60, base=BASE)], append=True)
     code, out, _ = cli(capsys, *RUN, "--mode", "incremental", "--lookback", "10 minutes", "--run-id", "two")
     assert code == 0
     assert "run two: incremental" in out and "events changed    1" in out and "visitors affected 2" in out
     code, out, _ = cli(capsys, *RUN, "--mode", "backfill", "--start", "2026-02-01", "--end", "2026-02-02T00:00")
     assert code == 0 and "backfill" in out
-    assert_matches_spec(wh, make_config())
+    wh.assert_matches_spec(make_config())
     code, out, _ = cli(capsys, "status", "--conn-id", "wh", "--target-schema", "sessions", "--source-name", "test")
     assert code == 0
     assert out.startswith("source 'test': watermark 2026-02-01 10:00:00 (version 3")
@@ -86,7 +82,7 @@ def test_status_of_an_empty_target(wh, capsys):
     ],
 )
 def test_run_mistakes(wh, capsys, args, code, message):
-    load_source(wh, [ev("e1", "a1", None, 0)])
+    wh.load_source([ev("e1", "a1", None, 0, base=BASE)])
     got, _, err = cli(capsys, *RUN, *args)
     assert got == code
     assert message in err and "\n" not in err
@@ -104,12 +100,12 @@ def test_a_duckdb_file_held_by_another_process_is_one_line(wh, capsys):
     import subprocess
     import sys
 
-    load_source(wh, [ev("e1", "a1", None, 0)])
+    wh.load_source([ev("e1", "a1", None, 0, base=BASE)])
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            f"import duckdb, sys; c = duckdb.connect({str(wh)!r}); print('ready', flush=True); sys.stdin.read()",
+            f"import duckdb, sys; c = duckdb.connect({str(wh.path)!r}); print('ready', flush=True); sys.stdin.read()",
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -121,7 +117,7 @@ def test_a_duckdb_file_held_by_another_process_is_one_line(wh, capsys):
             code, _, err = cli(capsys, *args)
             assert code == 1
             assert "\n" not in err and "Traceback" not in err
-            assert f"DuckDB file {wh} of source 'test' is in use by another process (PID {holder.pid}" in err
+            assert f"DuckDB file {wh.path} of source 'test' is in use by another process (PID {holder.pid}" in err
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)

@@ -23,7 +23,7 @@ from pathlib import PurePosixPath
 import pytest
 import yaml
 
-from pipeline import ROOT
+from warehouses import ROOT
 
 COMPOSE = ROOT / "docker-compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"

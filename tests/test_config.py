@@ -6,9 +6,9 @@ import textwrap
 
 import pytest
 
-from pipeline import ROOT
 from rudder_sessions.config import SourceConfig, load_config
 from rudder_sessions.errors import ConfigError
+from warehouses import ROOT
 
 GOOD = {"conn_id": "wh", "source_schema": "rudder", "target_schema": "sessions"}
 

@@ -10,8 +10,8 @@ import textwrap
 
 import pytest
 
-from pipeline import ROOT
 from rudder_sessions.model import MODES, PHASES, STEPS
+from warehouses import ROOT
 
 DAGS = ROOT / "dags"
 CHECK_FILE = "rudder_sessions_config_check.py"
@@ -210,9 +210,9 @@ def test_provider_is_registered():
 
 
 def test_operator_names_a_missing_connection():
-    from pipeline import make_config
     from rudder_sessions.errors import ConfigError
     from rudder_sessions.operators import RudderSessionsPhaseOperator
+    from warehouses import make_config
 
     op = RudderSessionsPhaseOperator(task_id="plan", source=make_config(conn_id="not_there"), phase="plan")
     with pytest.raises(ConfigError, match=r"^source 'test': conn_id: Airflow connection 'not_there' does not exist$"):
@@ -226,12 +226,12 @@ def test_rendering_the_plan_task_touches_no_warehouse(tmp_path, monkeypatch):
 
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-    from pipeline import load_source, make_config
     from rudder_sessions.operators import PLAN_NOT_YET, RudderSessionsPhaseOperator
+    from warehouses import DuckDBWarehouse, make_config
 
-    database = tmp_path / "warehouse.duckdb"
-    load_source(database, [])
-    monkeypatch.setenv("AIRFLOW_CONN_WH", json.dumps({"conn_type": "duckdb", "host": str(database)}))
+    warehouse = DuckDBWarehouse(tmp_path / "warehouse.duckdb")
+    warehouse.load_source([])
+    monkeypatch.setenv("AIRFLOW_CONN_WH", json.dumps({"conn_type": "duckdb", "host": str(warehouse.path)}))
     calls = []
     for name in ("get_conn", "run", "get_records", "get_first"):
         monkeypatch.setattr(DbApiHook, name, lambda *args, _name=name, **kwargs: calls.append(_name))

@@ -13,8 +13,8 @@ import duckdb
 import pytest
 
 import sample_data
-from pipeline import duckdb_runner, make_config, table_names
 from rudder_sessions.model import PHASES, PLAN, STEPS, published_columns, target_table_name
+from warehouses import DuckDBWarehouse
 
 START = datetime(2026, 5, 1)
 CUTOFF = START + timedelta(days=10)
@@ -54,13 +54,13 @@ def land_later_rows(database: Path) -> None:
 
 
 @pytest.mark.parametrize("one_connection", [True, False], ids=["cli", "dag"])
-def test_published_tables_compressed_dropped_stages_not(tmp_path, one_connection):
-    database = tmp_path / "warehouse.duckdb"
-    config = make_config()
+def test_published_tables_compressed_dropped_stages_not(warehouse: DuckDBWarehouse, one_connection):
+    database = warehouse.path
+    config = warehouse.config()
     stage_compression: dict[str, set[str]] = {}
 
     def run(run_id: str, mode: str) -> None:
-        runner = duckdb_runner(database, config)
+        runner = warehouse.runner(config)
         if one_connection:
             runner.run(run_id, mode)
             return
@@ -84,4 +84,4 @@ def test_published_tables_compressed_dropped_stages_not(tmp_path, one_connection
         assert all(found and "Uncompressed" not in found for found in state.values()), state
     if not one_connection:
         assert stage_compression == {"full_refresh": {"Uncompressed"}, "incremental": {"Uncompressed"}}
-    assert not {t for t in table_names(database, config.target_schema) if t.startswith("__rs_")}
+    assert not {t for t in warehouse.tables(config.target_schema) if t.startswith("__rs_")}

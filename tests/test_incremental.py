@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rows import ev
 from rudder_sessions.model import PHASES
-from warehouses import assert_matches_spec
 
 BASE = datetime(2026, 5, 1, 8, 0, 0)
 LOOKBACK = timedelta(hours=3)
@@ -71,48 +71,48 @@ def test_incremental_batches_equal_full_refresh(wh, history, timeout):
     for number, batch in enumerate(batches(rows, cuts)):
         wh.load_source(batch, append=True)
         runner.run(f"batch-{number}", "incremental")
-        assert_matches_spec(wh, config)
-
-
-def ev(id_, anon, user, ts, received, event="view"):
-    return {"id": id_, "anonymous_id": anon, "user_id": user, "event": event, "timestamp": ts, "received_at": received}
+        wh.assert_matches_spec(config)
 
 
 def test_first_incremental_run_is_a_full_refresh(wh):
     config = wh.config()
-    wh.load_source([ev("e1", "a1", None, BASE, BASE)])
+    wh.load_source([ev("e1", "a1", None, BASE, received=BASE)])
     summary = wh.runner(config).run("first", "incremental")
     assert (summary["mode"], summary["requested_mode"]) == ("full_refresh", "incremental")
     assert summary["watermark_after"] == BASE
-    assert_matches_spec(wh, config)
+    wh.assert_matches_spec(config)
 
 
 def test_incremental_reads_only_the_window(wh):
     config = wh.config(lookback="1 hour")
     runner = wh.runner(config)
-    wh.load_source([ev(f"old{i}", "a1", None, BASE + timedelta(hours=i), BASE + timedelta(hours=i)) for i in range(10)])
+    wh.load_source(
+        [ev(f"old{i}", "a1", None, BASE + timedelta(hours=i), received=BASE + timedelta(hours=i)) for i in range(10)]
+    )
     runner.run("r1", "full_refresh")
     late = BASE + timedelta(hours=9, minutes=30)
-    wh.load_source([ev("new", "a2", "u1", late, late)], append=True)
+    wh.load_source([ev("new", "a2", "u1", late, received=late)], append=True)
     summary = runner.run("r2", "incremental")
     # window: watermark (hour 9) minus 1 hour -> rows received after hour 8: old9 and new
     assert summary["window_start"] == BASE + timedelta(hours=8)
     assert summary["rows_read"] == 2
     assert summary["events_changed"] == 1
     assert summary["watermark_after"] == late
-    assert_matches_spec(wh, config)
+    wh.assert_matches_spec(config)
 
 
 def test_future_timestamp_does_not_stall_the_watermark(wh):
     config = wh.config()
     runner = wh.runner(config)
-    wh.load_source([ev("future", "a1", None, datetime(2099, 1, 1), BASE), ev("e1", "a1", None, BASE, BASE)])
+    wh.load_source(
+        [ev("future", "a1", None, datetime(2099, 1, 1), received=BASE), ev("e1", "a1", None, BASE, received=BASE)]
+    )
     assert runner.run("r1", "incremental")["watermark_after"] == BASE
     later = BASE + timedelta(days=1)
-    wh.load_source([ev("e2", "a1", None, later, later)], append=True)
+    wh.load_source([ev("e2", "a1", None, later, received=later)], append=True)
     summary = runner.run("r2", "incremental")
     assert summary["events_changed"] == 1 and summary["watermark_after"] == later
-    assert_matches_spec(wh, config)
+    wh.assert_matches_spec(config)
 
 
 def test_identification_moves_history_between_visitors(wh):
@@ -121,20 +121,23 @@ def test_identification_moves_history_between_visitors(wh):
     config = wh.config(lookback="1 hour")
     runner = wh.runner(config)
     t = [BASE + timedelta(minutes=20 * i) for i in range(12)]
-    wh.load_source([ev(f"e{i}", "dev", None, t[i], t[i]) for i in range(6)] + [ev("u1a", "phone", "u1", t[0], t[0])])
+    wh.load_source(
+        [ev(f"e{i}", "dev", None, t[i], received=t[i]) for i in range(6)]
+        + [ev("u1a", "phone", "u1", t[0], received=t[0])]
+    )
     runner.run("r1")
-    wh.load_source([ev("login", "dev", "u1", t[6], t[6])], append=True)
+    wh.load_source([ev("login", "dev", "u1", t[6], received=t[6])], append=True)
     assert runner.run("r2")["visitors_affected"] == 2  # 'dev' disappears, 'u1' gains its history
-    assert_matches_spec(wh, config)
-    wh.load_source([ev("login2", "dev", "u2", t[7], t[7])], append=True)
+    wh.assert_matches_spec(config)
+    wh.load_source([ev("login2", "dev", "u2", t[7], received=t[7])], append=True)
     runner.run("r3")
-    assert_matches_spec(wh, config)
+    wh.assert_matches_spec(config)
     # A copy of 'login2' received before the published one but loaded late, without the user:
     # it replaces the published copy, and the device falls back to u1.
-    wh.load_source([ev("login2", "dev", None, t[7], t[7] - timedelta(seconds=1))], append=True)
+    wh.load_source([ev("login2", "dev", None, t[7], received=t[7] - timedelta(seconds=1))], append=True)
     summary = runner.run("r4")
     assert summary["events_changed"] == 1
-    actual = assert_matches_spec(wh, config)
+    actual = wh.assert_matches_spec(config)
     assert {r["alias"]: r["dbt_visitor_id"] for r in actual["aliases_mapping"]}["dev"] == "u1"
 
 
@@ -147,10 +150,10 @@ def test_identifiers_that_lose_an_event_are_decided_from_their_other_published_e
     t = [BASE + timedelta(minutes=10 * i) for i in range(4)]
     wh.load_source(
         [
-            ev("e0", "phone", "u2", t[0], t[0]),  # an earlier identification of the phone
-            ev("e1", "phone", "u1", t[1], t[1]),  # its latest, until replaced
-            ev("e2", "tablet", "u1", t[2], t[2]),  # u1 stays a user id through this event
-            ev("e3", "phone", None, t[3], t[3]),
+            ev("e0", "phone", "u2", t[0], received=t[0]),  # an earlier identification of the phone
+            ev("e1", "phone", "u1", t[1], received=t[1]),  # its latest, until replaced
+            ev("e2", "tablet", "u1", t[2], received=t[2]),  # u1 stays a user id through this event
+            ev("e3", "phone", None, t[3], received=t[3]),
         ]
     )
     runner.run("r1")
@@ -158,9 +161,9 @@ def test_identifiers_that_lose_an_event_are_decided_from_their_other_published_e
         r["alias"]: r["dbt_visitor_id"] for r in wh.query(f"SELECT * FROM {config.target_schema}.dbt_aliases_mapping")
     }
     assert before["phone"] == "u1"
-    wh.load_source([ev("e1", "phone", None, t[1], t[1] - timedelta(seconds=1))], append=True)
+    wh.load_source([ev("e1", "phone", None, t[1], received=t[1] - timedelta(seconds=1))], append=True)
     assert runner.run("r2")["events_changed"] == 1
-    actual = assert_matches_spec(wh, config)
+    actual = wh.assert_matches_spec(config)
     mapping = {r["alias"]: r["dbt_visitor_id"] for r in actual["aliases_mapping"]}
     assert (mapping["phone"], mapping["u1"], mapping["tablet"]) == ("u2", "u1", "u1")
 
@@ -173,16 +176,16 @@ def test_incremental_rewrites_from_the_change_on(wh):
     runner = wh.runner(config)
     at = [BASE + timedelta(minutes=m) for m in (0, 10, 20, 120, 130, 240, 250)]
     wh.load_source(
-        [ev(f"a{i}", "dev-a", None, at[i], at[i]) for i in range(5)]  # sessions at 0 and 120
-        + [ev(f"b{i}", "dev-b", None, at[i], at[i]) for i in (0, 1, 2, 5, 6)]  # sessions at 0 and 240
+        [ev(f"a{i}", "dev-a", None, at[i], received=at[i]) for i in range(5)]  # sessions at 0 and 120
+        + [ev(f"b{i}", "dev-b", None, at[i], received=at[i]) for i in (0, 1, 2, 5, 6)]  # sessions at 0 and 240
     )
     runner.run("r1")
     later = BASE + timedelta(hours=6)
     wh.load_source(
         [
-            ev("a-new1", "dev-a", None, later, later),  # dev-a returns: a third session
-            ev("a-new2", "dev-a", None, later + timedelta(minutes=5), later),
-            ev("b-late", "dev-b", None, BASE + timedelta(minutes=245), later),  # inside dev-b's session at 240
+            ev("a-new1", "dev-a", None, later, received=later),  # dev-a returns: a third session
+            ev("a-new2", "dev-a", None, later + timedelta(minutes=5), received=later),
+            ev("b-late", "dev-b", None, BASE + timedelta(minutes=245), received=later),  # inside dev-b's session at 240
         ],
         append=True,
     )
@@ -192,7 +195,7 @@ def test_incremental_rewrites_from_the_change_on(wh):
     assert [summary[f"rows_{step}"] for step in ("mapped_tracks", "track_facts", "tracks_flow")] == [5, 5, 5]
     # dev-a: the carried session at 120 and the new one; dev-b: the session at 240
     assert summary["rows_session_tracks"] == 3
-    actual = assert_matches_spec(wh, config)
+    actual = wh.assert_matches_spec(config)
     dev_a = sorted(
         (r["session_sequence_number"], r["next_session_start_at"])
         for r in actual["session_tracks"]
@@ -207,13 +210,18 @@ def test_the_rewrite_starts_at_the_runs_earliest_change_when_a_new_visitor_arriv
     BigQuery, the reads of the published events) are bounded by the earliest change of the run."""
     config = wh.config(lookback="1 hour", timeout_minutes=30)
     runner = wh.runner(config)
-    wh.load_source([ev("a1", "dev-a", None, BASE, BASE), ev("a2", "dev-a", None, BASE + timedelta(minutes=5), BASE)])
+    wh.load_source(
+        [
+            ev("a1", "dev-a", None, BASE, received=BASE),
+            ev("a2", "dev-a", None, BASE + timedelta(minutes=5), received=BASE),
+        ]
+    )
     runner.run("r1")
     later = BASE + timedelta(hours=6)
     wh.load_source(
         [
-            ev("n1", "dev-new", None, later + timedelta(minutes=1), later),  # a new visitor
-            ev("a3", "dev-a", None, later + timedelta(minutes=2), later),  # a returning one
+            ev("n1", "dev-new", None, later + timedelta(minutes=1), received=later),  # a new visitor
+            ev("a3", "dev-a", None, later + timedelta(minutes=2), received=later),  # a returning one
         ],
         append=True,
     )
@@ -230,16 +238,16 @@ def test_the_rewrite_starts_at_the_runs_earliest_change_when_a_new_visitor_arriv
     first_change = (later + timedelta(minutes=1) - datetime(1970, 1, 1)) // timedelta(microseconds=1)
     assert (int(whole), int(earliest)) == (0, first_change)
     runner.run("r3")
-    assert_matches_spec(wh, config)
+    wh.assert_matches_spec(config)
 
 
 def test_rerunning_a_finished_run_changes_nothing(wh):
     config = wh.config()
     runner = wh.runner(config)
-    wh.load_source([ev("e1", "a1", None, BASE, BASE)])
+    wh.load_source([ev("e1", "a1", None, BASE, received=BASE)])
     runner.run("r1")
     before = wh.snapshot(config)
-    wh.load_source([ev("e2", "a1", "u1", BASE, BASE + timedelta(minutes=1))], append=True)
+    wh.load_source([ev("e2", "a1", "u1", BASE, received=BASE + timedelta(minutes=1))], append=True)
     plan = runner.plan("r1", "incremental")
     assert plan.noop
     runner.run("r1")  # a cleared DAG run: the same run id again
@@ -260,10 +268,14 @@ def test_postgres_stages_of_an_incremental_run_have_planner_statistics():
     try:
         config = wh.config()
         runner = wh.runner(config)
-        wh.load_source([ev(f"e{i}", f"a{i % 3}", None, BASE + timedelta(minutes=7 * i), BASE) for i in range(12)])
+        wh.load_source(
+            [ev(f"e{i}", f"a{i % 3}", None, BASE + timedelta(minutes=7 * i), received=BASE) for i in range(12)]
+        )
         runner.run("first")
         later = BASE + timedelta(days=1)
-        wh.load_source([ev("login", "a1", "u1", later, later), ev("new", "a4", None, later, later)], append=True)
+        wh.load_source(
+            [ev("login", "a1", "u1", later, received=later), ev("new", "a4", None, later, received=later)], append=True
+        )
         plan = runner.plan("second", "incremental")
         for phase in PHASES[: PHASES.index(CHECKS)]:
             runner.execute(phase, plan)

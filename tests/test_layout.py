@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import make_config
 from rudder_sessions.config import SourceConfig
 from rudder_sessions.dialects import get_dialect
 from rudder_sessions.errors import ConfigError
+from warehouses import make_config
 
 LAYOUT = {
     "mapped_tracks": {"partition_by": "received_at", "cluster_by": ["dbt_visitor_id", "event_id"]},
@@ -63,15 +63,15 @@ def test_bad_layouts_name_the_field(layout, field, message):
 
 
 def test_a_configured_layout_runs_on_snowflake():
-    from test_run_safety import FIRST
-    from warehouses import SnowflakeWarehouse, assert_matches_spec
+    from rows import FIRST
+    from warehouses import SnowflakeWarehouse
 
     wh = SnowflakeWarehouse()
     try:
         config = wh.config(layout=LAYOUT)
         wh.load_source(FIRST)
         wh.runner(config).run("first", "full_refresh")
-        assert_matches_spec(wh, config)
+        wh.assert_matches_spec(config)
     finally:
         wh.reset()
         wh.close()

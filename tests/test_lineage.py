@@ -11,9 +11,9 @@ import textwrap
 
 import pytest
 
-from pipeline import ROOT
 from rudder_sessions.model import PLAN, PUBLISH, STEPS, target_table_name
 from rudder_sessions.operators import RudderSessionsPhaseOperator
+from warehouses import ROOT
 
 # What each engine's hook makes of the test connections (tests/warehouses.py); Snowflake adds its default region.
 NAMESPACES = {

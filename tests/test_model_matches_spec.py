@@ -3,74 +3,65 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 
 import duckdb
 import pytest
 
 from conftest import assert_rows_equal
+from rows import ev as source_row
 from rudder_sessions.model import DROP_REASONS, STEPS
 from sample_data import write_tracks
 from spec_model import compute
-from warehouses import read_tables, source_rows
 
 T0 = datetime(2026, 3, 1, 12, 0, 0)
 
 
-def ev(id_, anon, user, event, ts, received=...):
-    """A source row; received_at defaults to two seconds after the timestamp."""
-    if received is ...:
-        received = ts + timedelta(seconds=2) if ts else None
-    return {
-        "id": id_,
-        "anonymous_id": anon,
-        "user_id": user,
-        "event": event,
-        "timestamp": ts,
-        "received_at": received,
-    }
+# Source rows received two seconds after their timestamp unless they say otherwise.
+ev = partial(source_row, received_delay=timedelta(seconds=2))
 
 
 EDGE_CASES = [
     # ties in timestamp: order by id
-    ev("tie-b", "a-tie", None, "second", T0),
-    ev("tie-a", "a-tie", None, "first", T0),
-    ev("tie-c", "a-tie", None, "third", T0),
+    ev("tie-b", "a-tie", None, T0, "second"),
+    ev("tie-a", "a-tie", None, T0, "first"),
+    ev("tie-c", "a-tie", None, T0, "third"),
     # gaps of exactly 30:00.000000 (same session) and 30:00.000001 (new session)
-    ev("gap-1", None, "u-gap", "start", T0),
-    ev("gap-2", None, "u-gap", "exactly-30", T0 + timedelta(minutes=30)),
-    ev("gap-3", None, "u-gap", "just-over", T0 + timedelta(minutes=60, microseconds=1)),
-    ev("gap-4", None, "u-gap", "close", T0 + timedelta(minutes=61)),
+    ev("gap-1", None, "u-gap", T0, "start"),
+    ev("gap-2", None, "u-gap", T0 + timedelta(minutes=30), "exactly-30"),
+    ev("gap-3", None, "u-gap", T0 + timedelta(minutes=60, microseconds=1), "just-over"),
+    ev("gap-4", None, "u-gap", T0 + timedelta(minutes=61), "close"),
     # duplicated ids with different received_at: the earliest received copy wins
-    ev("dup-1", "a-dup", None, "late-copy", T0, T0 + timedelta(hours=5)),
-    ev("dup-1", "a-dup", None, "first-copy", T0 + timedelta(seconds=1), T0 + timedelta(minutes=1)),
-    ev("dup-1", "a-dup", None, "retry", T0, T0 + timedelta(hours=1)),
-    ev("dup-2", "a-dup", None, "no-receipt", T0 + timedelta(minutes=2), None),
-    ev("dup-2", "a-dup", None, "with-receipt", T0 + timedelta(minutes=3), T0 + timedelta(days=1)),
+    ev("dup-1", "a-dup", None, T0, "late-copy", received=T0 + timedelta(hours=5)),
+    ev("dup-1", "a-dup", None, T0 + timedelta(seconds=1), "first-copy", received=T0 + timedelta(minutes=1)),
+    ev("dup-1", "a-dup", None, T0, "retry", received=T0 + timedelta(hours=1)),
+    ev("dup-2", "a-dup", None, T0 + timedelta(minutes=2), "no-receipt", received=None),
+    ev("dup-2", "a-dup", None, T0 + timedelta(minutes=3), "with-receipt", received=T0 + timedelta(days=1)),
     # blank and whitespace ids count as NULL
-    ev("blank-1", "", "u-blank", "empty-anon", T0),
-    ev("blank-2", "  \t", "u-blank", "ws-anon", T0 + timedelta(minutes=1)),
-    ev("blank-3", "a-blank", " ", "ws-user", T0 + timedelta(minutes=2)),
-    ev("blank-4", "a-blank", "\n", "nl-user", T0 + timedelta(minutes=3)),
+    ev("blank-1", "", "u-blank", T0, "empty-anon"),
+    ev("blank-2", "  \t", "u-blank", T0 + timedelta(minutes=1), "ws-anon"),
+    ev("blank-3", "a-blank", " ", T0 + timedelta(minutes=2), "ws-user"),
+    ev("blank-4", "a-blank", "\n", T0 + timedelta(minutes=3), "nl-user"),
     # dropped and counted: both ids NULL/blank, NULL timestamp, NULL id
-    ev("drop-1", None, None, "no-ids", T0),
-    ev("drop-2", " ", "", "blank-ids", T0),
-    ev("drop-3", "a-x", None, "no-ts", None, T0),
-    ev(None, "a-x", None, "no-id", T0),
-    ev("dup-1", None, None, "dropped-copy", T0, T0),
+    ev("drop-1", None, None, T0, "no-ids"),
+    ev("drop-2", " ", "", T0, "blank-ids"),
+    ev("drop-3", "a-x", None, None, "no-ts", received=T0),
+    ev(None, "a-x", None, T0, "no-id"),
+    ev("dup-1", None, None, T0, "dropped-copy", received=T0),
     # an anonymous id identified by two different users over time
-    ev("sh-1", "a-shared", None, "browse", T0),
-    ev("sh-2", "a-shared", "u-first", "login", T0 + timedelta(minutes=5)),
-    ev("sh-3", "a-shared", None, "browse", T0 + timedelta(days=1)),
-    ev("sh-4", "a-shared", "u-second", "login", T0 + timedelta(days=2)),
-    ev("sh-5", "a-shared", None, "browse", T0 + timedelta(days=2, minutes=1)),
-    ev("sh-6", "a-other", "u-first", "other-device", T0 + timedelta(minutes=7)),
+    ev("sh-1", "a-shared", None, T0, "browse"),
+    ev("sh-2", "a-shared", "u-first", T0 + timedelta(minutes=5), "login"),
+    ev("sh-3", "a-shared", None, T0 + timedelta(days=1), "browse"),
+    ev("sh-4", "a-shared", "u-second", T0 + timedelta(days=2), "login"),
+    ev("sh-5", "a-shared", None, T0 + timedelta(days=2, minutes=1), "browse"),
+    ev("sh-6", "a-other", "u-first", T0 + timedelta(minutes=7), "other-device"),
     # a value used both as user_id and as anonymous_id
-    ev("both-1", "v-both", None, "as-anon", T0),
-    ev("both-2", None, "v-both", "as-user", T0 + timedelta(minutes=10)),
-    ev("both-3", "v-both", "u-claims", "claimed", T0 + timedelta(minutes=20)),
+    ev("both-1", "v-both", None, T0, "as-anon"),
+    ev("both-2", None, "v-both", T0 + timedelta(minutes=10), "as-user"),
+    ev("both-3", "v-both", "u-claims", T0 + timedelta(minutes=20), "claimed"),
     # sessions shorter than the flow length, and longer ones
-    ev("short-1", "a-short", None, "only", T0),
-    *(ev(f"long-{i:02d}", None, "u-long", f"step-{i}", T0 + timedelta(minutes=i)) for i in range(12)),
+    ev("short-1", "a-short", None, T0, "only"),
+    *(ev(f"long-{i:02d}", None, "u-long", T0 + timedelta(minutes=i), f"step-{i}") for i in range(12)),
 ]
 
 
@@ -78,8 +69,8 @@ def run_and_compare(wh, rows, **settings):
     config = wh.config(**settings)
     wh.load_source(rows)
     summary = wh.runner(config).run("test-run", "full_refresh")
-    expected = compute(source_rows(wh), timeout_minutes=config.timeout_minutes, flow_length=config.flow_length)
-    actual = read_tables(wh, config)
+    expected = compute(wh.source_rows(), timeout_minutes=config.timeout_minutes, flow_length=config.flow_length)
+    actual = wh.read_tables(config)
     for step in STEPS:
         assert_rows_equal(actual[step], expected.tables[step], step)
     assert summary["rows_read"] == expected.rows_read
@@ -169,4 +160,4 @@ def test_time_zone_aware_source_columns(wh):
     wh.load_source([shifted(r) for r in EDGE_CASES[20:]], append=True)
     summary = wh.runner(config).run("aware-2", "incremental")
     assert summary["mode"] == "incremental"
-    assert read_tables(wh, config) == naive_actual
+    assert wh.read_tables(config) == naive_actual

@@ -14,7 +14,7 @@ from email.parser import Parser
 
 import pytest
 
-from pipeline import ROOT
+from warehouses import ROOT
 
 PACKAGE = ROOT / "plugins" / "rudder_sessions"
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]

@@ -8,35 +8,26 @@ import json
 import uuid
 from datetime import datetime, timedelta
 
-import duckdb
 import pytest
 
 from conftest import require_extra, require_postgres
-from pipeline import (
-    assert_matches_spec,
-    duckdb_runner,
-    load_source,
-    make_config,
-    publish_after_another,
-    snapshot,
-    table_names,
-)
+from rows import FIRST, SECOND
 from rudder_sessions.errors import ConfigError, PublishConflict
 from rudder_sessions.model import PHASES, PUBLISH
-from test_run_safety import FIRST, SECOND
+from warehouses import DuckDBWarehouse, make_config, publish_after_another
 
 
-def stages(warehouse, key: str) -> set[str]:
-    return {n for n in table_names(warehouse, "sessions") if n.startswith(f"__rs_{key}_")}
+def stages(warehouse: DuckDBWarehouse, key: str) -> set[str]:
+    return {n for n in warehouse.tables("sessions") if n.startswith(f"__rs_{key}_")}
 
 
 def test_a_run_in_flight_keeps_its_staging_tables_when_another_plans(warehouse):
     """Before, every plan dropped the staging tables of every other run of the source."""
-    config = make_config()
-    load_source(warehouse, FIRST)
-    duckdb_runner(warehouse, config).run("first")
-    load_source(warehouse, SECOND, append=True)
-    a, b = duckdb_runner(warehouse, config), duckdb_runner(warehouse, config)
+    config = warehouse.config()
+    warehouse.load_source(FIRST)
+    warehouse.runner(config).run("first")
+    warehouse.load_source(SECOND, append=True)
+    a, b = warehouse.runner(config), warehouse.runner(config)
     plan_a = a.plan("run-a", "incremental")
     for phase in PHASES[: PHASES.index("checks")]:
         a.execute(phase, plan_a)
@@ -44,14 +35,14 @@ def test_a_run_in_flight_keeps_its_staging_tables_when_another_plans(warehouse):
     assert stages(warehouse, plan_a.key)
     for phase in PHASES[PHASES.index("checks") :]:
         a.execute(phase, plan_a)
-    assert_matches_spec(warehouse, config)
+    warehouse.assert_matches_spec(config)
     assert not stages(warehouse, plan_a.key)
 
 
 def test_stages_of_ended_and_long_dead_runs_are_dropped(warehouse):
-    config = make_config()
-    load_source(warehouse, FIRST)
-    runner = duckdb_runner(warehouse, config)
+    config = warehouse.config()
+    warehouse.load_source(FIRST)
+    runner = warehouse.runner(config)
     runner.run("first")
     failed, killed = runner.plan("failed", "incremental"), runner.plan("killed", "incremental")
     for plan in (failed, killed):
@@ -60,7 +51,7 @@ def test_stages_of_ended_and_long_dead_runs_are_dropped(warehouse):
     runner.plan("third", "incremental")
     assert not stages(warehouse, failed.key), "a failed run's stages are dead"
     assert stages(warehouse, killed.key), "a run marked running on the current version may be alive"
-    with duckdb.connect(str(warehouse)) as conn:  # its start long enough ago: killed, not slow
+    with warehouse.connect() as conn:  # its start long enough ago: killed, not slow
         conn.execute(
             "UPDATE sessions.rudder_sessions_runs SET started_at = started_at - INTERVAL 13 HOUR "
             "WHERE run_id = 'killed'"
@@ -72,63 +63,63 @@ def test_stages_of_ended_and_long_dead_runs_are_dropped(warehouse):
 def test_two_first_runs_cannot_both_publish(warehouse):
     """No warehouse but PostgreSQL and DuckDB enforces the state's primary key: a first publish
     that inserted its state row unconditionally could publish twice. Both claim version 0 now."""
-    config = make_config()
-    load_source(warehouse, FIRST)
-    a, b = duckdb_runner(warehouse, config), duckdb_runner(warehouse, config)
-    after_first, after_refusal = publish_after_another(a, b, "full_refresh", lambda: snapshot(warehouse, config))
+    config = warehouse.config()
+    warehouse.load_source(FIRST)
+    a, b = warehouse.runner(config), warehouse.runner(config)
+    after_first, after_refusal = publish_after_another(a, b, "full_refresh", lambda: warehouse.snapshot(config))
     assert after_refusal == after_first
     assert after_first["rudder_sessions_state"][0][2] == 1  # the version: published once
 
 
 def test_unpublished_duplicate_state_rows_are_merged(warehouse):
     """Two first plans racing on a warehouse without enforced keys may both seed the state."""
-    config = make_config()
-    load_source(warehouse, FIRST)
-    runner = duckdb_runner(warehouse, config)
+    config = warehouse.config()
+    warehouse.load_source(FIRST)
+    runner = warehouse.runner(config)
     runner.plan("probe", "full_refresh")
-    with duckdb.connect(str(warehouse)) as conn:
+    with warehouse.connect() as conn:
         conn.execute("CREATE TABLE sessions.copy AS SELECT * FROM sessions.rudder_sessions_state")
         conn.execute("DROP TABLE sessions.rudder_sessions_state")
         conn.execute("ALTER TABLE sessions.copy RENAME TO rudder_sessions_state")
         conn.execute("INSERT INTO sessions.rudder_sessions_state (source, version) VALUES ('test', 0)")
     summary = runner.run("first", "full_refresh")
     assert summary["mode"] == "full_refresh"
-    with duckdb.connect(str(warehouse)) as conn:
+    with warehouse.connect() as conn:
         assert conn.execute("SELECT version FROM sessions.rudder_sessions_state").fetchall() == [(1,)]
 
 
 def test_a_claim_that_changes_two_state_rows_is_refused(warehouse):
-    config = make_config()
-    load_source(warehouse, FIRST)
-    runner = duckdb_runner(warehouse, config)
+    config = warehouse.config()
+    warehouse.load_source(FIRST)
+    runner = warehouse.runner(config)
     runner.run("first")
-    with duckdb.connect(str(warehouse)) as conn:
+    with warehouse.connect() as conn:
         conn.execute("CREATE TABLE sessions.copy AS SELECT * FROM sessions.rudder_sessions_state")
         conn.execute("DROP TABLE sessions.rudder_sessions_state")
         conn.execute("ALTER TABLE sessions.copy RENAME TO rudder_sessions_state")
     plan = runner.plan("second", "full_refresh")
     for phase in PHASES[:-1]:
         runner.execute(phase, plan)
-    with duckdb.connect(str(warehouse)) as conn:  # a second row at the same version appears
+    with warehouse.connect() as conn:  # a second row at the same version appears
         conn.execute("INSERT INTO sessions.rudder_sessions_state SELECT * FROM sessions.rudder_sessions_state")
-    before = snapshot(warehouse, config)
+    before = warehouse.snapshot(config)
     with pytest.raises(PublishConflict):
         runner.execute(PUBLISH, plan)
-    assert snapshot(warehouse, config) == before
+    assert warehouse.snapshot(config) == before
 
 
 def test_an_upgrade_adds_new_run_log_columns_in_place(warehouse):
     """A run log created by an older version lacks `state_version`: publish must not fail on it."""
-    config = make_config()
-    load_source(warehouse, FIRST)
-    duckdb_runner(warehouse, config).run("first")
-    with duckdb.connect(str(warehouse)) as conn:
+    config = warehouse.config()
+    warehouse.load_source(FIRST)
+    warehouse.runner(config).run("first")
+    with warehouse.connect() as conn:
         conn.execute("ALTER TABLE sessions.rudder_sessions_runs DROP COLUMN state_version")
         conn.execute("ALTER TABLE sessions.dbt_mapped_tracks DROP COLUMN starts_session")
-    load_source(warehouse, SECOND, append=True)
-    summary = duckdb_runner(warehouse, config).run("second", "incremental")
+    warehouse.load_source(SECOND, append=True)
+    summary = warehouse.runner(config).run("second", "incremental")
     assert summary["mode"] == "incremental"
-    with duckdb.connect(str(warehouse)) as conn:
+    with warehouse.connect() as conn:
         columns = {r[0] for r in conn.execute("DESCRIBE sessions.rudder_sessions_runs").fetchall()}
         mapped = {r[0] for r in conn.execute("DESCRIBE sessions.dbt_mapped_tracks").fetchall()}
     assert "state_version" in columns
@@ -148,9 +139,7 @@ def test_bigquery_connections_need_a_location(monkeypatch):
     require_extra("airflow.providers.google", "bigquery")
     from rudder_sessions.engine import get_hook
 
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_BQ_NOWHERE", json.dumps({"conn_type": "gcpbigquery", "extra": {"project": "p"}})
-    )
+    monkeypatch.setenv("AIRFLOW_CONN_BQ_NOWHERE", json.dumps({"conn_type": "gcpbigquery", "extra": {"project": "p"}}))
     with pytest.raises(ConfigError, match="has no location"):
         get_hook(make_config(conn_id="bq_nowhere"))
 
@@ -194,9 +183,7 @@ def test_published_tables_keep_their_views_and_grants(pg):
         assert [g["privilege_type"] for g in grants] == ["SELECT"]
         sessions = pg.query(f"SELECT SUM(n) AS total FROM {schema}.dashboard")[0]["total"]
         assert sessions == pg.query(f"SELECT COUNT(*) AS c FROM {schema}.dbt_session_tracks")[0]["c"]
-        from warehouses import assert_matches_spec as matches
-
-        matches(pg, config)
+        pg.assert_matches_spec(config)
     finally:
         pg.query(f"DROP VIEW IF EXISTS {schema}.dashboard")
         pg.query(f"REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM {role}")

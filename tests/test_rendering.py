@@ -7,13 +7,13 @@ from datetime import datetime
 import pytest
 import sqlglot
 
-from pipeline import make_config
 from rudder_sessions.cli import main
 from rudder_sessions.dialects import DuckDBDialect
 from rudder_sessions.engine import SessionRunner
 from rudder_sessions.model import PHASES, run_key
 from rudder_sessions.plan import RunPlan
 from rudder_sessions.rendering import render_phase
+from warehouses import make_config
 
 WINDOWS = {
     "full_refresh": {},

@@ -5,61 +5,28 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-import duckdb
 import pytest
 
-from pipeline import (
-    assert_matches_spec,
-    duckdb_runner,
-    load_source,
-    make_config,
-    publish_after_another,
-    read_tables,
-    snapshot,
-    source_rows,
-    table_names,
-)
+from rows import BASE, FIRST, SECOND, ev
 from rudder_sessions.errors import AuditFailed
 from rudder_sessions.model import PHASES, PUBLISH
 from spec_model import compute
-
-BASE = datetime(2026, 5, 1, 8, 0, 0)
+from warehouses import publish_after_another
 
 EVENTS_CHECK = (
     "each event once in mapped_tracks and track_facts, sessions opened exactly at idle gaps above the timeout"
 )
 
 
-def ev(id_, anon, user, minutes, event="view", received_delay=1):
-    ts = BASE + timedelta(minutes=minutes)
-    return {
-        "id": id_,
-        "anonymous_id": anon,
-        "user_id": user,
-        "event": event,
-        "timestamp": ts,
-        "received_at": ts + timedelta(minutes=received_delay),
-    }
-
-
-FIRST = [ev(f"a{i}", "dev1", None, 15 * i) for i in range(8)] + [ev(f"b{i}", "dev2", "u2", 40 * i) for i in range(6)]
-SECOND = [
-    ev("login", "dev1", "u1", 130, "logged_in"),  # identifies dev1: its history moves to u1
-    ev("b-late", "dev2", "u2", 50, "late"),  # lands between two published sessions of u2
-    ev("a3", "dev1", None, 45, "copy", received_delay=0),  # an earlier-received copy of a published event
-    ev("c1", None, "u3", 300),
-]
-
-
 @pytest.fixture
 def published(warehouse):
     """A published model from FIRST, with SECOND landed in the source since."""
-    config = make_config()
-    load_source(warehouse, FIRST)
-    duckdb_runner(warehouse, config).run("first")
-    load_source(warehouse, SECOND, append=True)
+    config = warehouse.config()
+    warehouse.load_source(FIRST)
+    warehouse.runner(config).run("first")
+    warehouse.load_source(SECOND, append=True)
     return warehouse, config
 
 
@@ -79,7 +46,7 @@ class _DyingCursor:
 
 
 def _run_and_die(warehouse, config, last_phase, die_at):
-    runner = duckdb_runner(warehouse, config)
+    runner = warehouse.runner(config)
     if die_at is not None:
         get_conn = runner.hook.get_conn
 
@@ -114,7 +81,7 @@ PUBLISH_KILL_POINTS = {
 )
 def test_killed_run_changes_nothing_and_next_run_converges(published, last_phase, kill_point):
     warehouse, config = published
-    before = snapshot(warehouse, config)
+    before = warehouse.snapshot(config)
     die_at = PUBLISH_KILL_POINTS[kill_point] if kill_point else None
     process = multiprocessing.get_context("fork").Process(
         target=_run_and_die, args=(warehouse, config, last_phase, die_at)
@@ -122,51 +89,49 @@ def test_killed_run_changes_nothing_and_next_run_converges(published, last_phase
     process.start()
     process.join(120)
     assert process.exitcode == 9
-    assert snapshot(warehouse, config) == before
-    summary = duckdb_runner(warehouse, config).run("next", "incremental")
+    assert warehouse.snapshot(config) == before
+    summary = warehouse.runner(config).run("next", "incremental")
     assert summary["mode"] == "incremental"
-    assert_matches_spec(warehouse, config)
+    warehouse.assert_matches_spec(config)
     # The killed run planned on the version "next" replaced: it cannot publish any more, and the
     # next plan drops its staging tables (a run in flight on that version keeps them until then).
-    duckdb_runner(warehouse, config).plan("after", "incremental")
-    assert not [n for n in table_names(warehouse, config.target_schema) if n.startswith("__rs_")]
+    warehouse.runner(config).plan("after", "incremental")
+    assert not [n for n in warehouse.tables(config.target_schema) if n.startswith("__rs_")]
 
 
 def test_two_publishes_for_one_source_cannot_both_succeed(published):
     warehouse, config = published
-    first, second = duckdb_runner(warehouse, config), duckdb_runner(warehouse, config)
-    after_first, after_refusal = publish_after_another(
-        first, second, "incremental", lambda: snapshot(warehouse, config)
-    )
+    first, second = warehouse.runner(config), warehouse.runner(config)
+    after_first, after_refusal = publish_after_another(first, second, "incremental", lambda: warehouse.snapshot(config))
     assert after_refusal == after_first
-    assert_matches_spec(warehouse, config)
+    warehouse.assert_matches_spec(config)
 
 
 def test_retrying_publish_of_a_finished_run_is_a_no_op(published):
     warehouse, config = published
-    runner = duckdb_runner(warehouse, config)
+    runner = warehouse.runner(config)
     plan = runner.plan("once", "incremental")
     for phase in PHASES:
         runner.execute(phase, plan)
-    after = snapshot(warehouse, config)
+    after = warehouse.snapshot(config)
     runner.execute(PUBLISH, plan)  # e.g. the task died after the commit and Airflow retried it
-    assert snapshot(warehouse, config) == after
+    assert warehouse.snapshot(config) == after
 
 
 def audit_failure(published, run_id: str, corrupt) -> str:
     """Stage an incremental run, let `corrupt(conn, stage)` damage its staged track_facts, and
     return the audit's message; the published tables must be left as they were."""
     warehouse, config = published
-    runner = duckdb_runner(warehouse, config)
-    before = snapshot(warehouse, config)
+    runner = warehouse.runner(config)
+    before = warehouse.snapshot(config)
     plan = runner.plan(run_id, "incremental")
     for phase in PHASES[: PHASES.index("checks")]:
         runner.execute(phase, plan)
-    with duckdb.connect(str(warehouse)) as conn:
+    with warehouse.connect() as conn:
         corrupt(conn, f'sessions."__rs_{plan.key}_track_facts"')
     with pytest.raises(AuditFailed) as failure:
         runner.execute("checks", plan)
-    assert snapshot(warehouse, config) == before
+    assert warehouse.snapshot(config) == before
     return str(failure.value)
 
 
@@ -208,25 +173,25 @@ def test_publish_without_delete_using_deletes_the_same_rows(published, monkeypat
 
     monkeypatch.setattr(DuckDBDialect, "delete_using", False)
     warehouse, config = published
-    runner = duckdb_runner(warehouse, config)
+    runner = warehouse.runner(config)
     plan = runner.plan("second", "incremental")
     publish = runner.render(PUBLISH, plan)
     assert "USING" not in publish and publish.count("WHERE EXISTS") == 4
     for phase in PHASES:
         runner.execute(phase, plan)
-    assert_matches_spec(warehouse, config)
+    warehouse.assert_matches_spec(config)
 
 
 def test_backfill_recomputes_its_visitors_and_leaves_the_others(warehouse):
     import sample_data
 
-    config = make_config()
-    with duckdb.connect(str(warehouse)) as conn:
+    config = warehouse.config()
+    with warehouse.connect() as conn:
         sample_data.write_tracks(conn, schema="rudderstack", events=4000, seed=5, days=12, start=BASE)
-    runner = duckdb_runner(warehouse, config)
+    runner = warehouse.runner(config)
     runner.run("full", "full_refresh")
     start, end = BASE + timedelta(days=2), BASE + timedelta(days=3)
-    with duckdb.connect(str(warehouse)) as conn:
+    with warehouse.connect() as conn:
         # The source is repaired inside the window: renamed events, removed rows, a new identify.
         conn.execute(
             "UPDATE rudderstack.tracks SET event = 'renamed' "
@@ -248,13 +213,13 @@ def test_backfill_recomputes_its_visitors_and_leaves_the_others(warehouse):
         )
         # Mark every published row: a rewritten row loses the mark.
         conn.execute("UPDATE sessions.dbt_mapped_tracks SET idle_time_minutes = -1")
-    before = read_tables(warehouse, config)["mapped_tracks"]
+    before = warehouse.read_tables(config)["mapped_tracks"]
 
     summary = runner.run("repair", "backfill", start, end)
     assert summary["mode"] == "backfill"
 
-    expected = compute(source_rows(warehouse), config.timeout_minutes, config.flow_length).tables
-    actual = read_tables(warehouse, config)
+    expected = compute(warehouse.source_rows(), config.timeout_minutes, config.flow_length).tables
+    actual = warehouse.read_tables(config)
     in_window = {r["dbt_visitor_id"] for r in before + expected["mapped_tracks"] if start <= r["timestamp"] < end}
     assert "user-new" in in_window and anon not in {r["dbt_visitor_id"] for r in actual["mapped_tracks"]}
     want = {r["event_id"]: r for r in expected["mapped_tracks"]}
@@ -280,15 +245,15 @@ def test_backfill_recomputes_its_visitors_and_leaves_the_others(warehouse):
 
 def test_watermark_column_is_configurable(warehouse):
     """A row received long ago but loaded now is picked up when the watermark follows the load time."""
-    config = make_config(watermark_column="loaded_at", lookback="0 minutes")
-    load_source(warehouse, FIRST)
-    with duckdb.connect(str(warehouse)) as conn:
+    config = warehouse.config(watermark_column="loaded_at", lookback="0 minutes")
+    warehouse.load_source(FIRST)
+    with warehouse.connect() as conn:
         conn.execute("ALTER TABLE rudderstack.tracks ADD COLUMN loaded_at TIMESTAMP")
         conn.execute("UPDATE rudderstack.tracks SET loaded_at = received_at + INTERVAL 1 HOUR")
-    runner = duckdb_runner(warehouse, config)
+    runner = warehouse.runner(config)
     first = runner.run("loads-1")
-    late = ev("old-but-new", "dev1", None, 5, "late-load")  # received at minute 6 of the day
-    with duckdb.connect(str(warehouse)) as conn:
+    late = ev("old-but-new", "dev1", None, 5, "late-load", received_delay=1)  # received at minute 6 of the day
+    with warehouse.connect() as conn:
         conn.execute(
             "INSERT INTO rudderstack.tracks BY NAME SELECT ? AS id, ? AS anonymous_id, ? AS event, "
             "?::TIMESTAMP AS timestamp, ?::TIMESTAMP AS received_at, ?::TIMESTAMP AS loaded_at",
@@ -305,4 +270,4 @@ def test_watermark_column_is_configurable(warehouse):
     assert summary["mode"] == "incremental"
     assert summary["rows_read"] == 1 and summary["events_changed"] == 1
     assert summary["watermark_after"] == first["watermark_after"] + timedelta(minutes=1)
-    assert_matches_spec(warehouse, config)
+    warehouse.assert_matches_spec(config)

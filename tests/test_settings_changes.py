@@ -3,26 +3,16 @@ state: a run under other values rebuilds everything and says why; a backfill ref
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import duckdb_runner, load_source, make_config
+from rows import BASE, ev
 from rudder_sessions.engine import format_summary
 from rudder_sessions.errors import SettingsChanged
-from warehouses import DuckDBWarehouse, assert_matches_spec
-
-BASE = datetime(2026, 5, 1, 8, 0, 0)
-
-
-def ev(id_, anon, user, minutes, received_minutes=None):
-    at = BASE + timedelta(minutes=minutes)
-    received = BASE + timedelta(minutes=minutes if received_minutes is None else received_minutes)
-    return {"id": id_, "anonymous_id": anon, "user_id": user, "event": "view", "timestamp": at, "received_at": received}
-
+from warehouses import DuckDBWarehouse
 
 # One visitor, events 40 minutes apart: 30-minute sessions split them, 60-minute ones do not.
 HISTORY = [ev(f"e{i}", "a1", None, 40 * i) for i in range(5)]
@@ -38,11 +28,11 @@ def test_a_changed_timeout_rebuilds_and_says_so(wh):
     assert summary["reason"] == "timeout_minutes changed 30 -> 60"
     assert "full_refresh (requested incremental: timeout_minutes changed 30 -> 60)" in format_summary(summary, config)
     assert summary["sessions"] == 1
-    assert_matches_spec(wh, config)
+    wh.assert_matches_spec(config)
     # The new settings are the stored ones now: the next run is incremental again.
     wh.load_source([ev("e6", "a1", None, 300)], append=True)
     assert wh.runner(config).run("r3", "incremental")["mode"] == "incremental"
-    assert_matches_spec(wh, config)
+    wh.assert_matches_spec(config)
 
 
 @pytest.mark.parametrize("before, after", [(5, 3), (3, 5)])
@@ -53,14 +43,14 @@ def test_a_changed_flow_length_rebuilds_in_one_shape(wh, before, after):
     config = wh.config(flow_length=after)
     summary = wh.runner(config).run("r2", "incremental")
     assert (summary["mode"], summary["reason"]) == ("full_refresh", f"flow_length changed {before} -> {after}")
-    actual = assert_matches_spec(wh, config)  # every column, so no event_<k> of the old shape left
+    actual = wh.assert_matches_spec(config)  # every column, so no event_<k> of the old shape left
     assert {f"event_{after}"} <= set(actual["tracks_flow"][0]) and f"event_{after + 1}" not in actual["tracks_flow"][0]
 
 
 def test_a_backfill_under_changed_settings_refuses_and_names_the_fix(warehouse):
-    load_source(warehouse, HISTORY)
-    duckdb_runner(warehouse, make_config(timeout_minutes=30)).run("r1", "full_refresh")
-    runner = duckdb_runner(warehouse, make_config(timeout_minutes=45))
+    warehouse.load_source(HISTORY)
+    warehouse.runner(warehouse.config(timeout_minutes=30)).run("r1", "full_refresh")
+    runner = warehouse.runner(warehouse.config(timeout_minutes=45))
     with pytest.raises(SettingsChanged, match=r"timeout_minutes changed 30 -> 45.*Run a full refresh"):
         runner.run("r2", "backfill", BASE, BASE + timedelta(days=1))
     assert runner.run("r3", "full_refresh")["mode"] == "full_refresh"
@@ -68,35 +58,35 @@ def test_a_backfill_under_changed_settings_refuses_and_names_the_fix(warehouse):
 
 def test_a_model_published_without_stored_settings_is_rebuilt_once(warehouse):
     """An older version stored no settings: nothing says what the model was built with."""
-    config = make_config()
-    load_source(warehouse, HISTORY)
-    duckdb_runner(warehouse, config).run("r1", "full_refresh")
-    with duckdb.connect(str(warehouse)) as conn:
+    config = warehouse.config()
+    warehouse.load_source(HISTORY)
+    warehouse.runner(config).run("r1", "full_refresh")
+    with warehouse.connect() as conn:
         conn.execute("ALTER TABLE sessions.rudder_sessions_state DROP COLUMN settings")
         conn.execute("ALTER TABLE sessions.rudder_sessions_runs DROP COLUMN reason")
-    load_source(warehouse, [ev("e5", "a1", None, 200)], append=True)
-    summary = duckdb_runner(warehouse, config).run("r2", "incremental")
+    warehouse.load_source([ev("e5", "a1", None, 200)], append=True)
+    summary = warehouse.runner(config).run("r2", "incremental")
     assert summary["mode"] == "full_refresh"
     assert "not recorded" in summary["reason"]
-    load_source(warehouse, [ev("e6", "a1", None, 300)], append=True)
-    assert duckdb_runner(warehouse, config).run("r3", "incremental")["mode"] == "incremental"
-    assert_matches_spec(DuckDBWarehouse(warehouse), config)
+    warehouse.load_source([ev("e6", "a1", None, 300)], append=True)
+    assert warehouse.runner(config).run("r3", "incremental")["mode"] == "incremental"
+    warehouse.assert_matches_spec(config)
 
 
 def test_a_changed_watermark_column_rebuilds(warehouse):
-    load_source(warehouse, HISTORY)
-    duckdb_runner(warehouse, make_config()).run("r1", "full_refresh")
-    summary = duckdb_runner(warehouse, make_config(watermark_column="timestamp")).run("r2", "incremental")
+    warehouse.load_source(HISTORY)
+    warehouse.runner(warehouse.config()).run("r1", "full_refresh")
+    summary = warehouse.runner(warehouse.config(watermark_column="timestamp")).run("r2", "incremental")
     assert (summary["mode"], summary["reason"]) == ("full_refresh", "watermark_column changed received_at -> timestamp")
 
 
 def test_another_source_table_rebuilds(warehouse):
-    load_source(warehouse, HISTORY)
-    duckdb_runner(warehouse, make_config()).run("r1", "full_refresh")
-    with duckdb.connect(str(warehouse)) as conn:
+    warehouse.load_source(HISTORY)
+    warehouse.runner(warehouse.config()).run("r1", "full_refresh")
+    with warehouse.connect() as conn:
         conn.execute("CREATE TABLE rudderstack.pages AS SELECT * FROM rudderstack.tracks WHERE id <> 'e0'")
-    config = make_config(source_table="pages")
-    summary = duckdb_runner(warehouse, config).run("r2", "incremental")
+    config = warehouse.config(source_table="pages")
+    summary = warehouse.runner(config).run("r2", "incremental")
     assert (summary["mode"], summary["reason"]) == ("full_refresh", "source_table changed tracks -> pages")
     assert summary["rows_mapped_tracks"] == len(HISTORY) - 1
 
@@ -120,14 +110,18 @@ SETTINGS = st.fixed_dictionaries({"timeout_minutes": st.sampled_from([30, 45, 60
 def test_runs_under_changing_settings_always_equal_a_rebuild(tmp_path_factory, runs):
     """Batches arrive, settings change between some runs: after every run, the tables are the
     model of the whole source under the run's settings."""
-    database = tmp_path_factory.mktemp("settings") / "warehouse.duckdb"
-    load_source(database, [])
+    database = DuckDBWarehouse(tmp_path_factory.mktemp("settings") / "warehouse.duckdb")
+    database.load_source([])
     received = 0
     for number, (chosen, batch) in enumerate(runs):
         received += 500
-        rows = [ev(f"n{number}-{i}", anon, None, minute, received) for i, (_, anon, minute) in enumerate(batch)]
-        rows += [ev(f"e{i}", anon, "u1" if i % 3 == 0 else None, minute, received) for i, anon, minute in batch[:2]]
-        load_source(database, rows, append=True)
-        config = make_config(lookback="1 hour", **chosen)
-        duckdb_runner(database, config).run(f"run-{number}", "incremental")
-        assert_matches_spec(DuckDBWarehouse(database), config)
+        rows = [
+            ev(f"n{number}-{i}", anon, None, minute, received=received) for i, (_, anon, minute) in enumerate(batch)
+        ]
+        rows += [
+            ev(f"e{i}", anon, "u1" if i % 3 == 0 else None, minute, received=received) for i, anon, minute in batch[:2]
+        ]
+        database.load_source(rows, append=True)
+        config = database.config(lookback="1 hour", **chosen)
+        database.runner(config).run(f"run-{number}", "incremental")
+        database.assert_matches_spec(config)

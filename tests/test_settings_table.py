@@ -8,10 +8,10 @@ from dataclasses import MISSING, fields
 
 import pytest
 
-from pipeline import ROOT
 from rudder_sessions.cli import build_parser
 from rudder_sessions.config import ADHOC_KEYS, SourceConfig
 from rudder_sessions.settings import FORM_SETTINGS, MODEL_SETTINGS, REQUIRED, SETTINGS, settings_table
+from warehouses import ROOT
 
 
 def test_the_config_holds_exactly_the_declared_settings_with_their_defaults():

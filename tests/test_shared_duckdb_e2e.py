@@ -13,13 +13,13 @@ from itertools import pairwise
 import duckdb
 import pytest
 import yaml
-from stack import RUN_TIMEOUT, AirflowStack, ReadOnlyDuckDB, postgres_database, utc
 
 from conftest import require_postgres
 from rudder_sessions.config import load_config
 from rudder_sessions.dag_factory import dag_id
 from sample_data import write_tracks
-from warehouses import assert_matches_spec
+from stack import RUN_TIMEOUT, AirflowStack, postgres_database, utc
+from warehouses import DuckDBWarehouse
 
 pytestmark = [pytest.mark.airflow, pytest.mark.stack]
 
@@ -86,7 +86,6 @@ def test_two_sources_on_one_duckdb_file_take_turns(shared):
         assert end <= start, f"{first} (until {end}) and {second} (from {start}) ran at the same time"
 
     for name, source in sources.items():
-        warehouse = ReadOnlyDuckDB(database)
-        warehouse.source_schema = source.source_schema
-        published = assert_matches_spec(warehouse, source)
+        warehouse = DuckDBWarehouse(database, source.source_schema, read_only=True)
+        published = warehouse.assert_matches_spec(source)
         assert published["mapped_tracks"], f"source {name} produced no events"

@@ -4,39 +4,23 @@ atomicity on Snowflake under it (a failed or refused publish leaves the publishe
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 import snowflake.connector
 
-from pipeline import publish_after_another
+from rows import FIRST, ev
 from rudder_sessions.config import SourceConfig
 from rudder_sessions.errors import PhaseFailed
 from rudder_sessions.model import STEPS, target_table_name
 from snowflake_rules import is_ddl, snowflake_transaction_rules
-from warehouses import SnowflakeWarehouse
+from warehouses import SnowflakeWarehouse, publish_after_another
 
-BASE = datetime(2026, 5, 1, 8, 0, 0)
-
-
-def ev(id_: str, anon: str | None, user: str | None, minutes: int, event: str = "view") -> dict[str, Any]:
-    ts = BASE + timedelta(minutes=minutes)
-    return {
-        "id": id_,
-        "anonymous_id": anon,
-        "user_id": user,
-        "event": event,
-        "timestamp": ts,
-        "received_at": ts + timedelta(minutes=1),
-    }
-
-
-FIRST = [ev(f"a{i}", "dev1", None, 15 * i) for i in range(8)] + [ev(f"b{i}", "dev2", "u2", 40 * i) for i in range(6)]
+# FIRST (tests/rows.py), then a second batch without its earlier-received copy.
 SECOND = [
-    ev("login", "dev1", "u1", 130, "logged_in"),  # identifies dev1: its history moves to u1
-    ev("b-late", "dev2", "u2", 50, "late"),
-    ev("c1", None, "u3", 300),
+    ev("login", "dev1", "u1", 130, "logged_in", received_delay=1),  # identifies dev1: its history moves to u1
+    ev("b-late", "dev2", "u2", 50, "late", received_delay=1),
+    ev("c1", None, "u3", 300, received_delay=1),
 ]
 
 

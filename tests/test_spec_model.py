@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Any
 
 import pytest
 
+from rows import ev
 from spec_model import compute
 
 
@@ -15,24 +17,8 @@ def ts(hour: int, minute: int = 0, second: int = 0, microsecond: int = 0) -> dt.
     return dt.datetime(2024, 3, 1, hour, minute, second, microsecond)
 
 
-def row(
-    id: str | None,
-    anonymous_id: str | None,
-    user_id: str | None,
-    event: str | None,
-    timestamp: dt.datetime | None,
-    received_at: dt.datetime | None = None,
-) -> dict[str, Any]:
-    """A source row; received_at defaults to the event timestamp."""
-    return {
-        "id": id,
-        "anonymous_id": anonymous_id,
-        "user_id": user_id,
-        "event": event,
-        "timestamp": timestamp,
-        "received_at": received_at if received_at is not None else timestamp,
-        "context_ip": "ignored",
-    }
+# Source rows, with a column the model ignores.
+row = partial(ev, context_ip="ignored")
 
 
 def by_event(table: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -54,9 +40,9 @@ def test_empty_source() -> None:
 
 def test_gap_of_exactly_the_timeout_stays_in_session_one_microsecond_more_splits() -> None:
     rows = [
-        row("e1", "a1", None, "open", ts(10)),
-        row("e2", "a1", None, "click", ts(10, 30)),  # gap 30:00.000000: same session
-        row("e3", "a1", None, "buy", ts(11, 0, 0, 1)),  # gap 30:00.000001: new session
+        row("e1", "a1", None, ts(10), "open"),
+        row("e2", "a1", None, ts(10, 30), "click"),  # gap 30:00.000000: same session
+        row("e3", "a1", None, ts(11, 0, 0, 1), "buy"),  # gap 30:00.000001: new session
     ]
     result = compute(rows)
     assert result.tables["aliases_mapping"] == [{"alias": "a1", "dbt_visitor_id": "a1"}]
@@ -164,9 +150,9 @@ def test_gap_of_exactly_the_timeout_stays_in_session_one_microsecond_more_splits
 def test_timestamp_ties_are_ordered_by_id_in_codepoint_order() -> None:
     # "e1" < "e10" < "e2" as plain strings.
     rows = [
-        row("e2", None, "u1", "third", ts(9)),
-        row("e10", None, "u1", "second", ts(9)),
-        row("e1", None, "u1", "first", ts(9)),
+        row("e2", None, "u1", ts(9), "third"),
+        row("e10", None, "u1", ts(9), "second"),
+        row("e1", None, "u1", ts(9), "first"),
     ]
     result = compute(rows)
     facts = by_event(result.tables["track_facts"])
@@ -191,12 +177,12 @@ def test_timestamp_ties_are_ordered_by_id_in_codepoint_order() -> None:
 
 def test_duplicate_ids_keep_the_copy_received_first() -> None:
     rows = [
-        row("d1", "a1", None, "late copy", ts(12), received_at=ts(12, 5)),
-        row("d1", "a1", None, "early copy", ts(12), received_at=ts(12, 1)),
-        row("d1", "a1", None, "unknown receipt", ts(12)),
+        row("d1", "a1", None, ts(12), "late copy", received=ts(12, 5)),
+        row("d1", "a1", None, ts(12), "early copy", received=ts(12, 1)),
+        row("d1", "a1", None, ts(12), "unknown receipt"),
         # Same received_at: the smaller timestamp wins.
-        row("d2", "a1", None, "later ts", ts(12, 10), received_at=ts(13)),
-        row("d2", "a1", None, "earlier ts", ts(12, 9), received_at=ts(13)),
+        row("d2", "a1", None, ts(12, 10), "later ts", received=ts(13)),
+        row("d2", "a1", None, ts(12, 9), "earlier ts", received=ts(13)),
     ]
     rows[2]["received_at"] = None  # NULL received_at sorts last: this copy never wins
     result = compute(rows)
@@ -214,15 +200,15 @@ def test_duplicate_ids_keep_the_copy_received_first() -> None:
 def test_blank_ids_become_null_and_unusable_rows_are_dropped_and_counted() -> None:
     nbsp = "\u00a0"  # not one of the five blank characters: kept as an id
     rows = [
-        row(None, "a1", "u1", "no id", ts(8)),
-        row(None, "a1", "u1", "no id, no ts", None),
-        row("n1", "a1", None, "no ts", None),
-        row("n2", " ", "", "no ts, blank ids", None),
-        row("k1", " \t\n\f\r", "", "blank ids", ts(8)),  # dropped: not a duplicate of the k1 below
-        row("k1", "\n", "u1", "user only", ts(8, 1), received_at=ts(9)),
-        row("k2", " a2 ", "\r\f", "anon only", ts(8, 2)),
-        row("k3", nbsp, None, "nbsp anon", ts(8, 3)),
-        row("k4", "\v", None, "vertical tab anon", ts(8, 4)),
+        row(None, "a1", "u1", ts(8), "no id"),
+        row(None, "a1", "u1", None, "no id, no ts"),
+        row("n1", "a1", None, None, "no ts"),
+        row("n2", " ", "", None, "no ts, blank ids"),
+        row("k1", " \t\n\f\r", "", ts(8), "blank ids"),  # dropped: not a duplicate of the k1 below
+        row("k1", "\n", "u1", ts(8, 1), "user only", received=ts(9)),
+        row("k2", " a2 ", "\r\f", ts(8, 2), "anon only"),
+        row("k3", nbsp, None, ts(8, 3), "nbsp anon"),
+        row("k4", "\v", None, ts(8, 4), "vertical tab anon"),
     ]
     result = compute(rows)
     assert result.rows_read == 9
@@ -243,14 +229,14 @@ def test_blank_ids_become_null_and_unusable_rows_are_dropped_and_counted() -> No
 
 def test_anonymous_id_identified_by_two_users_maps_to_the_later_one() -> None:
     rows = [
-        row("v1", "a", None, "view", ts(10)),
-        row("v2", "a", "u1", "login", ts(10, 5)),
-        row("v3", "a", "u2", "login", ts(10, 10)),
-        row("v4", "a", None, "view", ts(10, 15)),
+        row("v1", "a", None, ts(10), "view"),
+        row("v2", "a", "u1", ts(10, 5), "login"),
+        row("v3", "a", "u2", ts(10, 10), "login"),
+        row("v4", "a", None, ts(10, 15), "view"),
         # Identified by two users at the same timestamp: the greater id ("x2") is the latest.
-        row("x2", "b", "u4", "login", ts(11)),
-        row("x1", "b", "u3", "login", ts(11)),
-        row("x3", "b", None, "view", ts(11, 1)),
+        row("x2", "b", "u4", ts(11), "login"),
+        row("x1", "b", "u3", ts(11), "login"),
+        row("x3", "b", None, ts(11, 1), "view"),
     ]
     result = compute(rows)
     assert result.tables["aliases_mapping"] == [
@@ -281,9 +267,9 @@ def test_anonymous_id_identified_by_two_users_maps_to_the_later_one() -> None:
 
 def test_value_used_as_user_id_and_anonymous_id_maps_to_itself() -> None:
     rows = [
-        row("s1", "shared", "u9", "login", ts(14)),  # would map "shared" -> "u9" as an anonymous_id
-        row("s2", "a5", "shared", "login", ts(14, 1)),
-        row("s3", "shared", None, "view", ts(14, 2)),
+        row("s1", "shared", "u9", ts(14), "login"),  # would map "shared" -> "u9" as an anonymous_id
+        row("s2", "a5", "shared", ts(14, 1), "login"),
+        row("s3", "shared", None, ts(14, 2), "view"),
     ]
     result = compute(rows)
     assert result.tables["aliases_mapping"] == [
@@ -298,8 +284,8 @@ def test_value_used_as_user_id_and_anonymous_id_maps_to_itself() -> None:
 
 def test_flow_longer_than_the_session_is_padded_with_null() -> None:
     rows = [
-        row("f1", "a", None, "one", ts(16)),
-        row("f2", "a", None, "two", ts(16, 1)),
+        row("f1", "a", None, ts(16), "one"),
+        row("f2", "a", None, ts(16, 1), "two"),
     ]
     flow = by_event(compute(rows, flow_length=4).tables["tracks_flow"])
     assert flow["f1"] == {

@@ -13,14 +13,13 @@ from datetime import UTC, datetime
 
 import duckdb
 import pytest
-from stack import RUN_TIMEOUT, AirflowStack, ReadOnlyDuckDB, postgres_database, utc
 
 from conftest import require_postgres
-from pipeline import ROOT
 from rudder_sessions.assets import table_assets
 from rudder_sessions.config import load_config
 from sample_data import write_tracks
-from warehouses import assert_matches_spec
+from stack import RUN_TIMEOUT, AirflowStack, postgres_database, utc
+from warehouses import ROOT, DuckDBWarehouse
 
 pytestmark = [pytest.mark.airflow, pytest.mark.stack]
 
@@ -51,8 +50,7 @@ def stack(tmp_path):
 def test_trigger_and_backfill_through_the_rest_api(stack):
     airflow, database = stack
     config = load_config(ROOT / "include" / "sources.yaml").sources["demo"]
-    warehouse = ReadOnlyDuckDB(database)
-    warehouse.source_schema = config.source_schema
+    warehouse = DuckDBWarehouse(database, config.source_schema, read_only=True)
     timings: dict[str, float] = {}
     began = time.monotonic()
 
@@ -76,7 +74,7 @@ def test_trigger_and_backfill_through_the_rest_api(stack):
     assert log == [
         {"run_id": full["dag_run_id"], "mode": "full_refresh", "requested_mode": "full_refresh", "outcome": "published"}
     ]
-    published = assert_matches_spec(warehouse, config)
+    published = warehouse.assert_matches_spec(config)
     assert published["mapped_tracks"], "the demo source produced no events"
     timings["full refresh"] = time.monotonic() - mark
 
@@ -114,7 +112,7 @@ def test_trigger_and_backfill_through_the_rest_api(stack):
     for row in log:
         assert row["outcome"] == "published"
         assert (row["window_start"], row["window_end"]) == intervals[row["run_id"]], row
-    assert assert_matches_spec(warehouse, config) == published  # the source did not change: neither do the tables
+    assert warehouse.assert_matches_spec(config) == published  # the source did not change: neither do the tables
     timings["backfill of two days"] = time.monotonic() - mark
 
     # 3. Every publish emitted an event for each of the five table Assets, carrying the run's metadata.

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from pipeline import ROOT, make_config
 from rudder_sessions.dialects import Dialect, get_dialect
 from rudder_sessions.errors import RudderSessionsError
 from rudder_sessions.model import (
@@ -29,6 +28,7 @@ from rudder_sessions.model import (
 from rudder_sessions.plan import RunPlan
 from rudder_sessions.rendering import render_phase
 from spec_model import compute
+from warehouses import ROOT, make_config
 
 
 def test_the_readme_shows_the_declared_tables():

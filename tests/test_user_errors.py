@@ -6,26 +6,18 @@ import json
 import os
 from datetime import datetime
 
-import duckdb
 import pytest
 
 from conftest import require_extra
-from pipeline import load_source
+from rows import ev
 from rudder_sessions.cli import main
 
-ROW = {
-    "id": "e1",
-    "anonymous_id": "a1",
-    "user_id": None,
-    "event": "x",
-    "timestamp": datetime(2026, 1, 1),
-    "received_at": datetime(2026, 1, 1),
-}
+ROW = ev("e1", "a1", None, datetime(2026, 1, 1), "x")
 
 
 @pytest.fixture
 def conn_env(warehouse, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_WH", json.dumps({"conn_type": "duckdb", "host": str(warehouse)}))
+    monkeypatch.setenv("AIRFLOW_CONN_WH", json.dumps({"conn_type": "duckdb", "host": str(warehouse.path)}))
     return warehouse
 
 
@@ -36,21 +28,21 @@ def run_cli(capsys, *args):
 
 
 def test_missing_source_table(conn_env, capsys):
-    load_source(conn_env, [ROW])
+    conn_env.load_source([ROW])
     code, _, err = run_cli(capsys, "--source-schema", "rudderstack", "--source-table", "trackz")
     assert code == 1
     assert err == "rudder-sessions: error: source table rudderstack.trackz (connection 'wh') does not exist"
 
 
 def test_missing_source_schema(conn_env, capsys):
-    load_source(conn_env, [ROW])
+    conn_env.load_source([ROW])
     code, _, err = run_cli(capsys, "--source-schema", "nowhere")
     assert code == 1
     assert "source table nowhere.tracks" in err and "does not exist" in err
 
 
 def test_missing_column(conn_env, capsys):
-    with duckdb.connect(str(conn_env)) as conn:
+    with conn_env.connect() as conn:
         conn.execute("CREATE SCHEMA rudderstack")
         conn.execute(
             "CREATE TABLE rudderstack.tracks (id VARCHAR, anonymous_id VARCHAR, event VARCHAR, timestamp TIMESTAMP)"
@@ -83,11 +75,11 @@ def test_missing_connection(capsys):
 
 
 def test_failed_run_leaves_no_staging_and_publishes_nothing(conn_env, capsys):
-    load_source(conn_env, [ROW])
-    with duckdb.connect(str(conn_env)) as conn:  # timestamp as text: mapped_tracks fails mid-run
+    conn_env.load_source([ROW])
+    with conn_env.connect() as conn:  # timestamp as text: mapped_tracks fails mid-run
         conn.execute('ALTER TABLE rudderstack.tracks ALTER "timestamp" TYPE VARCHAR')
     code, _, err = run_cli(capsys, "--source-schema", "rudderstack")
-    with duckdb.connect(str(conn_env), read_only=True) as conn:
+    with conn_env.connect(read_only=True) as conn:
         tables = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         (outcome,) = conn.execute("SELECT outcome FROM sessions.rudder_sessions_runs").fetchone()
     assert outcome.startswith("failed: StatementRefused: mapped_tracks failed for source 'cli'")
@@ -162,7 +154,7 @@ def test_duckdb_limits_reach_the_engine(conn_env, capsys):
     hook = get_hook(config)
     limit, threads = hook.get_first("SELECT current_setting('memory_limit'), current_setting('threads')")
     assert (limit, int(threads)) == ("953.6 MiB", 1)
-    load_source(conn_env, [ROW])
+    conn_env.load_source([ROW])
     code, _, err = run_cli(capsys, "--source-schema", "rudderstack", "--duckdb-threads", "1")
     assert code == 0, err
 
@@ -174,7 +166,7 @@ def test_duckdb_gets_a_memory_budget_unless_one_is_set(warehouse, monkeypatch):
     from rudder_sessions.engine import default_duckdb_memory_limit, get_hook
 
     def settings(extra: dict) -> tuple:
-        connection = {"conn_type": "duckdb", "host": str(warehouse), "extra": extra}
+        connection = {"conn_type": "duckdb", "host": str(warehouse.path), "extra": extra}
         monkeypatch.setenv("AIRFLOW_CONN_WH", json.dumps(connection))
         hook = get_hook(SourceConfig(name="shop", conn_id="wh", source_schema="s", target_schema="t"))
         return hook.get_first("SELECT current_setting('memory_limit'), current_setting('threads')")
