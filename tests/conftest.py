@@ -1,10 +1,14 @@
 """Shared fixtures: an isolated Airflow home, a DuckDB warehouse (`warehouse`) and one of each engine
-(`wh`, tests/warehouses.py), and the checks that skip a test (or fail it in CI) when what it needs is missing."""
+(`wh`, tests/warehouses.py), and the checks that skip a test (or fail it in CI) when what it needs is
+missing. The suite is two trees: tests/unit (DuckDB only: no servers, emulators or Airflow task runs,
+and none of the other engines' clients imported) and tests/integration; collection holds tests/unit
+to that."""
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -20,6 +24,41 @@ import pytest  # noqa: E402
 from warehouses import ROOT, DuckDBWarehouse  # noqa: E402
 
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+
+UNIT = Path(__file__).resolve().parent / "unit"
+# What tests/unit never needs: the markers of the slower lanes, and the clients of the other engines.
+NOT_UNIT_MARKS = ("postgres", "stack", "airflow")
+NOT_UNIT_MODULES = (
+    "fakesnow",
+    "snowflake.connector",
+    "airflow.providers.snowflake",
+    "zetasql",
+    "googlesql",
+    "google.cloud.bigquery",
+    "google.api_core",
+    "airflow.providers.google",
+)
+
+
+def _in_unit(item: pytest.Item) -> bool:
+    return UNIT in Path(item.path).resolve().parents
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    marked = [f"{i.nodeid} ({m})" for i in items if _in_unit(i) for m in NOT_UNIT_MARKS if i.get_closest_marker(m)]
+    if marked:
+        raise pytest.UsageError(
+            f"tests/unit holds tests of the slower lanes (move them to tests/integration): {marked}"
+        )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Collecting tests/unit alone imports no other engine's client (the lowest-versions job has none)."""
+    if not session.items or not all(_in_unit(i) for i in session.items):
+        return
+    loaded = [p for p in NOT_UNIT_MODULES if any(m == p or m.startswith(f"{p}.") for m in sys.modules)]
+    if loaded:
+        raise pytest.UsageError(f"collecting tests/unit imported {loaded}: such tests belong in tests/integration")
 
 
 @pytest.fixture

@@ -1,11 +1,10 @@
-"""DAG integrity and provider registration, through Airflow's own loaders."""
+"""DAG integrity through Airflow's own loaders (the provider's registration with Airflow:
+tests/integration/airflow/test_provider_registration.py)."""
 
 from __future__ import annotations
 
 import copy
 import itertools
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -196,17 +195,6 @@ def test_adhoc_form_requires_a_connection_and_valid_identifiers(monkeypatch):
     ]:
         assert message in (trigger_error(dag, {**good, field: value}) or "accepted"), field
     assert "Invalid input for param conn_id" in (trigger_error(dag, {}) or "accepted")
-
-
-@pytest.mark.airflow
-def test_provider_is_registered():
-    out = subprocess.run(
-        [sys.executable, "-m", "airflow", "providers", "list", "--output", "json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert '"rudder-sessions"' in out
 
 
 def test_operator_names_a_missing_connection():

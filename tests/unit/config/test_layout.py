@@ -60,18 +60,3 @@ def test_bad_layouts_name_the_field(layout, field, message):
         entry = {"conn_id": "c", "source_schema": "s", "target_schema": "t", "layout": layout}
         SourceConfig.from_mapping("shop", entry)
     assert f"source 'shop': {field}: " in str(error.value) and message in str(error.value)
-
-
-def test_a_configured_layout_runs_on_snowflake():
-    from rows import FIRST
-    from warehouses import SnowflakeWarehouse
-
-    wh = SnowflakeWarehouse()
-    try:
-        config = wh.config(layout=LAYOUT)
-        wh.load_source(FIRST)
-        wh.runner(config).run("first", "full_refresh")
-        wh.assert_matches_spec(config)
-    finally:
-        wh.reset()
-        wh.close()
