@@ -1,6 +1,6 @@
 # The Airflow image of docker-compose.yaml: apache/airflow with the rudder-sessions provider installed.
 # The tag follows the apache-airflow version of the lock (requirements.txt) and pyproject.toml's
-# Python (tests/test_compose.py checks both).
+# Python (tests/integration/compose/test_compose.py checks both).
 FROM apache/airflow:3.3.2-python3.11
 
 # As the image's `airflow` user (its pip refuses root); the build context is filtered by .dockerignore.

@@ -1,9 +1,14 @@
-"""Shared fixtures: an isolated Airflow home, DuckDB warehouses, and pipeline runners."""
+"""Shared fixtures: an isolated Airflow home, a DuckDB warehouse (`warehouse`) and one of each engine
+(`wh`, tests/warehouses.py), and the checks that skip a test (or fail it in CI) when what it needs is
+missing. The suite is two trees: tests/unit (DuckDB only: no servers, emulators or Airflow task runs,
+and none of the other engines' clients imported) and tests/integration; collection holds tests/unit
+to that."""
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -16,15 +21,50 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 
 import pytest  # noqa: E402
 
-from pipeline import ROOT  # noqa: E402
+from warehouses import ROOT, DuckDBWarehouse  # noqa: E402
 
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 
+UNIT = Path(__file__).resolve().parent / "unit"
+# What tests/unit never needs: the markers of the slower lanes, and the clients of the other engines.
+NOT_UNIT_MARKS = ("postgres", "stack", "airflow")
+NOT_UNIT_MODULES = (
+    "fakesnow",
+    "snowflake.connector",
+    "airflow.providers.snowflake",
+    "zetasql",
+    "googlesql",
+    "google.cloud.bigquery",
+    "google.api_core",
+    "airflow.providers.google",
+)
+
+
+def _in_unit(item: pytest.Item) -> bool:
+    return UNIT in Path(item.path).resolve().parents
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    marked = [f"{i.nodeid} ({m})" for i in items if _in_unit(i) for m in NOT_UNIT_MARKS if i.get_closest_marker(m)]
+    if marked:
+        raise pytest.UsageError(
+            f"tests/unit holds tests of the slower lanes (move them to tests/integration): {marked}"
+        )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Collecting tests/unit alone imports no other engine's client (the lowest-versions job has none)."""
+    if not session.items or not all(_in_unit(i) for i in session.items):
+        return
+    loaded = [p for p in NOT_UNIT_MODULES if any(m == p or m.startswith(f"{p}.") for m in sys.modules)]
+    if loaded:
+        raise pytest.UsageError(f"collecting tests/unit imported {loaded}: such tests belong in tests/integration")
+
 
 @pytest.fixture
-def warehouse(tmp_path: Path) -> Path:
-    """A fresh DuckDB database file."""
-    return tmp_path / "warehouse.duckdb"
+def warehouse(tmp_path: Path) -> DuckDBWarehouse:
+    """A fresh DuckDB database file (`warehouse.path`), with the default schemas."""
+    return DuckDBWarehouse(tmp_path / "warehouse.duckdb")
 
 
 def assert_rows_equal(actual: list[dict], expected: list[dict], table: str) -> None:
@@ -86,15 +126,13 @@ def require_bigquery_emulator() -> None:
 def wh(request, tmp_path):
     """A warehouse of each engine; PostgreSQL and BigQuery tests skip without their server (and
     emulator), and fail in CI."""
-    from warehouses import DuckDBWarehouse, PostgresWarehouse, SnowflakeWarehouse
+    from warehouses import BigQueryWarehouse, PostgresWarehouse, SnowflakeWarehouse
 
     if request.param == "postgres":
         require_postgres()
         warehouse = PostgresWarehouse()
     elif request.param == "bigquery":
         require_bigquery_emulator()
-        from bigquery_emulator import BigQueryWarehouse
-
         warehouse = BigQueryWarehouse()
     elif request.param == "snowflake":
         warehouse = SnowflakeWarehouse()

@@ -17,12 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import duckdb
 import httpx
 import psutil
-from standalone import ROOT, airflow_env
 
-from warehouses import POSTGRES_URI, DuckDBWarehouse
+from standalone import ROOT, airflow_env
+from warehouses import POSTGRES_URI
 
 T = TypeVar("T")
 COMPONENTS = ("api-server", "scheduler", "dag-processor")
@@ -298,16 +297,6 @@ class AirflowStack:
         failed = [run["dag_run_id"] for run in runs if run["state"] != "success"]
         assert not failed, f"runs {failed} failed\n{self.tails()}"
         return runs
-
-
-class ReadOnlyDuckDB(DuckDBWarehouse):
-    """The demo file, opened read-only (and only while no run is active: DuckDB has one writer process)."""
-
-    def query(self, sql: str, params: list | None = None) -> list[dict]:
-        with duckdb.connect(str(self.path), read_only=True) as conn:
-            cursor = conn.execute(sql, params or [])
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def utc(value: str) -> datetime:

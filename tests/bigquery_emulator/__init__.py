@@ -30,7 +30,7 @@ provider ignores); every other connection is untouched:
 - `get_conn` marks the hook while it builds the service.
 A process that does not import this module (an Airflow task subprocess) sees no emulator.
 
-`BigQueryWarehouse` is the test-warehouse interface of tests/warehouses.py over the emulator: fresh
+`warehouses.BigQueryWarehouse` (tests/warehouses.py) is the test warehouse over the emulator: fresh
 datasets per instance, the pipeline through `SessionRunner.connect` (the real hook, found by
 `rudder_sessions.hooks.get_hook`), loading and reading through `google.cloud.bigquery.Client`.
 
@@ -43,7 +43,6 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -53,19 +52,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
 
-    from rudder_sessions.config import SourceConfig
-
-from warehouses import Warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("BQEMULATOR_VENV", ROOT / ".bqemulator-venv"))
@@ -74,9 +67,7 @@ SETUP, LOCK, SERVE = HERE / "setup.sh", HERE / "requirements.txt", HERE / "serve
 DEFAULT_PROJECT = "rudder-sessions-test"
 DEFAULT_LOCATION = "US"
 START_TIMEOUT = 90.0
-COLUMNS = ("id", "anonymous_id", "user_id", "event", "timestamp", "received_at")
 ENDPOINT_FIELD = "api_endpoint"
-LOAD_BATCH = 500  # rows per INSERT of load_source
 # The server's settings besides the CLI flags (bqemulator reads BQEMU_*): no download of DuckDB's
 # avro extension (no network; only Avro loads need it), no result cache (each test reads what it just
 # wrote), warnings only in the log.
@@ -316,137 +307,3 @@ def patch_bigquery_hook() -> None:
     BigQueryHook.get_client_options = get_client_options  # type: ignore[method-assign]
     BigQueryHook.get_conn = get_conn  # type: ignore[method-assign]
     _patched = True
-
-
-# -- the test warehouse -------------------------------------------------------------------------
-
-_QUOTED = re.compile(r'"([A-Za-z_][A-Za-z0-9_]*)"')
-
-
-def _naive_utc(value: Any) -> Any:
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(UTC).replace(tzinfo=None)
-    return value
-
-
-def _utc(value: Any) -> Any:
-    return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
-
-
-def _parameter(value: Any):
-    from google.cloud import bigquery
-
-    if isinstance(value, bool):
-        kind = "BOOL"
-    elif isinstance(value, int):
-        kind = "INT64"
-    elif isinstance(value, float):
-        kind = "FLOAT64"
-    elif isinstance(value, datetime):
-        kind, value = "TIMESTAMP", _utc(value)
-    elif isinstance(value, date):
-        kind = "DATE"
-    else:
-        kind = "STRING"
-    return bigquery.ScalarQueryParameter(None, kind, value)
-
-
-class BigQueryWarehouse(Warehouse):
-    """The emulator as a test warehouse (the interface of tests/warehouses.py): the pipeline runs
-    through the real BigQueryHook; loads and reads go through google-cloud-bigquery."""
-
-    name = "bigquery"
-
-    def __init__(self, emulator: Emulator | None = None, location: str = DEFAULT_LOCATION) -> None:
-        self.emulator = emulator or shared_emulator()
-        self.location = location
-        suffix = uuid.uuid4().hex[:10]
-        self.source_schema, self.target_schema = f"rs_src_{suffix}", f"rs_out_{suffix}"
-        self.conn_id = f"rs_bq_{suffix}"
-        self.emulator.set_connection(self.conn_id, location)
-        self.client = self.emulator.client()
-
-    def hook(self):
-        """The real BigQueryHook of this warehouse's connection."""
-        from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
-
-        return BigQueryHook(gcp_conn_id=self.conn_id)
-
-    def create_dataset(self, dataset: str) -> None:
-        from google.cloud import bigquery
-
-        ref = bigquery.Dataset(f"{self.emulator.project}.{dataset}")
-        ref.location = self.location
-        self.client.create_dataset(ref, exists_ok=True)
-
-    def load_source(self, rows: Iterable[Mapping[str, Any]], append: bool = False, aware: bool = False) -> None:
-        """Write rows as the source `tracks` table (or append them). BigQuery has one TIMESTAMP type,
-        an instant: naive values are taken as UTC, aware ones converted (`aware` changes nothing)."""
-        from google.cloud import bigquery
-
-        table_id = f"{self.emulator.project}.{self.source_schema}.tracks"
-        schema = [bigquery.SchemaField(c, "STRING") for c in COLUMNS[:4]] + [
-            bigquery.SchemaField(c, "TIMESTAMP") for c in COLUMNS[4:]
-        ]
-        if not append:
-            self.create_dataset(self.source_schema)
-            self.client.delete_table(table_id, not_found_ok=True)
-            self.client.create_table(bigquery.Table(table_id, schema=schema))
-        records = [tuple(_naive_utc(row.get(c)) for c in COLUMNS) for row in rows]
-        # A parameterized INSERT, not a load job: bqemulator refuses the client's multipart upload
-        # ("second part has unsupported Content-Type '*/*'").
-        for start in range(0, len(records), LOAD_BATCH):
-            batch = records[start : start + LOAD_BATCH]
-            values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(batch))
-            parameters = [
-                bigquery.ScalarQueryParameter(None, "STRING" if i < 4 else "TIMESTAMP", _utc(value))
-                for row in batch
-                for i, value in enumerate(row)
-            ]
-            self.client.query(
-                f"INSERT INTO `{self.source_schema}`.tracks ({', '.join(COLUMNS)}) VALUES {values}",
-                job_config=bigquery.QueryJobConfig(query_parameters=parameters),
-            ).result()
-
-    def query(self, sql: str, params: list | None = None) -> list[dict]:
-        """Rows as dicts (names lower-case, TIMESTAMPs naive UTC). `"name"` becomes `` `name` ``
-        (the shared helpers quote the ANSI way; a double-quoted token is a string in GoogleSQL) and
-        `%s` a positional parameter."""
-        from google.cloud import bigquery
-
-        sql = _QUOTED.sub(r"`\1`", sql).replace("%s", "?")
-        config = bigquery.QueryJobConfig(query_parameters=[_parameter(p) for p in params or []])
-        result = self.client.query(sql, job_config=config).result()
-        names = [f.name.lower() for f in result.schema or []]
-        return [{n: _naive_utc(v) for n, v in zip(names, row.values(), strict=True)} for row in result]
-
-    def tables(self, dataset: str) -> set[str]:
-        return {t.table_id for t in self.client.list_tables(dataset)} if self._exists(dataset) else set()
-
-    def _exists(self, dataset: str) -> bool:
-        from google.api_core.exceptions import NotFound
-
-        try:
-            self.client.get_dataset(dataset)
-        except NotFound:
-            return False
-        return True
-
-    def snapshot(self, config: SourceConfig) -> dict:
-        from rudder_sessions.model import STEPS, target_table_name
-
-        names = [target_table_name(config, s) for s in STEPS] + ["rudder_sessions_state"]
-        existing = self.tables(config.target_schema)
-        rows = {n: self.query(f"SELECT * FROM `{config.target_schema}`.`{n}`") for n in names if n in existing}
-        return {n: sorted((tuple(r.values()) for r in found), key=repr) for n, found in rows.items()}
-
-    def reset(self) -> None:
-        for dataset in (self.source_schema, self.target_schema):
-            self.client.delete_dataset(dataset, delete_contents=True, not_found_ok=True)
-
-    def close(self) -> None:
-        try:
-            if self.emulator.alive():
-                self.reset()
-        finally:
-            os.environ.pop(f"AIRFLOW_CONN_{self.conn_id.upper()}", None)

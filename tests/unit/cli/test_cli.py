@@ -1,0 +1,124 @@
+"""The command line: incremental and backfill runs, status, and its error messages."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+
+from rows import ev
+from rudder_sessions.cli import main
+from warehouses import make_config
+
+BASE = datetime(2026, 2, 1, 9, 0)
+
+
+@pytest.fixture
+def wh(warehouse, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_WH", json.dumps({"conn_type": "duckdb", "host": str(warehouse.path)}))
+    return warehouse
+
+
+def cli(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err.strip()
+
+
+RUN = (
+    "run",
+    "--conn-id",
+    "wh",
+    "--source-schema",
+    "rudderstack",
+    "--target-schema",
+    "sessions",
+    "--source-name",
+    "test",
+)
+
+
+def test_incremental_backfill_and_status(wh, capsys):
+    wh.load_source([ev(f"e{i}", "a1", None, 10 * i, base=BASE) for i in range(5)])
+    code, out, _ = cli(capsys, *RUN, "--mode", "incremental", "--run-id", "one")
+    assert code == 0 and "run one: full_refresh (requested incremental: nothing published yet)" in out
+    wh.load_source([ev("login", "a1", "u1", 60, base=BASE)], append=True)
+    code, out, _ = cli(capsys, *RUN, "--mode", "incremental", "--lookback", "10 minutes", "--run-id", "two")
+    assert code == 0
+    assert "run two: incremental" in out and "events changed    1" in out and "visitors affected 2" in out
+    code, out, _ = cli(capsys, *RUN, "--mode", "backfill", "--start", "2026-02-01", "--end", "2026-02-02T00:00")
+    assert code == 0 and "backfill" in out
+    wh.assert_matches_spec(make_config())
+    code, out, _ = cli(capsys, "status", "--conn-id", "wh", "--target-schema", "sessions", "--source-name", "test")
+    assert code == 0
+    assert out.startswith("source 'test': watermark 2026-02-01 10:00:00 (version 3")
+    assert out.count("\n") == 4 and "incremental" in out and "two" in out
+
+
+def test_status_of_an_empty_target(wh, capsys):
+    code, out, _ = cli(capsys, "status", "--conn-id", "wh", "--target-schema", "nothing_here")
+    assert code == 0 and "nothing published in nothing_here yet" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("--mode", "backfill"), 1, "rudder-sessions: error: a backfill needs a start and an end"),
+        (("--start", "2026-01-01"), 1, "rudder-sessions: error: start and end apply to mode backfill only, not to"),
+        (
+            ("--mode", "backfill", "--start", "1926-01-01", "--end", "2026-01-01"),
+            1,
+            "rudder-sessions: error: backfill start 1926-01-01 00:00:00 is before 2000-01-01: check the year",
+        ),
+        (
+            ("--mode", "backfill", "--start", "2026-01-02", "--end", "2026-01-01"),
+            1,
+            "rudder-sessions: error: backfill end 2026-01-01 00:00:00 must be after its start 2026-01-02 00:00:00",
+        ),
+        (("--lookback", "3 hourz"), 2, "rudder-sessions: error: --lookback: '3 hourz' is not a duration"),
+        (("--watermark-column", "loaded-at"), 2, "rudder-sessions: error: --watermark-column: 'loaded-at' is not"),
+        (("--watermark-column", "loaded_at"), 1, "has no column(s): loaded_at"),
+    ],
+)
+def test_run_mistakes(wh, capsys, args, code, message):
+    wh.load_source([ev("e1", "a1", None, 0, base=BASE)])
+    got, _, err = cli(capsys, *RUN, *args)
+    assert got == code
+    assert message in err and "\n" not in err
+
+
+def test_bad_start_is_an_argument_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([*RUN, "--mode", "backfill", "--start", "yesterday", "--end", "2026-01-01"])
+    assert exit_.value.code == 2
+    assert "'yesterday' is not an ISO date or timestamp" in capsys.readouterr().err
+
+
+def test_a_duckdb_file_held_by_another_process_is_one_line(wh, capsys):
+    """While a task, a CLI run or a notebook holds the embedded file, `run` and `status` say so."""
+    import subprocess
+    import sys
+
+    wh.load_source([ev("e1", "a1", None, 0, base=BASE)])
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, sys; c = duckdb.connect({str(wh.path)!r}); print('ready', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        for args in (RUN, ("status", *RUN[1:])):
+            code, _, err = cli(capsys, *args)
+            assert code == 1
+            assert "\n" not in err and "Traceback" not in err
+            assert f"DuckDB file {wh.path} of source 'test' is in use by another process (PID {holder.pid}" in err
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert cli(capsys, *RUN)[0] == 0  # free again

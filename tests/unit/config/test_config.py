@@ -1,0 +1,156 @@
+"""Source configuration: every mistake is one line naming the source and the field."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from rudder_sessions.config import SourceConfig, load_config
+from rudder_sessions.errors import ConfigError
+from warehouses import ROOT
+
+GOOD = {"conn_id": "wh", "source_schema": "rudder", "target_schema": "sessions"}
+
+
+def write(tmp_path, text):
+    path = tmp_path / "sources.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_repository_config_is_valid():
+    loaded = load_config(ROOT / "include" / "sources.yaml")
+    assert loaded.errors == {}
+    demo = loaded.sources["demo"]
+    assert (demo.conn_id, demo.source_schema, demo.source_table) == (
+        "rudder_demo_duckdb",
+        "rudderstack",
+        "tracks",
+    )
+    assert demo.timeout_minutes == 30 and demo.flow_length == 5
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "fragment"),
+    [
+        ({"colour": "blue"}, "colour", "unknown key"),
+        ({"source_schema": "my-schema"}, "source_schema", "not a valid identifier"),
+        ({"target_schema": "x; DROP TABLE y"}, "target_schema", "not a valid identifier"),
+        ({"source_table": "1tracks"}, "source_table", "not a valid identifier"),
+        ({"table_prefix": "a.b"}, "table_prefix", "not a valid identifier"),
+        ({"timeout_minutes": 0}, "timeout_minutes", "must be > 0"),
+        ({"timeout_minutes": -5}, "timeout_minutes", "must be > 0"),
+        ({"timeout_minutes": "30"}, "timeout_minutes", "not a number"),
+        ({"flow_length": 0}, "flow_length", "between 1 and 50"),
+        ({"flow_length": 2.5}, "flow_length", "not an integer"),
+        ({"conn_id": ""}, "conn_id", "non-empty"),
+        ({"dialect": "oracle"}, "dialect", "not one of"),
+        ({"pool": "duckdb pool"}, "pool", "not an Airflow pool name"),
+        ({"pool": ""}, "pool", "not an Airflow pool name"),
+        ({"pool": 1}, "pool", "not an Airflow pool name"),
+        ({"pool": "p" * 257}, "pool", "not an Airflow pool name"),
+    ],
+)
+def test_invalid_field_names_source_and_field(override, field, fragment):
+    with pytest.raises(ConfigError) as err:
+        SourceConfig.from_mapping("shop", {**GOOD, **override})
+    message = str(err.value)
+    assert message.startswith(f"source 'shop': {field}: ")
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_pools_name_the_sources_that_share_them(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        defaults: {conn_id: wh, pool: local.duckdb-1}
+        sources:
+          shop: {source_schema: shop, target_schema: shop_sessions}
+          app: {source_schema: app, target_schema: app_sessions}
+          web: {source_schema: web, target_schema: web_sessions, pool: null}
+          cloud: {source_schema: web, target_schema: cloud_sessions, pool: bigquery_jobs}
+        """,
+    )
+    assert load_config(path).pools == {"local.duckdb-1": ["app", "shop"], "bigquery_jobs": ["cloud"]}
+
+
+def test_missing_required_field():
+    with pytest.raises(ConfigError, match=r"source 'shop': target_schema: is required"):
+        SourceConfig.from_mapping("shop", {"conn_id": "wh", "source_schema": "rudder"})
+
+
+def test_a_broken_entry_names_every_problem_in_one_line():
+    """The UI's import error and the CLI show the whole list, not just the first problem."""
+    entry = {
+        "conn_id": "wh",
+        "source_schema": "a b",
+        "timeout_minutes": 0,
+        "flow_length": 99,
+        "lookback": "soon",
+        "colour": 1,
+    }
+    with pytest.raises(ConfigError) as err:
+        SourceConfig.from_mapping("shop", entry)
+    message = str(err.value)
+    assert "\n" not in message
+    fields = [problem.field for problem in err.value.problems]
+    assert fields == ["colour", "target_schema", "source_schema", "timeout_minutes", "flow_length", "lookback"]
+    for fragment in (
+        "colour: unknown key",
+        "target_schema: is required",
+        "source_schema: 'a b' is not a valid",
+        "timeout_minutes: must be > 0",
+        "flow_length: must be between 1 and 50",
+        "lookback: 'soon'",
+    ):
+        assert fragment in message
+    assert message.startswith("source 'shop': colour: unknown key")
+
+
+def test_bad_source_name():
+    with pytest.raises(ConfigError, match="name"):
+        SourceConfig.from_mapping("Shop-EU", GOOD)
+
+
+def test_broken_entry_fails_only_that_source(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        defaults:
+          timeout_minutes: 20
+        sources:
+          good:
+            conn_id: wh
+            source_schema: rudder
+            target_schema: sessions
+          bad:
+            conn_id: wh
+            source_schema: rudder
+            target_schema: sessions
+            timeout_minutes: 0
+        """,
+    )
+    loaded = load_config(path)
+    assert list(loaded.sources) == ["good"]
+    assert loaded.sources["good"].timeout_minutes == 20
+    assert str(loaded.errors["bad"]) == "source 'bad': timeout_minutes: must be > 0, got 0"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("sources: [a, b]\n", "must contain a 'sources:' mapping"),
+        ("sources: {a: 1\n", "not valid YAML"),
+        ("sources: {}\nextra: 1\n", "unknown top-level key"),
+    ],
+)
+def test_broken_file(tmp_path, text, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(write(tmp_path, text))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
