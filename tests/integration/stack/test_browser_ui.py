@@ -29,13 +29,13 @@ from urllib.parse import quote, unquote
 
 import duckdb
 import pytest
-from stack import RUN_TIMEOUT, AirflowStack, ReadOnlyDuckDB, postgres_database, utc
 
 from conftest import require, require_postgres
-from pipeline import ROOT
 from rudder_sessions.assets import table_assets
 from rudder_sessions.config import load_config
 from sample_data import write_tracks
+from stack import RUN_TIMEOUT, AirflowStack, postgres_database, utc
+from warehouses import ROOT, DuckDBWarehouse
 
 pytestmark = [pytest.mark.airflow, pytest.mark.stack]
 
@@ -201,8 +201,7 @@ def browser(airflow: AirflowStack, name: str) -> Iterator[Browser]:
 def test_trigger_backfill_and_bad_triggers_through_the_ui(stack, request):
     airflow, database = stack
     config = load_config(ROOT / "include" / "sources.yaml").sources["demo"]
-    warehouse = ReadOnlyDuckDB(database)
-    warehouse.source_schema = config.source_schema
+    warehouse = DuckDBWarehouse(database, config.source_schema, read_only=True)
     timings: dict[str, float] = {}
     began = time.monotonic()
     airflow.wait_for_dag(DAG_ID)
