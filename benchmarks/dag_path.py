@@ -33,9 +33,9 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "include"), str(Path(__file__).r
 
 import duckdb  # noqa: E402
 from run import machine  # noqa: E402
-from stack import AirflowStack, postgres_database  # noqa: E402
 
 from sample_data import write_tracks  # noqa: E402
+from stack import AirflowStack, postgres_database  # noqa: E402
 
 DAG_ID = "rudder_sessions__demo"
 SQL_LINE = re.compile(r"(\w+) of source 'demo': SQL (\d+\.\d+)s[^(]*\(([^)]*)\)")
