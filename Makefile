@@ -52,9 +52,8 @@ bench: install
 # runs (under a minute); tests/integration holds the rest. The marks keep the slower lanes out should
 # one slip in (collection refuses them in tests/unit anyway).
 UNIT_TESTS := tests/unit
-UNIT_MARKS := not postgres and not stack and not airflow
 test-unit: install
-	$(BIN)/python -m pytest -q -n auto -m "$(UNIT_MARKS)" $(UNIT_TESTS)
+	$(BIN)/python -m pytest -q -n auto $(UNIT_TESTS)
 
 unit-tests:
 	@echo $(UNIT_TESTS)

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,14 +36,10 @@ import duckdb  # noqa: E402
 from run import machine  # noqa: E402
 
 from sample_data import write_tracks  # noqa: E402
-from stack import AirflowStack, postgres_database  # noqa: E402
+from stack import AirflowStack, postgres_database, utc  # noqa: E402
 
 DAG_ID = "rudder_sessions__demo"
 SQL_LINE = re.compile(r"(\w+) of source 'demo': SQL (\d+\.\d+)s[^(]*\(([^)]*)\)")
-
-
-def utc(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def cli_full_refresh(database: Path, workdir: Path) -> float:
@@ -75,8 +72,9 @@ def dag_run(airflow: AirflowStack, conf: dict) -> dict:
     (run,) = airflow.wait_for_runs(DAG_ID, [triggered["dag_run_id"]], timeout=1800)
     tis = airflow.api("GET", f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances")["task_instances"]
     sql = sql_seconds(airflow.workdir / "airflow" / "logs", run["dag_run_id"])
+    tis = sorted(tis, key=lambda t: utc(t["start_date"]))
     tasks = []
-    for ti in sorted(tis, key=lambda t: t["start_date"]):
+    for ti in tis:
         seconds = (utc(ti["end_date"]) - utc(ti["start_date"])).total_seconds()
         spent, costs = sql.get(ti["task_id"], (0.0, ""))
         tasks.append(
@@ -90,12 +88,7 @@ def dag_run(airflow: AirflowStack, conf: dict) -> dict:
             }
         )
     first, last = utc(tis[0]["start_date"]), max(utc(t["end_date"]) for t in tis)
-    gaps = [
-        (utc(b["start_date"]) - utc(a["end_date"])).total_seconds()
-        for a, b in zip(
-            sorted(tis, key=lambda t: t["start_date"]), sorted(tis, key=lambda t: t["start_date"])[1:], strict=False
-        )
-    ]
+    gaps = [(utc(b["start_date"]) - utc(a["end_date"])).total_seconds() for a, b in pairwise(tis)]
     return {
         "run_id": run["dag_run_id"],
         "seconds": round((utc(run["end_date"]) - utc(run["start_date"])).total_seconds(), 2),

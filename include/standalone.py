@@ -81,11 +81,35 @@ def parallelism() -> int:
     return max(2, os.cpu_count() or 2)
 
 
-def run_until_stopped(command: list[str], env: Mapping[str, str]) -> int:
-    """Run `command` in its own process group until it ends or this process gets SIGINT/SIGTERM;
-    then stop it and every process it started (Airflow's components start their own groups)."""
+def stop_process_trees(pids: list[int], grace: float = 15.0) -> None:
+    """SIGTERM each process, its process group (Airflow's task runners start their own) and every
+    descendant; SIGKILL whatever is left after `grace` seconds."""
     import psutil
 
+    doomed: list[psutil.Process] = []
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            parent = psutil.Process(pid)
+            doomed += [parent, *parent.children(recursive=True)]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+    for process in doomed:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.terminate()
+    _, alive = psutil.wait_procs(doomed, timeout=grace)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(alive, timeout=5)
+
+
+def run_until_stopped(command: list[str], env: Mapping[str, str]) -> int:
+    """Run `command` in its own process group until it ends or this process gets SIGINT/SIGTERM;
+    then stop it and every process it started."""
     child = subprocess.Popen(command, env=dict(env), start_new_session=True)
     stopping = False
 
@@ -93,30 +117,12 @@ def run_until_stopped(command: list[str], env: Mapping[str, str]) -> int:
         nonlocal stopping
         stopping = True
         print(f"\nstopping Airflow ({signal.Signals(signum).name})", flush=True)
-        family = [child.pid]
-        with contextlib.suppress(psutil.NoSuchProcess):
-            family += [p.pid for p in psutil.Process(child.pid).children(recursive=True)]
-        for pid in family:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-        _, alive = psutil.wait_procs([p for p in map(_process, family) if p], timeout=15)
-        for process in alive:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.kill()
+        stop_process_trees([child.pid])
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     code = child.wait()
     return 0 if stopping else code
-
-
-def _process(pid: int):
-    import psutil
-
-    try:
-        return psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return None
 
 
 def ensure_demo_data(database: Path, events: int, seed: int) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -18,9 +17,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import psutil
 
-from standalone import ROOT, airflow_env
+from standalone import ROOT, airflow_env, stop_process_trees
 from warehouses import POSTGRES_URI
 
 T = TypeVar("T")
@@ -89,6 +87,20 @@ def postgres_database(prefix: str = "rudder_sessions_e2e") -> Iterator[str]:
         with admin.cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@contextmanager
+def running_stack(workdir: Path, database: Path, config: Path | None = None) -> Iterator[AirflowStack]:
+    """A local Airflow on a fresh metadata database, migrated, its pools created, its components
+    started; stopped whole afterwards."""
+    with postgres_database() as sql_alchemy_conn:
+        airflow = AirflowStack(workdir, sql_alchemy_conn, database, os.environ, config=config)
+        try:
+            airflow.prepare()
+            airflow.start()
+            yield airflow
+        finally:
+            airflow.stop()
 
 
 def _readable(line: str) -> str:
@@ -177,37 +189,8 @@ class AirflowStack:
             out.close()
 
     def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM every component's process group and every descendant (task runners make their own
-        process groups), then SIGKILL whatever is left after `grace` seconds."""
-        doomed: list[psutil.Process] = []
-        for process in self.processes.values():
-            try:
-                parent = psutil.Process(process.pid)
-                doomed += [parent, *parent.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                pass
-        for process in self.processes.values():
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for process in doomed:
-            try:
-                process.terminate()
-            except psutil.NoSuchProcess:
-                pass
-        _, alive = psutil.wait_procs(doomed, timeout=grace)
-        for process in self.processes.values():
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for process in alive:
-            try:
-                process.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(alive, timeout=5)
+        """Stop every component and every process it started."""
+        stop_process_trees([process.pid for process in self.processes.values()], grace)
         for process in self.processes.values():
             process.wait(timeout=5)
         if self._client is not None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import multiprocessing
 import os
 import re
 import uuid
@@ -577,3 +578,19 @@ def benchmark_harness() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def assert_killed_run_changes_nothing(
+    warehouse: Warehouse, config: SourceConfig, target: Callable[..., None], args: tuple, timeout: float
+) -> None:
+    """`target(*args)`, run in a forked child that kills itself (exit 9) partway through a run,
+    leaves the published tables as they were; the next incremental run converges to the SPEC model."""
+    before = warehouse.snapshot(config)
+    process = multiprocessing.get_context("fork").Process(target=target, args=args)
+    process.start()
+    process.join(timeout)
+    assert process.exitcode == 9
+    assert warehouse.snapshot(config) == before
+    summary = warehouse.runner(config).run("next", "incremental")
+    assert summary["mode"] == "incremental"
+    warehouse.assert_matches_spec(config)

@@ -22,7 +22,7 @@ def table_assets(source: SourceConfig) -> dict[str, object]:
     assets = {}
     for table in TABLES:
         name = target_table_name(source, table.step)
-        about = table.about.format(timeout=source.timeout_minutes, following=source.flow_length - 1)
+        about = table.describe(source.timeout_minutes, source.flow_length)
         assets[table.step] = Asset(
             name=f"rudder_sessions.{source.name}.{name}",
             uri=f"x-rudder-sessions://{source.name}/{source.target_schema}/{name}",

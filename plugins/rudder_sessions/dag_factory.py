@@ -9,6 +9,7 @@ from rudder_sessions.assets import ASSET_GROUP, table_assets
 from rudder_sessions.config import SourceConfig, load_config
 from rudder_sessions.errors import ConfigError
 from rudder_sessions.model import MODES, PHASES, PUBLISH, STEPS, TABLES, target_table_name
+from rudder_sessions.model import table as model_table
 from rudder_sessions.settings import BY_NAME, FORM_SETTINGS
 
 DAG_ID_PREFIX = "rudder_sessions__"
@@ -44,7 +45,7 @@ def tables_doc(source: SourceConfig) -> str:
     """The DAG docs' table of the published tables, from their declarations (`model.TABLES`)."""
     lines = ["| table | one row per | holds |", "| --- | --- | --- |"]
     for table in TABLES:
-        about = table.about.format(timeout=source.timeout_minutes, following=source.flow_length - 1)
+        about = table.describe(source.timeout_minutes, source.flow_length)
         lines.append(f"| `{target_table_name(source, table.step)}` | {table.grain} | {about} |")
     return "\n".join(lines)
 
@@ -128,7 +129,7 @@ PHASE_TITLES = {
 def phase_doc(source: SourceConfig | None, phase: str) -> str:
     """A task's docs: what it does and, for a step, the table it builds."""
     if phase in STEPS:
-        table = next(t for t in TABLES if t.step == phase)
+        table = model_table(phase)
         name = f"`{source.target_schema}.{target_table_name(source, phase)}`" if source else f"`dbt_{phase}`"
         return (
             f"Builds the run's staging copy of {name} (one row per {table.grain}) from `sql/{phase}.sql`; "

@@ -57,8 +57,6 @@ class Table:
     # BY_VISITOR: the column of the stage `affected` that a visitor's rewritten part starts at
     # (its value NULL: the whole visitor): `reopen_at` for events, `sessions_from` for sessions.
     since: str | None = None
-    # Its step writes it to a run-scoped staging table that publish copies (DuckDB: moves) into place.
-    staged: bool = True
     cluster_by: tuple[str, ...] = ("dbt_visitor_id",)  # the default clustering (by visitor: how runs read)
 
     def __post_init__(self) -> None:
@@ -90,6 +88,10 @@ class Table:
 
     def column_names(self, flow_length: int) -> tuple[str, ...]:
         return tuple(name for name, _ in self.typed_columns(flow_length))
+
+    def describe(self, timeout_minutes: float, flow_length: int) -> str:
+        """What a row holds, for a source's timeout and flow length (DAG docs, Asset extras)."""
+        return self.about.format(timeout=timeout_minutes, following=flow_length - 1)
 
     @property
     def plural(self) -> str:
@@ -391,7 +393,7 @@ class Tables:
         return key if sep and name and _RUN_KEY.match(key) else None
 
     def all_stages(self) -> tuple[str, ...]:
-        return (*RUN_TABLES, *(t.step for t in TABLES if t.staged))
+        return (*RUN_TABLES, *STEPS)
 
 
 STAGE_PREFIX = "__rs_"

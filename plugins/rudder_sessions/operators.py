@@ -108,6 +108,7 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
         self.plan_task_id = plan_task_id
         self.sql: str | None = None
         self.plan: RunPlan | None = None
+        self.render_error: RudderSessionsError | None = None
 
     @cached_property
     def runner(self) -> SessionRunner:
@@ -120,7 +121,7 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
         no plan) is kept for `execute` to report: raised while rendering, it would be folded into
         the log's pre-execute group, under a traceback."""
         super().render_template_fields(context, jinja_env)
-        self.render_error: RudderSessionsError | None = None
+        self.render_error = None
         try:
             if self.source is None:
                 self.source = source_from_params(context.get("params") or {})
@@ -220,7 +221,7 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
         self.costs = {"hook-lineage set-up": _set_up_hook_lineage()}
         with ExitStack() as stack:
             try:
-                if getattr(self, "render_error", None) is not None:
+                if self.render_error is not None:
                     raise self.render_error
                 started = time.monotonic()
                 stack.enter_context(self.runner.one_connection())

@@ -28,7 +28,6 @@ from rudder_sessions.model import (
     Tables,
     audited_by_key,
     published_columns,
-    table,
     typed_columns,
 )
 from rudder_sessions.plan import RunPlan
@@ -59,8 +58,7 @@ def render_phase(phase: str, config: SourceConfig, dialect: Dialect, plan: RunPl
         return sql
     # A full refresh on DuckDB publishes its staged step tables by renaming them; everything else
     # a phase before publish writes is dropped when the run ends.
-    staged = phase in STEPS and table(phase).staged
-    settings = dialect.staging_storage(kept=dialect.publish_by_rename and plan.full and staged)
+    settings = dialect.staging_storage(kept=dialect.publish_by_rename and plan.full and phase in STEPS)
     return f"{settings}\n{sql}" if settings else sql
 
 

@@ -61,6 +61,7 @@ def _kind_problem(setting: Setting, value: Any) -> str | None:
     if kind == "integer":
         if not _is_int(value):
             return f"{value!r} is not an integer"
+        assert setting.bounds, f"integer setting {setting.name} declares no bounds"
         low, high = setting.bounds
         return None if low <= value <= high else f"must be between {low} and {high}, got {value}"
     if kind == "duration":
@@ -92,8 +93,8 @@ class Setting:
     cli_default: Any = REQUIRED
     # A field of the ad-hoc DAG's trigger form, titled so.
     form_title: str | None = None
-    # Inclusive range of an integer setting.
-    bounds: tuple[int, int] = (1, 50)
+    # Inclusive range of an integer setting (kind `integer` needs one).
+    bounds: tuple[int, int] | None = None
 
     @property
     def required(self) -> bool:
@@ -121,6 +122,7 @@ class Setting:
         if self.kind == "number":
             schema: dict[str, Any] = {"type": "number", "exclusiveMinimum": 0}
         elif self.kind == "integer":
+            assert self.bounds, f"integer setting {self.name} declares no bounds"
             schema = {"type": "integer", "minimum": self.bounds[0], "maximum": self.bounds[1]}
         else:
             pattern = {"conn_id": CONN_ID_PATTERN, "duration": DURATION_PATTERN}.get(self.kind, IDENTIFIER_PATTERN)
@@ -146,7 +148,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("timeout_minutes", "number", 30, "session inactivity timeout in minutes (> 0)", shapes_model=True,
             form_title="Session timeout (minutes)"),
     Setting("flow_length", "integer", 5, "N: events per dbt_tracks_flow row (1..50)", shapes_model=True,
-            form_title="Flow length"),
+            form_title="Flow length", bounds=(1, 50)),
     Setting("schedule", "cron", "0 3 * * *", "cron expression or Airflow preset, UTC (the source's DAG)", cli=()),
     Setting("watermark_column", "identifier", "received_at", "the column incremental runs follow",
             shapes_model=True, form_title="Watermark column"),

@@ -5,7 +5,6 @@ refused by its ASSERT, with no ROLLBACK sent after the script (it rolled back it
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from conftest import require_bigquery_emulator
 from rows import FIRST, SECOND
 from rudder_sessions.model import PHASES
-from warehouses import publish_after_another
+from warehouses import assert_killed_run_changes_nothing, publish_after_another
 
 
 @pytest.fixture(scope="module")
@@ -49,15 +48,7 @@ def _run_until(wh, config, last_phase: str) -> None:
 @pytest.mark.parametrize("last_phase", ["plan", "scope", "tracks_flow", "checks"])
 def test_killed_run_changes_nothing_and_next_run_converges(published, last_phase):
     wh, config = published
-    before = wh.snapshot(config)
-    process = multiprocessing.get_context("fork").Process(target=_run_until, args=(wh, config, last_phase))
-    process.start()
-    process.join(300)
-    assert process.exitcode == 9
-    assert wh.snapshot(config) == before
-    summary = wh.runner(config).run("next", "incremental")
-    assert summary["mode"] == "incremental"
-    wh.assert_matches_spec(config)
+    assert_killed_run_changes_nothing(wh, config, _run_until, (wh, config, last_phase), 300)
 
 
 def test_stale_publish_is_refused_by_its_assert_without_a_rollback(published, caplog):

@@ -3,7 +3,6 @@ converges, two runs of one source cannot both publish, and a backfill touches on
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from datetime import timedelta
 
@@ -13,7 +12,7 @@ from rows import BASE, FIRST, SECOND, ev
 from rudder_sessions.errors import AuditFailed
 from rudder_sessions.model import PHASES, PUBLISH
 from spec_model import compute
-from warehouses import publish_after_another
+from warehouses import assert_killed_run_changes_nothing, publish_after_another
 
 EVENTS_CHECK = (
     "each event once in mapped_tracks and track_facts, sessions opened exactly at idle gaps above the timeout"
@@ -81,18 +80,8 @@ PUBLISH_KILL_POINTS = {
 )
 def test_killed_run_changes_nothing_and_next_run_converges(published, last_phase, kill_point):
     warehouse, config = published
-    before = warehouse.snapshot(config)
     die_at = PUBLISH_KILL_POINTS[kill_point] if kill_point else None
-    process = multiprocessing.get_context("fork").Process(
-        target=_run_and_die, args=(warehouse, config, last_phase, die_at)
-    )
-    process.start()
-    process.join(120)
-    assert process.exitcode == 9
-    assert warehouse.snapshot(config) == before
-    summary = warehouse.runner(config).run("next", "incremental")
-    assert summary["mode"] == "incremental"
-    warehouse.assert_matches_spec(config)
+    assert_killed_run_changes_nothing(warehouse, config, _run_and_die, (warehouse, config, last_phase, die_at), 120)
     # The killed run planned on the version "next" replaced: it cannot publish any more, and the
     # next plan drops its staging tables (a run in flight on that version keeps them until then).
     warehouse.runner(config).plan("after", "incremental")

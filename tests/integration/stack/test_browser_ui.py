@@ -34,7 +34,7 @@ from conftest import require, require_postgres
 from rudder_sessions.assets import table_assets
 from rudder_sessions.config import load_config
 from sample_data import write_tracks
-from stack import RUN_TIMEOUT, AirflowStack, postgres_database, utc
+from stack import RUN_TIMEOUT, AirflowStack, running_stack, utc
 from warehouses import ROOT, DuckDBWarehouse
 
 pytestmark = [pytest.mark.airflow, pytest.mark.stack]
@@ -67,14 +67,8 @@ def stack(tmp_path: Path) -> Iterator[tuple[AirflowStack, Path]]:
     database = tmp_path / "demo.duckdb"
     with duckdb.connect(str(database)) as conn:
         write_tracks(conn, schema="rudderstack", table="tracks", events=3000, seed=7, days=DATA_DAYS, start=DATA_START)
-    with postgres_database() as sql_alchemy_conn:
-        airflow = AirflowStack(tmp_path, sql_alchemy_conn, database, os.environ)
-        try:
-            airflow.prepare()
-            airflow.start()
-            yield airflow, database
-        finally:
-            airflow.stop()
+    with running_stack(tmp_path, database) as airflow:
+        yield airflow, database
 
 
 class Browser:

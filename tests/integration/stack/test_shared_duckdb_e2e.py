@@ -6,7 +6,6 @@ take turns on the file instead of colliding on its lock.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from itertools import pairwise
 
@@ -18,7 +17,7 @@ from conftest import require_postgres
 from rudder_sessions.config import load_config
 from rudder_sessions.dag_factory import dag_id
 from sample_data import write_tracks
-from stack import RUN_TIMEOUT, AirflowStack, postgres_database, utc
+from stack import RUN_TIMEOUT, running_stack, utc
 from warehouses import DuckDBWarehouse
 
 pytestmark = [pytest.mark.airflow, pytest.mark.stack]
@@ -43,14 +42,8 @@ def shared(tmp_path):
             {"sources": {name: {"conn_id": "rudder_demo_duckdb", "pool": POOL, **e} for name, e in SOURCES.items()}}
         )
     )
-    with postgres_database() as sql_alchemy_conn:
-        airflow = AirflowStack(tmp_path, sql_alchemy_conn, database, os.environ, config=config)
-        try:
-            airflow.prepare()
-            airflow.start()
-            yield airflow, database, config
-        finally:
-            airflow.stop()
+    with running_stack(tmp_path, database, config) as airflow:
+        yield airflow, database, config
 
 
 def test_two_sources_on_one_duckdb_file_take_turns(shared):
@@ -89,3 +82,8 @@ def test_two_sources_on_one_duckdb_file_take_turns(shared):
         warehouse = DuckDBWarehouse(database, source.source_schema, read_only=True)
         published = warehouse.assert_matches_spec(source)
         assert published["mapped_tracks"], f"source {name} produced no events"
+
+    # A pool someone resized is theirs: preparing the deployment again keeps its slots.
+    airflow.airflow("pools", "set", POOL, "3", "resized by hand")
+    airflow.prepare()
+    assert airflow.api("GET", f"/pools/{POOL}")["slots"] == 3
