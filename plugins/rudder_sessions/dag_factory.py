@@ -6,7 +6,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 from rudder_sessions.assets import ASSET_GROUP, table_assets
-from rudder_sessions.config import SourceConfig, load_config
+from rudder_sessions.config import LoadedConfig, SourceConfig, load_config
 from rudder_sessions.errors import ConfigError
 from rudder_sessions.model import MODES, PHASES, PUBLISH, STEPS, TABLES, target_table_name
 from rudder_sessions.model import table as model_table
@@ -224,24 +224,30 @@ def config_problems(path: str | os.PathLike[str] | None = None) -> dict[str, str
         config = load_config(path)
     except ConfigError as exc:
         return {exc.source: str(exc)}
-    problems = {name: str(error) for name, error in config.errors.items()}
+    return {name: str(error) for name, error in _source_problems(config).items()}
+
+
+def _source_problems(config: LoadedConfig) -> dict[str, ConfigError]:
+    """The entries' own errors, and the schedules Airflow cannot read."""
+    problems = dict(config.errors)
     for source in config.sources.values():
         try:
             _timetable(source)
         except ConfigError as exc:
-            problems[source.name] = str(exc)
+            problems[source.name] = exc
     return problems
 
 
 def build_dags(path: str | os.PathLike[str] | None = None) -> dict[str, object]:
-    """One DAG per valid source, by dag_id. Broken sources are left out, not fatal: a separate DAG
-    file (`rudder_sessions_config_check.py`) reports them as its import error, so one typo never
-    hides the other sources' DAGs."""
-    problems = config_problems(path)
-    if "*" in problems:
+    """One DAG per valid source, by dag_id, from one read of the sources file. Broken sources are
+    left out, not fatal: a separate DAG file (`rudder_sessions_config_check.py`) reports them as its
+    import error, so one typo never hides the other sources' DAGs."""
+    try:
+        config = load_config(path)
+    except ConfigError:
         return {}
-    sources = load_config(path).sources.values()
-    return {dag_id(source): build_dag(source) for source in sources if source.name not in problems}
+    problems = _source_problems(config)
+    return {dag_id(source): build_dag(source) for source in config.sources.values() if source.name not in problems}
 
 
 ADHOC_DAG_ID = f"{DAG_ID_PREFIX}adhoc"
