@@ -1,9 +1,9 @@
--- Mapped tracks: every clean event with its visitor and the idle time since that visitor's
+-- Mapped tracks: every clean event with its visitor and the idle time since that visitor’s
 -- previous event, in fractional minutes. `starts_session` marks the events that open a session:
--- a visitor's first event, or one strictly more than the timeout after the previous event,
+-- a visitor’s first event, or one strictly more than the timeout after the previous event,
 -- compared in exact microseconds ({{ cfg.timeout_microseconds }} = {{ cfg.timeout_minutes }} minutes).
 {%- if not plan.full %}
--- This run recomputes the scoped events ({{ t.stage('region') }}); the first of a visitor's
+-- This run recomputes the scoped events ({{ t.stage('region') }}); the first of a visitor’s
 -- follows its unchanged published event at affected.previous_at.
 {%- endif %}
 {% set ts = d.quote('timestamp') %}

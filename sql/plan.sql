@@ -32,7 +32,7 @@
 -- reads from history, found by narrow reads, so that the reads of whole rows prune partitions.
 {{ declare_span('copies') }}
 {%- if plan.backfill %}
--- The copies of the window's ids lie within this span of {{ cfg.watermark_column }}: where the source is
+-- The copies of the window’s ids lie within this span of {{ cfg.watermark_column }}: where the source is
 -- partitioned by it, the read of their whole rows below prunes the rest.
 DECLARE source_span DEFAULT (
     SELECT AS STRUCT MIN({{ wm }}) AS lo, MAX({{ wm }}) AS hi
@@ -45,7 +45,7 @@ DECLARE source_span DEFAULT (
 {{ d.drop_table(t.stage('events')) }};
 
 -- One read of the source: every row of the run, cleaned and classified, in the table that
--- becomes the run's events once the dropped rows and the losing copies are deleted from it.
+-- becomes the run’s events once the dropped rows and the losing copies are deleted from it.
 CREATE TABLE {{ t.stage('events') }} AS
 WITH cleaned AS (
     SELECT
@@ -131,15 +131,15 @@ WHERE copy_rank = 1;
 {% if not plan.full %}
 {%- if plan.incremental %}
 -- Changes: incoming events that are new or replace their published copy (received earlier, or
--- equal receipt and smaller content), with the published copy's identity and position.
+-- equal receipt and smaller content), with the published copy’s identity and position.
 {%- else %}
--- Changes: the source is the truth for the window's events (all their copies were read): each
+-- Changes: the source is the truth for the window’s events (all their copies were read): each
 -- replaces its published copy; published events of the window left without a valid copy go.
 {%- endif %}
 {{ d.drop_table(t.stage('changes')) }};
 {%- if d.script_bounds %}
 
--- The published copies' time span, from the two columns a lookup by id needs.
+-- The published copies’ time span, from the two columns a lookup by id needs.
 SET copies = (
     SELECT AS STRUCT MIN(mapped.{{ ts }}) AS lo, MAX(mapped.{{ ts }}) AS hi
     FROM {{ t.target('mapped_tracks') }} AS mapped

@@ -19,7 +19,7 @@ run.max_watermark
 
 {%- if d.script_transactions and not plan.full %}
 -- The earliest time this run rewrites, as script variables: constants to every statement after
--- them, so the deletes below prune the published tables' day partitions.
+-- them, so the deletes below prune the published tables’ day partitions.
 {%- for since, variable in rewrite_bounds.items() %}
 DECLARE {{ variable }} {{ d.timestamp_type }} DEFAULT {{ earliest_rewrite(since) }};
 {%- endfor %}

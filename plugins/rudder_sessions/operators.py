@@ -45,7 +45,7 @@ except ImportError:  # Airflow 3.0
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-PLAN_NOT_YET = "-- The plan task fixes the run's mode and window when it runs; the SQL it ran shows here after."
+PLAN_NOT_YET = "-- The plan task fixes the mode and window of the run when it runs; the SQL it ran shows here after."
 
 # Mistakes and refusals that a retry cannot fix: fail at once with the message.
 FINAL_ERRORS = (ConfigError, SourceError, AuditFailed, PublishConflict, SettingsChanged, StatementRefused)

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import require_extra
 from rudder_sessions.cli import main
-from rudder_sessions.dialects import DuckDBDialect
+from rudder_sessions.dialects import DIALECTS, DuckDBDialect, get_dialect
 from rudder_sessions.engine import SessionRunner
 from rudder_sessions.model import PHASES, run_key
 from rudder_sessions.plan import RunPlan
@@ -88,3 +88,19 @@ def test_cli_render_all_phases_in_order(capsys):
 def test_identifiers_are_quoted_and_validated():
     sql = render_phase("plan", make_config(source_schema="Raw_Events"), DuckDBDialect(), run_info())
     assert 'FROM "Raw_Events"."tracks"' in sql
+
+
+@pytest.mark.parametrize("dialect", sorted(DIALECTS))
+def test_comments_hold_no_quote_that_a_highlighter_would_take_for_a_string(dialect):
+    """The UI's Rendered Template highlighter does not know SQL comments: a lone ' in one colours the rest."""
+    config = make_config(flow_length=5)
+    texts = []
+    for mode in WINDOWS:
+        texts += [render_phase(phase, config, get_dialect(dialect), run_info(mode=mode)) for phase in PHASES]
+    quoted = [
+        line.strip()
+        for text in texts
+        for line in text.splitlines()
+        if "--" in line and any(line.split("--", 1)[1].count(quote) % 2 for quote in "'\"`")
+    ]
+    assert quoted == []

@@ -9,7 +9,7 @@
 -- Script variables, declared first as a script requires: the time spans of the rows this run
 -- reads from history, found by narrow reads, so that the reads of whole rows prune partitions.
 DECLARE copies STRUCT<lo TIMESTAMP, hi TIMESTAMP>;
--- The copies of the window's ids lie within this span of received_at: where the source is
+-- The copies of the window’s ids lie within this span of received_at: where the source is
 -- partitioned by it, the read of their whole rows below prunes the rest.
 DECLARE source_span DEFAULT (
     SELECT AS STRUCT MIN(`received_at`) AS lo, MAX(`received_at`) AS hi
@@ -26,7 +26,7 @@ DECLARE source_span DEFAULT (
 DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_events`;
 
 -- One read of the source: every row of the run, cleaned and classified, in the table that
--- becomes the run's events once the dropped rows and the losing copies are deleted from it.
+-- becomes the run’s events once the dropped rows and the losing copies are deleted from it.
 CREATE TABLE `sessions`.`__rs_a330a0bc481b_events` AS
 WITH cleaned AS (
     SELECT
@@ -109,11 +109,11 @@ WHERE copy_rank = 1;
 DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_copies`;
 
 
--- Changes: the source is the truth for the window's events (all their copies were read): each
+-- Changes: the source is the truth for the window’s events (all their copies were read): each
 -- replaces its published copy; published events of the window left without a valid copy go.
 DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_changes`;
 
--- The published copies' time span, from the two columns a lookup by id needs.
+-- The published copies’ time span, from the two columns a lookup by id needs.
 SET copies = (
     SELECT AS STRUCT MIN(mapped.`timestamp`) AS lo, MAX(mapped.`timestamp`) AS hi
     FROM `sessions`.`dbt_mapped_tracks` AS mapped

@@ -6,7 +6,7 @@
 
 -- The published tables, created once with their layout (before the transaction: DDL commits on
 -- most warehouses). Publish writes them with DML only, so their layout, grants and dependent
--- views stay as the warehouse's owner set them.
+-- views stay as the warehouse’s owner set them.
 
 CREATE TABLE IF NOT EXISTS `sessions`.`dbt_aliases_mapping` (
     `alias` STRING,
@@ -70,7 +70,7 @@ PARTITION BY DATE(`timestamp`)
 CLUSTER BY `dbt_visitor_id`;
 
 -- The earliest time this run rewrites, as script variables: constants to every statement after
--- them, so the deletes below prune the published tables' day partitions.
+-- them, so the deletes below prune the published tables’ day partitions.
 DECLARE events_from TIMESTAMP DEFAULT (
     SELECT IF(LOGICAL_OR(reopen_at IS NULL), TIMESTAMP '0001-01-01 00:00:00', MIN(reopen_at))
     FROM `sessions`.`__rs_a330a0bc481b_affected`

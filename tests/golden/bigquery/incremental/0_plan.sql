@@ -13,7 +13,7 @@ DECLARE copies STRUCT<lo TIMESTAMP, hi TIMESTAMP>;
 DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_events`;
 
 -- One read of the source: every row of the run, cleaned and classified, in the table that
--- becomes the run's events once the dropped rows and the losing copies are deleted from it.
+-- becomes the run’s events once the dropped rows and the losing copies are deleted from it.
 CREATE TABLE `sessions`.`__rs_a330a0bc481b_events` AS
 WITH cleaned AS (
     SELECT
@@ -89,10 +89,10 @@ DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_copies`;
 
 
 -- Changes: incoming events that are new or replace their published copy (received earlier, or
--- equal receipt and smaller content), with the published copy's identity and position.
+-- equal receipt and smaller content), with the published copy’s identity and position.
 DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_changes`;
 
--- The published copies' time span, from the two columns a lookup by id needs.
+-- The published copies’ time span, from the two columns a lookup by id needs.
 SET copies = (
     SELECT AS STRUCT MIN(mapped.`timestamp`) AS lo, MAX(mapped.`timestamp`) AS hi
     FROM `sessions`.`dbt_mapped_tracks` AS mapped

@@ -1,9 +1,9 @@
 -- Scope: which visitors this run changes, and from which point on.
--- A visitor's output before its first changed event cannot change, so the run recomputes each
+-- A visitor’s output before its first changed event cannot change, so the run recomputes each
 -- affected visitor from a point at or before that event (reopen_at) and keeps the rest:
---   * when the visitor's last published event before the change lies more than the timeout
+--   * when the visitor’s last published event before the change lies more than the timeout
 --     earlier (a returning visitor, the usual case), the change opens a new session: the run
---     recomputes from the change itself, and carries the visitor's last published session over
+--     recomputes from the change itself, and carries the visitor’s last published session over
 --     to give it its new next_session_start_at;
 --   * otherwise the change falls into a published session: the run reopens that session (its
 --     start event, unchanged, still starts a session) and recomputes from its start.
@@ -96,7 +96,7 @@ first_changes AS (
     GROUP BY dbt_visitor_id
 ),
 last_sessions AS (
-    -- The visitor's last published session starting before the first change.
+    -- The visitor’s last published session starting before the first change.
     SELECT
         first_changes.dbt_visitor_id,
         first_changes.first_change_at,
@@ -112,7 +112,7 @@ last_sessions AS (
     WHERE first_changes.whole_visitor = 0
 ),
 earlier_events AS (
-    -- The last published events before the first change and before that session's start.
+    -- The last published events before the first change and before that session’s start.
     SELECT
         last_sessions.dbt_visitor_id,
         last_sessions.first_change_at,
@@ -139,7 +139,7 @@ reopen_points AS (
     FROM earlier_events
 )
 -- A visitor without a published session before its first change has no published event before
--- it either: it is recomputed from that change, all of it (a backfill's whole visitors: NULLs).
+-- it either: it is recomputed from that change, all of it (a backfill’s whole visitors: NULLs).
 SELECT
     first_changes.dbt_visitor_id,
     CASE

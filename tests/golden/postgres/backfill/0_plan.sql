@@ -9,7 +9,7 @@
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_events";
 
 -- One read of the source: every row of the run, cleaned and classified, in the table that
--- becomes the run's events once the dropped rows and the losing copies are deleted from it.
+-- becomes the run’s events once the dropped rows and the losing copies are deleted from it.
 CREATE TABLE "sessions"."__rs_a330a0bc481b_events" AS
 WITH cleaned AS (
     SELECT
@@ -91,7 +91,7 @@ WHERE copy_rank = 1;
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_copies";
 ANALYZE "sessions"."__rs_a330a0bc481b_events";
 
--- Changes: the source is the truth for the window's events (all their copies were read): each
+-- Changes: the source is the truth for the window’s events (all their copies were read): each
 -- replaces its published copy; published events of the window left without a valid copy go.
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_changes";
 

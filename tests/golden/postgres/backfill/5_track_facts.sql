@@ -1,6 +1,6 @@
 -- Track facts: every event with its session and its place in that session. One ordering of each
--- visitor's events (timestamp, id) gives both numbers: the session is the running count of
--- session starts, the place is the event's number minus that of its session's first event.
+-- visitor’s events (timestamp, id) gives both numbers: the session is the running count of
+-- session starts, the place is the event’s number minus that of its session’s first event.
 -- No range join against session_tracks, and no second sort per session.
 
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_track_facts";

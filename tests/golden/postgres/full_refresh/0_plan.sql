@@ -9,7 +9,7 @@
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_events";
 
 -- One read of the source: every row of the run, cleaned and classified, in the table that
--- becomes the run's events once the dropped rows and the losing copies are deleted from it.
+-- becomes the run’s events once the dropped rows and the losing copies are deleted from it.
 CREATE TABLE "sessions"."__rs_a330a0bc481b_events" AS
 WITH cleaned AS (
     SELECT

@@ -10,7 +10,7 @@
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_events";
 
 -- One read of the source: every row of the run, cleaned and classified, in the table that
--- becomes the run's events once the dropped rows and the losing copies are deleted from it.
+-- becomes the run’s events once the dropped rows and the losing copies are deleted from it.
 CREATE TABLE "sessions"."__rs_a330a0bc481b_events" AS
 WITH cleaned AS (
     SELECT
@@ -86,7 +86,7 @@ DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_copies";
 ANALYZE "sessions"."__rs_a330a0bc481b_events";
 
 -- Changes: incoming events that are new or replace their published copy (received earlier, or
--- equal receipt and smaller content), with the published copy's identity and position.
+-- equal receipt and smaller content), with the published copy’s identity and position.
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_changes";
 
 CREATE TABLE "sessions"."__rs_a330a0bc481b_changes" AS

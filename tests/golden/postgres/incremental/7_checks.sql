@@ -1,5 +1,5 @@
 -- Audit: each query counts the staged rows that break a promise of the model. Any count above
--- zero stops the run before publish, with the check's name and the count. Each check reads the
+-- zero stops the run before publish, with the check’s name and the count. Each check reads the
 -- staged tables once, by hash: no check sorts.
 SELECT 'unique session_id in session_tracks' AS check_name, COUNT(*) AS failures
 FROM (SELECT session_id FROM "sessions"."__rs_a330a0bc481b_session_tracks" GROUP BY session_id HAVING COUNT(*) > 1) AS dup;
@@ -12,7 +12,7 @@ WHERE NOT EXISTS (
 
 -- One aggregate by event_id over mapped_tracks and track_facts: every event once in each, and
 -- first of its session in track_facts exactly where mapped_tracks opens one (the idle time since
--- the visitor's previous event exceeds the timeout): no idle gap above the timeout inside a
+-- the visitor’s previous event exceeds the timeout): no idle gap above the timeout inside a
 -- session, no session opened without one.
 SELECT 'each event once in mapped_tracks and track_facts, sessions opened exactly at idle gaps above the timeout'
     AS check_name, COUNT(*) AS failures
@@ -29,7 +29,7 @@ FROM (
     HAVING SUM(in_mapped) <> 1 OR SUM(in_facts) <> 1 OR MIN(opens) <> MAX(opens)
 ) AS failing;
 
--- tracks_flow is track_facts' rows with a window over them: the same events when the counts agree.
+-- tracks_flow is track_facts’ rows with a window over them: the same events when the counts agree.
 SELECT 'as many events in tracks_flow as in track_facts' AS check_name,
     ABS((SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_track_facts") - (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_tracks_flow"))
     AS failures;

@@ -1,8 +1,8 @@
--- Mapped tracks: every clean event with its visitor and the idle time since that visitor's
+-- Mapped tracks: every clean event with its visitor and the idle time since that visitor’s
 -- previous event, in fractional minutes. `starts_session` marks the events that open a session:
--- a visitor's first event, or one strictly more than the timeout after the previous event,
+-- a visitor’s first event, or one strictly more than the timeout after the previous event,
 -- compared in exact microseconds (1800000000 = 30 minutes).
--- This run recomputes the scoped events ("sessions"."__rs_a330a0bc481b_region"); the first of a visitor's
+-- This run recomputes the scoped events ("sessions"."__rs_a330a0bc481b_region"); the first of a visitor’s
 -- follows its unchanged published event at affected.previous_at.
 
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_mapped_tracks";

@@ -6,7 +6,7 @@
 
 -- The published tables, created once with their layout (before the transaction: DDL commits on
 -- most warehouses). Publish writes them with DML only, so their layout, grants and dependent
--- views stay as the warehouse's owner set them.
+-- views stay as the warehouse’s owner set them.
 
 CREATE TABLE IF NOT EXISTS "sessions"."dbt_aliases_mapping" (
     "alias" VARCHAR(65535) COLLATE CASE_SENSITIVE,

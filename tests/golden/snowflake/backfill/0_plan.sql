@@ -9,7 +9,7 @@
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_EVENTS";
 
 -- One read of the source: every row of the run, cleaned and classified, in the table that
--- becomes the run's events once the dropped rows and the losing copies are deleted from it.
+-- becomes the run’s events once the dropped rows and the losing copies are deleted from it.
 CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_EVENTS" AS
 WITH cleaned AS (
     SELECT
@@ -91,7 +91,7 @@ WHERE copy_rank = 1;
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_COPIES";
 
 
--- Changes: the source is the truth for the window's events (all their copies were read): each
+-- Changes: the source is the truth for the window’s events (all their copies were read): each
 -- replaces its published copy; published events of the window left without a valid copy go.
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_CHANGES";
 

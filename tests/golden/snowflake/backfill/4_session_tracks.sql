@@ -1,5 +1,5 @@
 -- Session tracks: one row per session, numbered from 1 per visitor in time order, with the
--- start of the visitor's next session (NULL for the last one).
+-- start of the visitor’s next session (NULL for the last one).
 -- Reopened visitors continue the numbering after their unchanged sessions (sessions_before); a
 -- visitor recomputed from a new session on carries its last published session over, whose next
 -- session start changes.

@@ -9,7 +9,7 @@
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_EVENTS";
 
 -- One read of the source: every row of the run, cleaned and classified, in the table that
--- becomes the run's events once the dropped rows and the losing copies are deleted from it.
+-- becomes the run’s events once the dropped rows and the losing copies are deleted from it.
 CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_EVENTS" AS
 WITH cleaned AS (
     SELECT

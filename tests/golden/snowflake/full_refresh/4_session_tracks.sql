@@ -1,5 +1,5 @@
 -- Session tracks: one row per session, numbered from 1 per visitor in time order, with the
--- start of the visitor's next session (NULL for the last one).
+-- start of the visitor’s next session (NULL for the last one).
 
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_SESSION_TRACKS";
 

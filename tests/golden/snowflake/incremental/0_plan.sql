@@ -10,7 +10,7 @@
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_EVENTS";
 
 -- One read of the source: every row of the run, cleaned and classified, in the table that
--- becomes the run's events once the dropped rows and the losing copies are deleted from it.
+-- becomes the run’s events once the dropped rows and the losing copies are deleted from it.
 CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_EVENTS" AS
 WITH cleaned AS (
     SELECT
@@ -86,7 +86,7 @@ DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_COPIES";
 
 
 -- Changes: incoming events that are new or replace their published copy (received earlier, or
--- equal receipt and smaller content), with the published copy's identity and position.
+-- equal receipt and smaller content), with the published copy’s identity and position.
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_CHANGES";
 
 CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_CHANGES" AS

@@ -1,9 +1,9 @@
 -- Tracks flow: every event with the 4 events that follow it in the same
--- session (event_k is the event k-1 places later; NULL past the session's end).
--- One ordering of each visitor's events, by (timestamp, place in the session), serves them all:
--- a session starts strictly later than the timeout after the visitor's previous event, so two
+-- session (event_k is the event k-1 places later; NULL past the session’s end).
+-- One ordering of each visitor’s events, by (timestamp, place in the session), serves them all:
+-- a session starts strictly later than the timeout after the visitor’s previous event, so two
 -- sessions never share a timestamp, and the event k places later is in the same session exactly
--- when its place is this one's plus k. Partitioned by visitor, it ran about a fifth faster on
+-- when its place is this one’s plus k. Partitioned by visitor, it ran about a fifth faster on
 -- DuckDB than partitioned by session_id.
 
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_TRACKS_FLOW";
