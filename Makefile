@@ -18,6 +18,9 @@ $(BIN)/uv:
 $(VENV)/.installed: $(BIN)/uv requirements.txt pyproject.toml
 	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@# The build's egg-info in the checkout would be a second rudder-sessions to anything started here
+	@# (Airflow would then load its plugin twice); the install's own metadata is in the virtualenv.
+	rm -rf rudder_sessions.egg-info
 	touch $@
 
 install: $(VENV)/.installed

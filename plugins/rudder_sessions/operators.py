@@ -34,7 +34,8 @@ from rudder_sessions.errors import (
 from rudder_sessions.hooks import get_hook
 from rudder_sessions.model import PHASES, PLAN, PUBLISH, STEPS, target_table_name
 from rudder_sessions.plan import BACKFILL, INCREMENTAL, RunPlan
-from rudder_sessions.run_log import format_summary
+from rudder_sessions.run_log import format_note, format_summary
+from rudder_sessions.run_notes import NOTE_KEY
 from rudder_sessions.timestamps import parse_timestamp
 
 try:  # Airflow 3.1+; airflow.exceptions' names are deprecated there
@@ -136,11 +137,12 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
         self.plan = self._plan(context)
         self.sql = self.runner.render(self.phase, self.plan)
 
-    def _fail_or_retry(self, exc: RudderSessionsError) -> None:
+    def _fail_or_retry(self, context: Context, exc: RudderSessionsError) -> None:
         """A warehouse hiccup is raised for Airflow to retry; anything else fails the task at once."""
         if isinstance(exc, PhaseFailed) and not isinstance(exc, FINAL_ERRORS):
+            self._note(context, f"**failed at {self.task_id}** (Airflow retries it while it has retries): {exc}")
             raise exc
-        self._fail(exc)
+        self._fail(context, exc)
 
     def _plan(self, context: Context) -> RunPlan:
         """The run's plan: made by the plan task when it runs, read from its XCom by the others."""
@@ -210,10 +212,18 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         return self.get_openlineage_facets_on_start()
 
-    def _fail(self, exc: Exception) -> None:
+    def _fail(self, context: Context, exc: Exception) -> None:
         # A user mistake or a refusal: retrying cannot help, and one clear line says what to fix.
         self.log.error("%s", exc)
+        self._note(context, f"**failed at {self.task_id}**: {exc}")
         raise AirflowFailException(str(exc)) from None
+
+    def _note(self, context: Context, text: str) -> None:
+        """This task's part of the DAG run's note (`rudder_sessions.run_notes` joins the parts)."""
+        try:
+            context["ti"].xcom_push(key=NOTE_KEY, value=text)
+        except Exception:  # the note must never fail the run
+            self.log.warning("could not leave this task's part of the run note", exc_info=True)
 
     def execute(self, context: Context) -> dict[str, Any]:
         """The phase on one connection for the whole task: one open (and, on DuckDB, one
@@ -231,7 +241,7 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
                     self._plan_and_render(context)
                     self.costs["planning"] = time.monotonic() - started
             except RudderSessionsError as exc:
-                self._fail_or_retry(exc)
+                self._fail_or_retry(context, exc)
             return self._run_phase(context)
 
     def _log_timing(self, context: Context, sql_seconds: float) -> None:
@@ -253,18 +263,23 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
             except Exception:  # the original error matters more
                 self.log.warning("could not log the failure of run %s", self.plan.run_id, exc_info=True)
             if isinstance(exc, FINAL_ERRORS):
-                self._fail(exc)
+                self._fail(context, exc)
+            self._note(context, f"**failed at {self.task_id}** (Airflow retries it while it has retries): {exc}")
             raise
         self.log.info("%s of source %r took %.2fs; rows: %s", self.phase, self.source.name, result.seconds, result.rows)
         self._log_timing(context, result.seconds + self.costs.get("planning", 0.0))
         if self.phase == PLAN:
+            self._note(context, self.plan.describe(named=False))
             return self.plan.to_dict()
         if self.phase == PUBLISH:
             if self.plan.noop:
+                self._note(context, "nothing published; no asset events")
                 raise AirflowSkipException(f"nothing to publish: {self.plan.reason}; no asset events")
             summary = self.runner.summary(self.plan.run_id)
             self.log.info("%s", format_summary(summary, self.source))
-            if self.plan.mode == INCREMENTAL and not summary["events_changed"]:
+            unchanged = self.plan.mode == INCREMENTAL and not summary["events_changed"]
+            self._note(context, format_note(summary, self.source, announced=not unchanged))
+            if unchanged:
                 # Skipped, the task emits no asset events: downstream DAGs wait for a real change.
                 # (A backfill or full refresh someone asked for always announces its tables.)
                 raise AirflowSkipException("no event changed: the tables are as they were; no asset events")

@@ -91,10 +91,13 @@ class RunPlan:
                 values[name] = datetime.fromisoformat(values[name])
         return cls(**values)
 
-    def describe(self) -> str:
+    def describe(self, named: bool = True) -> str:
+        """The run's mode (and why it differs from the one requested) and window; `named=False`
+        leaves out the run id (where the run is already known: its DAG run note)."""
+        run = f"run {self.run_id}: " if named else ""
         if self.noop:
-            return f"run {self.run_id}: nothing to do ({self.reason})"
-        text = f"run {self.run_id}: {self.mode}"
+            return f"{run}nothing to do ({self.reason})"
+        text = f"{run}{self.mode}"
         if self.mode != self.requested_mode:
             text += f" (requested {self.requested_mode}: {self.reason})"
         if self.incremental:

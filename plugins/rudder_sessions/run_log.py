@@ -236,9 +236,33 @@ def _show(value: Any) -> str:
     return "(unset)" if value is None else str(value)
 
 
+def _dropped(summary: dict[str, Any]) -> str:
+    reasons = ", ".join(f"{r} {summary[f'dropped_{r}']}" for r in DROP_REASONS)
+    return f"{sum(summary[f'dropped_{r}'] for r in DROP_REASONS)} ({reasons})"
+
+
+def format_note(summary: dict[str, Any], config: SourceConfig, announced: bool = True) -> str:
+    """The published run's counts as Markdown for the DAG run's note, below the plan's line
+    (mode, why it differs from the requested one, window)."""
+    written = " · ".join(f"`{target_table_name(config, s)}` {summary[f'rows_{s}']:,}" for s in STEPS)
+    outcome = "published" if announced else "nothing changed"
+    return "\n".join(
+        [
+            f"**{summary['mode']}, {outcome}**: {summary['events_changed']:,} events changed, "
+            f"{summary['visitors']:,} visitors, {summary['sessions']:,} sessions",
+            "",
+            f"- rows read {summary['rows_read']:,}, dropped {_dropped(summary)}",
+            f"- events changed {summary['events_changed']:,}; visitors {summary['visitors']:,} "
+            f"(affected {summary['visitors_affected']:,}); sessions {summary['sessions']:,}",
+            f"- watermark {summary['watermark_before']} → {summary['watermark_after']}",
+            f"- rows written: {written}",
+            "- published; asset events sent" if announced else "- no event changed: no asset events",
+        ]
+    )
+
+
 def format_summary(summary: dict[str, Any], config: SourceConfig) -> str:
     """A short human summary of a run, for the CLI and task logs."""
-    dropped = ", ".join(f"{r} {summary[f'dropped_{r}']}" for r in DROP_REASONS)
     mode = summary["mode"]
     if summary["requested_mode"] != mode:
         mode += f" (requested {summary['requested_mode']}"
@@ -249,7 +273,7 @@ def format_summary(summary: dict[str, Any], config: SourceConfig) -> str:
     lines = [
         f"run {summary['run_id']}: {mode} of source {config.name!r}{window}",
         f"  rows read         {summary['rows_read']}",
-        f"  rows dropped      {sum(summary[f'dropped_{r}'] for r in DROP_REASONS)} ({dropped})",
+        f"  rows dropped      {_dropped(summary)}",
         f"  events changed    {summary['events_changed']}",
         f"  visitors affected {summary['visitors_affected']}",
         f"  visitors          {summary['visitors']}",

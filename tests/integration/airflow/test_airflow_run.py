@@ -86,6 +86,12 @@ def test_first_run_publishes_the_model(demo):
         timing = re.search(rf"{task} of source 'demo': SQL (\d+\.\d+)s; task so far (\d+\.\d+)s, outside", log)
         assert timing and float(timing[1]) <= float(timing[2]), task
         assert "hook-lineage set-up" in log[timing.end() : timing.end() + 300]
+    # The run's page says what it did: mode and why, counts, rows written per table.
+    (note,) = run_notes(workdir)
+    assert note.startswith("**full_refresh, published**: ")  # the first line, which the run's page shows
+    assert "\n\nfull_refresh (requested incremental: nothing published yet)" in note
+    assert f"rows read {run[3]:,}, dropped" in note
+    assert "`dbt_track_facts` " in note and "published; asset events sent" in note
     assert not re.search(r"rows affected: -1", log, re.IGNORECASE)  # counts the driver cannot give say so
 
 
@@ -124,6 +130,19 @@ def test_incremental_then_backfill_from_trigger_parameters(demo):
     warehouse.assert_matches_spec(config)
 
 
+def run_notes(workdir, dag_id=DAG_ID) -> list[str]:
+    """The DAG runs' notes, oldest run first (None where a run has none)."""
+    import sqlite3
+
+    with sqlite3.connect(workdir / "airflow" / "airflow.db") as db:
+        rows = db.execute(
+            "SELECT dag_run_note.content FROM dag_run LEFT JOIN dag_run_note ON dag_run_note.dag_run_id = dag_run.id "
+            "WHERE dag_run.dag_id = ? ORDER BY dag_run.id",
+            (dag_id,),
+        ).fetchall()
+    return [content for (content,) in rows]
+
+
 def asset_event_count(workdir) -> int:
     import sqlite3
 
@@ -145,6 +164,7 @@ def test_an_incremental_run_that_changes_nothing_announces_nothing(demo):
         ).fetchone()
     assert (mode, outcome, changed) == ("incremental", "published", 0)
     assert "no event changed: the tables are as they were; no asset events" in output
+    assert "no event changed: no asset events" in run_notes(workdir)[-1]
     assert asset_event_count(workdir) == before  # downstream DAGs are not triggered for nothing
 
 
@@ -204,3 +224,6 @@ def test_adhoc_dag_names_a_missing_connection(demo):
     assert "source 'onboarding': conn_id: Airflow connection 'not_a_connection' does not exist" in output
     assert "AirflowFailException is deprecated" not in output  # raised from the task SDK's own module
     assert "state=failed" in output
+    note = run_notes(demo[0], "rudder_sessions__adhoc")[-1]
+    missing = "source 'onboarding': conn_id: Airflow connection 'not_a_connection' does not exist"
+    assert note == f"**failed at plan**: {missing}"

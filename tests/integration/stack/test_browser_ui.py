@@ -230,8 +230,12 @@ def test_trigger_backfill_and_bad_triggers_through_the_ui(stack, request):
         ui.shot("full-refresh-run-page")
         (full,) = airflow.wait_for_runs(DAG_ID, [full_id], timeout=RUN_TIMEOUT)
         assert full["run_type"] == "manual" and full["conf"]["mode"] == "full_refresh", full
+        # The run's note, which the scheduler writes as the run ends, says what it did.
+        assert full["note"].startswith("**full_refresh, published**: 2,958 events changed"), full
+        assert "- rows read 3,000, dropped" in full["note"] and "published; asset events sent" in full["note"], full
         ui.run_page(full_id)
         ui.expect(page.get_by_text("Success", exact=True).first).to_be_visible()
+        ui.expect(page.get_by_text("full_refresh, published").first).to_be_visible()  # the note's first line
         ui.shot("full-refresh-succeeded")
         timings["full refresh"] = time.monotonic() - mark
 
@@ -343,6 +347,10 @@ def test_trigger_backfill_and_bad_triggers_through_the_ui(stack, request):
         assert bad["conf"] == {"mode": "backfill", "start": None, "end": None}, bad
         plan = airflow.api("GET", f"/dags/{DAG_ID}/dagRuns/{quote(bad_id, safe='')}/taskInstances/plan")
         assert (plan["state"], plan["try_number"]) == ("failed", 1), plan
+        assert bad["note"] == f"**failed at plan**: {NO_WINDOW}", bad  # on the run's page, not only in a log
+        ui.run_page(bad_id)
+        ui.expect(page.get_by_text(NO_WINDOW).first).to_be_visible()
+        ui.shot("backfill-without-dates-run-note")
         ui.run_page(bad_id, "plan")
         ui.expect(page.get_by_text(f"ERROR - {NO_WINDOW}").first).to_be_visible()
         ui.shot("backfill-without-dates-plan-log")
