@@ -33,9 +33,9 @@ from rudder_sessions.errors import (
 )
 from rudder_sessions.hooks import get_hook
 from rudder_sessions.model import PHASES, PLAN, PUBLISH, STEPS, target_table_name
+from rudder_sessions.notes import NOTE_KEY
 from rudder_sessions.plan import BACKFILL, INCREMENTAL, RunPlan
 from rudder_sessions.run_log import format_note, format_summary
-from rudder_sessions.run_notes import NOTE_KEY
 from rudder_sessions.timestamps import parse_timestamp
 
 try:  # Airflow 3.1+; airflow.exceptions' names are deprecated there

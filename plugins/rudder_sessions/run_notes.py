@@ -17,17 +17,9 @@ from typing import Any
 from airflow.listeners import hookimpl
 from airflow.plugins_manager import AirflowPlugin
 
+from rudder_sessions.notes import NOTE_KEY, join_parts
+
 log = logging.getLogger(__name__)
-
-NOTE_KEY = "rudder_sessions_note"
-# DagRunNote.content is a String(1000).
-NOTE_LIMIT = 1000
-
-
-def join_parts(parts: list[str]) -> str:
-    """The note from the tasks' parts, latest (the outcome) first, cut to what the note column holds."""
-    note = "\n\n".join(part.strip() for part in parts if part and part.strip())
-    return note if len(note) <= NOTE_LIMIT else note[: NOTE_LIMIT - 1] + "…"
 
 
 def note_parts(session: Any, dag_id: str, run_id: str) -> list[str]:

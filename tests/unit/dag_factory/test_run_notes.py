@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rudder_sessions.run_notes import NOTE_LIMIT, join_parts
+from rudder_sessions.notes import NOTE_LIMIT, join_parts
 
 
 def test_parts_are_joined_as_paragraphs_and_empty_ones_left_out():
