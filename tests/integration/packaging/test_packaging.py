@@ -30,6 +30,8 @@ DISTRIBUTIONS = {
     "airflow.providers.amazon": "apache-airflow-providers-amazon",
     "airflow.providers.openlineage": "apache-airflow-providers-openlineage",
     "airflow": "apache-airflow",
+    # Airflow's metadata ORM: the run-note listener writes through the scheduler's own session.
+    "sqlalchemy": "apache-airflow",
     "yaml": "pyyaml",
     "jinja2": "jinja2",
     "duckdb": "duckdb",
