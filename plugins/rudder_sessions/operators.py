@@ -140,7 +140,7 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
     def _fail_or_retry(self, context: Context, exc: RudderSessionsError) -> None:
         """A warehouse hiccup is raised for Airflow to retry; anything else fails the task at once."""
         if isinstance(exc, PhaseFailed) and not isinstance(exc, FINAL_ERRORS):
-            self._note(context, f"**failed at {self.task_id}** (Airflow retries it while it has retries): {exc}")
+            self._note_failure(context, exc, retried=True)
             raise exc
         self._fail(context, exc)
 
@@ -215,8 +215,12 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
     def _fail(self, context: Context, exc: Exception) -> None:
         # A user mistake or a refusal: retrying cannot help, and one clear line says what to fix.
         self.log.error("%s", exc)
-        self._note(context, f"**failed at {self.task_id}**: {exc}")
+        self._note_failure(context, exc)
         raise AirflowFailException(str(exc)) from None
+
+    def _note_failure(self, context: Context, exc: Exception, retried: bool = False) -> None:
+        retry = " (Airflow retries it while it has retries)" if retried else ""
+        self._note(context, f"**failed at {self.task_id}**{retry}: {exc}")
 
     def _note(self, context: Context, text: str) -> None:
         """This task's part of the DAG run's note (`rudder_sessions.run_notes` joins the parts)."""
@@ -264,7 +268,7 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
                 self.log.warning("could not log the failure of run %s", self.plan.run_id, exc_info=True)
             if isinstance(exc, FINAL_ERRORS):
                 self._fail(context, exc)
-            self._note(context, f"**failed at {self.task_id}** (Airflow retries it while it has retries): {exc}")
+            self._note_failure(context, exc, retried=True)
             raise
         self.log.info("%s of source %r took %.2fs; rows: %s", self.phase, self.source.name, result.seconds, result.rows)
         self._log_timing(context, result.seconds + self.costs.get("planning", 0.0))

@@ -252,8 +252,7 @@ def format_note(summary: dict[str, Any], config: SourceConfig, announced: bool =
             f"{summary['visitors']:,} visitors, {summary['sessions']:,} sessions",
             "",
             f"- rows read {summary['rows_read']:,}, dropped {_dropped(summary)}",
-            f"- events changed {summary['events_changed']:,}; visitors {summary['visitors']:,} "
-            f"(affected {summary['visitors_affected']:,}); sessions {summary['sessions']:,}",
+            f"- visitors affected {summary['visitors_affected']:,}",  # the headline has the other counts
             f"- watermark {summary['watermark_before']} → {summary['watermark_after']}",
             f"- rows written: {written}",
             "- published; asset events sent" if announced else "- no event changed: no asset events",
