@@ -33,6 +33,34 @@ FROM (
 SELECT 'as many events in tracks_flow as in track_facts' AS check_name,
     ABS((SELECT COUNT(*) FROM {{ t.stage('track_facts') }}) - (SELECT COUNT(*) FROM {{ t.stage('tracks_flow') }}))
     AS failures;
+
+-- session_facts aggregates track_facts by session: one row per session, counting its events.
+SELECT 'one row per session in session_facts, with as many events as track_facts gives it' AS check_name,
+    COUNT(*) AS failures
+FROM (
+    SELECT session_id
+    FROM (
+        SELECT session_id, 1 AS fact_rows, event_count AS counted, 0 AS events FROM {{ t.stage('session_facts') }}
+        UNION ALL
+        SELECT session_id, 0, 0, 1 FROM {{ t.stage('track_facts') }}
+    ) AS both_tables
+    GROUP BY session_id
+    HAVING SUM(fact_rows) <> 1 OR SUM(counted) <> SUM(events)
+) AS failing;
+
+-- user_session_facts: one row per visitor, as many sessions as the visitor’s last session number.
+SELECT 'one row per visitor in user_session_facts, counting its sessions' AS check_name, COUNT(*) AS failures
+FROM (
+    SELECT dbt_visitor_id
+    FROM (
+        SELECT dbt_visitor_id, 1 AS visitor_rows, session_count AS counted, 0 AS numbered
+        FROM {{ t.stage('user_session_facts') }}
+        UNION ALL
+        SELECT dbt_visitor_id, 0, 0, session_sequence_number FROM {{ t.stage('session_tracks') }}
+    ) AS both_tables
+    GROUP BY dbt_visitor_id
+    HAVING SUM(visitor_rows) <> 1 OR SUM(counted) <> MAX(numbered)
+) AS failing;
 {%- if d.ignores_trailing_blanks %}
 
 -- This warehouse compares text ignoring trailing blanks: an id ending in one would be merged with

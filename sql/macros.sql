@@ -36,3 +36,19 @@ DECLARE {{ name }} STRUCT<lo {{ d.timestamp_type }}, hi {{ d.timestamp_type }}>;
 {%- macro column(name) -%}
 {{ d.quote(name) if name == 'timestamp' else name }}
 {%- endmacro %}
+
+{#- The event columns the session facts read (cfg.carried_columns), each after a comma, as columns
+    of `row` (none: unqualified). -#}
+{%- macro carried(row=none) -%}
+{%- for name, kind in cfg.carried_columns %}, {{ row ~ '.' if row }}{{ d.quote(name) }}{% endfor -%}
+{%- endmacro %}
+
+{#- As many typed NULLs, for rows that have none of them (an event a backfill deletes). -#}
+{%- macro carried_nulls() -%}
+{%- for name, kind in cfg.carried_columns %}, CAST(NULL AS {{ d.column_type(kind) }}){% endfor -%}
+{%- endmacro %}
+
+{#- Their keys in the order that picks one copy of an id (after every other column). -#}
+{%- macro carried_order() -%}
+{%- for name, kind in cfg.carried_columns %}, {{ d.text_order(d.quote(name)) if kind == 'text' else d.quote(name) }} NULLS LAST{% endfor -%}
+{%- endmacro %}

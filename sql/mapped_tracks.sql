@@ -7,6 +7,7 @@
 -- follows its unchanged published event at affected.previous_at.
 {%- endif %}
 {% set ts = d.quote('timestamp') %}
+{%- from 'macros.sql' import carried with context %}
 {{ d.drop_table(t.stage('mapped_tracks')) }};
 
 CREATE TABLE {{ t.stage('mapped_tracks') }} AS
@@ -20,6 +21,7 @@ WITH visited AS (
         events.{{ ts }},
         events.received_at,
         events.event,
+        events.event_table{{ carried('events') }},
         CAST(NULL AS {{ d.timestamp_type }}) AS previous_at
     FROM {{ t.stage('events') }} AS events
     LEFT JOIN {{ t.stage('aliases_mapping') }} AS aliases
@@ -27,7 +29,7 @@ WITH visited AS (
 {%- else %}
     SELECT
         region.event_id, region.anonymous_id, region.user_id, region.dbt_visitor_id, region.{{ ts }},
-        region.received_at, region.event, affected.previous_at
+        region.received_at, region.event, region.event_table{{ carried('region') }}, affected.previous_at
     FROM {{ t.stage('region') }} AS region
     JOIN {{ t.stage('affected') }} AS affected ON affected.dbt_visitor_id = region.dbt_visitor_id
 {%- endif %}
@@ -56,6 +58,7 @@ SELECT
     {{ d.to_float('gaps.idle_us') }} / 60000000 AS idle_time_minutes,
     gaps.user_id,
     gaps.received_at,
-    (gaps.idle_us IS NULL OR gaps.idle_us > {{ cfg.timeout_microseconds }}) AS starts_session
+    (gaps.idle_us IS NULL OR gaps.idle_us > {{ cfg.timeout_microseconds }}) AS starts_session,
+    gaps.event_table{{ carried('gaps') }}
 FROM gaps;
 {{ d.analyze(t.stage('mapped_tracks')) if not plan.full }}

@@ -1,28 +1,34 @@
--- Plan: read the source rows of this run once, clean them, and fix what the run must recompute.
+-- Plan: read the source rows of this run once, from every event table of the source as one stream
+-- ({% for et in cfg.event_streams %}{{ et.describe() }}{{ ', ' if not loop.last }}{% endfor %}), clean them, and fix what the run must recompute.
 --   * blank or whitespace-only ids count as NULL;
 --   * rows without id, without timestamp, or without any identifier are dropped with a reason;
 --   * copies of an id collapse to the copy received first (then by content, for determinism),
 --     whichever load brought it: in incremental and backfill runs the published copy competes;
 --   * the counts by reason are kept with the run, so nothing is lost without a trace.
--- Mode {{ plan.mode }}{% if plan.incremental %}: rows whose {{ cfg.watermark_column }} is later than
--- {{ plan.window_start }} (stored watermark {{ plan.watermark_before }} minus the lookback of {{ cfg.lookback }}).
+-- Mode {{ plan.mode }}{% if plan.incremental %}: rows whose {{ cfg.watermark_column }} is later than their table’s
+-- stored watermark minus the lookback of {{ cfg.lookback }}.
 {%- elif plan.backfill %}: visitors with an event in [{{ plan.window_start }}, {{ plan.window_end }}).
 {%- else %}: the whole source.{% endif %}
 {% set ts = d.quote('timestamp') %}
-{%- macro src(column) -%}
-{%- if column in plan.aware_columns -%}{{ d.to_utc(d.quote(column)) }}{%- else -%}{{ d.quote(column) }}{%- endif -%}
+{%- macro src(et, column) -%}
+{%- if et.table ~ '.' ~ column in plan.aware_columns -%}{{ d.to_utc(d.quote(column)) }}{%- else -%}{{ d.quote(column) }}{%- endif -%}
 {%- endmacro %}
 {%- if plan.aware_columns %}
 -- Time-zone-aware source columns ({{ plan.aware_columns | join(', ') }}) are read as UTC timestamps.
 {%- endif %}
-{%- from 'macros.sql' import within, declare_span with context %}
+{%- if plan.absent_columns %}
+-- Event tables without a column the session facts read give NULL for it: {{ plan.absent_columns | join(', ') }}.
+{%- endif %}
+{%- from 'macros.sql' import within, declare_span, carried, carried_nulls, carried_order with context %}
 {%- set wm = d.quote(cfg.watermark_column) %}
 {%- if plan.backfill %}
 {%- set window_ids %}
-        SELECT id FROM {{ t.source }}
-        WHERE {{ src('timestamp') }} >= {{ d.timestamp_literal(plan.window_start) }}
-          AND {{ src('timestamp') }} < {{ d.timestamp_literal(plan.window_end) }}
+{%- for et in cfg.event_streams %}
+        SELECT id FROM {{ t.event_source(et) }}
+        WHERE {{ src(et, 'timestamp') }} >= {{ d.timestamp_literal(plan.window_start) }}
+          AND {{ src(et, 'timestamp') }} < {{ d.timestamp_literal(plan.window_end) }}
         {{ d.union }}
+{%- endfor %}
         SELECT event_id FROM {{ t.target('mapped_tracks') }}
         WHERE {{ ts }} >= {{ d.timestamp_literal(plan.window_start) }} AND {{ ts }} < {{ d.timestamp_literal(plan.window_end) }}
 {%- endset %}
@@ -32,14 +38,16 @@
 -- reads from history, found by narrow reads, so that the reads of whole rows prune partitions.
 {{ declare_span('copies') }}
 {%- if plan.backfill %}
--- The copies of the window’s ids lie within this span of {{ cfg.watermark_column }}: where the source is
--- partitioned by it, the read of their whole rows below prunes the rest.
-DECLARE source_span DEFAULT (
+-- The copies of the window’s ids lie within this span of {{ cfg.watermark_column }} in each event table: where
+-- it is partitioned by it, the read of their whole rows below prunes the rest.
+{%- for et in cfg.event_streams %}
+DECLARE source_span_{{ loop.index }} DEFAULT (
     SELECT AS STRUCT MIN({{ wm }}) AS lo, MAX({{ wm }}) AS hi
-    FROM {{ t.source }}
+    FROM {{ t.event_source(et) }}
     WHERE id IN ({{ window_ids }}
     )
 );
+{%- endfor %}
 {%- endif %}
 {%- endif %}
 {{ d.drop_table(t.stage('events')) }};
@@ -48,26 +56,42 @@ DECLARE source_span DEFAULT (
 -- becomes the run’s events once the dropped rows and the losing copies are deleted from it.
 CREATE TABLE {{ t.stage('events') }} AS
 WITH cleaned AS (
+{%- for et in cfg.event_streams %}
+{%- set window_start = plan.window_start_of(et.table) %}
+{%- if not loop.first %}
+    UNION ALL
+{%- endif %}
     SELECT
         {{ d.exact_text('id') }} AS id,
         {{ d.exact_text(d.blank_to_null('anonymous_id')) }} AS anonymous_id,
         {{ d.exact_text(d.blank_to_null('user_id')) }} AS user_id,
-        event,
-        {{ src('timestamp') }} AS {{ ts }},
-        {{ src('received_at') }} AS received_at,
-        {{ src(cfg.watermark_column) }} AS watermark_value
-    FROM {{ t.source }}
-{%- if plan.incremental %}
-    WHERE {{ src(cfg.watermark_column) }} > {{ d.timestamp_literal(plan.window_start) }}
+        {{ d.literal(et.event_name) if et.event_name is not none else d.quote(et.event_column) }} AS event,
+        {{ src(et, 'timestamp') }} AS {{ ts }},
+        {{ src(et, 'received_at') }} AS received_at,
+        {{ src(et, cfg.watermark_column) }} AS watermark_value,
+        {{ d.literal(et.table) }} AS event_table
+{%- for name, kind in cfg.carried_columns %},
+        {% if et.table ~ '.' ~ name in plan.absent_columns -%}
+        CAST(NULL AS {{ d.column_type(kind) }})
+        {%- elif kind == 'text' -%}
+        {{ d.blank_to_null(d.to_text(d.quote(name))) }}
+        {%- else -%}
+        CAST({{ d.quote(name) }} AS {{ d.column_type(kind) }})
+        {%- endif %} AS {{ d.quote(name) }}
+{%- endfor %}
+    FROM {{ t.event_source(et) }}
+{%- if plan.incremental and window_start is not none %}
+    WHERE {{ src(et, cfg.watermark_column) }} > {{ d.timestamp_literal(window_start) }}
        OR {{ d.quote(cfg.watermark_column) }} IS NULL
 {%- elif plan.backfill %}
     -- every copy of every id with a copy, or a published event, in the window
     WHERE id IN ({{ window_ids }}
     )
 {%- if d.script_bounds %}
-      AND ({{ wm }} BETWEEN source_span.lo AND source_span.hi OR {{ wm }} IS NULL)
+      AND ({{ wm }} BETWEEN source_span_{{ loop.index }}.lo AND source_span_{{ loop.index }}.hi OR {{ wm }} IS NULL)
 {%- endif %}
 {%- endif %}
+{%- endfor %}
 )
 SELECT
     cleaned.*,
@@ -92,12 +116,13 @@ ranked AS (
         ROW_NUMBER() OVER (
             PARTITION BY id
             ORDER BY received_at NULLS LAST, {{ ts }}, {{ d.text_order('event') }} NULLS LAST,
-                     {{ d.text_order('anonymous_id') }} NULLS LAST, {{ d.text_order('user_id') }} NULLS LAST
+                     {{ d.text_order('anonymous_id') }} NULLS LAST, {{ d.text_order('user_id') }} NULLS LAST,
+                     {{ d.text_order('event_table') }}{{ carried_order() }}
         ) AS copy_rank
     FROM {{ t.stage('events') }} AS events
     WHERE drop_reason IS NULL AND id IN (SELECT id FROM repeated)
 )
-SELECT id, anonymous_id, user_id, event, {{ ts }}, received_at, watermark_value, copy_rank
+SELECT id, anonymous_id, user_id, event, {{ ts }}, received_at, watermark_value, event_table{{ carried() }}, copy_rank
 FROM ranked;
 
 {{ d.drop_table(t.stage('run')) }};
@@ -113,14 +138,17 @@ SELECT
         AS dropped_{{ reason }},
 {%- endfor %}
     CAST((SELECT COUNT(*) FROM {{ t.stage('copies') }} WHERE copy_rank > 1) AS {{ d.bigint_type }}) AS dropped_duplicate,
+{%- for et in cfg.event_streams %}
+    MAX(CASE WHEN event_table = {{ d.literal(et.table) }} THEN watermark_value END) AS max_watermark_{{ loop.index }},
+{%- endfor %}
     MAX(watermark_value) AS max_watermark
 FROM {{ t.stage('events') }};
 
 DELETE FROM {{ t.stage('events') }}
 WHERE drop_reason IS NOT NULL OR id IN (SELECT id FROM {{ t.stage('copies') }});
 
-INSERT INTO {{ t.stage('events') }} (id, anonymous_id, user_id, event, {{ ts }}, received_at, watermark_value)
-SELECT id, anonymous_id, user_id, event, {{ ts }}, received_at, watermark_value
+INSERT INTO {{ t.stage('events') }} (id, anonymous_id, user_id, event, {{ ts }}, received_at, watermark_value, event_table{{ carried() }})
+SELECT id, anonymous_id, user_id, event, {{ ts }}, received_at, watermark_value, event_table{{ carried() }}
 FROM {{ t.stage('copies') }}
 WHERE copy_rank = 1;
 
@@ -151,16 +179,16 @@ CREATE TABLE {{ t.stage('changes') }} AS
 WITH published AS (
     SELECT
         mapped.event_id AS id, mapped.anonymous_id, mapped.user_id, mapped.event,
-        mapped.{{ ts }}, mapped.received_at, mapped.dbt_visitor_id
+        mapped.{{ ts }}, mapped.received_at, mapped.dbt_visitor_id, mapped.event_table{{ carried('mapped') }}
     FROM {{ t.target('mapped_tracks') }} AS mapped
     WHERE mapped.event_id IN (SELECT id FROM {{ t.stage('events') }}){{ within('mapped', ts, 'copies') }}
 ),
 versions AS (
-    SELECT id, anonymous_id, user_id, event, {{ ts }}, received_at, 1 AS incoming
+    SELECT id, anonymous_id, user_id, event, {{ ts }}, received_at, event_table{{ carried() }}, 1 AS incoming
     FROM {{ t.stage('events') }}
 {%- if plan.incremental %}
     UNION ALL
-    SELECT id, anonymous_id, user_id, event, {{ ts }}, received_at, 0 AS incoming
+    SELECT id, anonymous_id, user_id, event, {{ ts }}, received_at, event_table{{ carried() }}, 0 AS incoming
     FROM published
 {%- endif %}
 ),
@@ -170,7 +198,8 @@ ranked AS (
         ROW_NUMBER() OVER (
             PARTITION BY id
             ORDER BY received_at NULLS LAST, {{ ts }}, {{ d.text_order('event') }} NULLS LAST,
-                     {{ d.text_order('anonymous_id') }} NULLS LAST, {{ d.text_order('user_id') }} NULLS LAST, incoming
+                     {{ d.text_order('anonymous_id') }} NULLS LAST, {{ d.text_order('user_id') }} NULLS LAST,
+                     {{ d.text_order('event_table') }}{{ carried_order() }}, incoming
         ) AS copy_rank
     FROM versions
 )
@@ -182,6 +211,7 @@ SELECT
     winner.event,
     winner.{{ ts }},
     winner.received_at,
+    winner.event_table{{ carried('winner') }},
     published.anonymous_id AS old_anonymous_id,
     published.user_id AS old_user_id,
     published.{{ ts }} AS old_timestamp,
@@ -199,6 +229,7 @@ SELECT
     CAST(NULL AS {{ d.text_type }}),
     CAST(NULL AS {{ d.timestamp_type }}),
     CAST(NULL AS {{ d.timestamp_type }}),
+    CAST(NULL AS {{ d.text_type }}){{ carried_nulls() }},
     mapped.anonymous_id,
     mapped.user_id,
     mapped.{{ ts }},

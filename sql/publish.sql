@@ -1,5 +1,5 @@
 -- Publish, in one transaction of DML only: claim the run state the plan saw (a concurrent or
--- stale run finds it moved and is refused), write the five tables, advance the watermark, log the
+-- stale run finds it moved and is refused), write the tables, advance the watermarks, log the
 -- run. Readers see the previous model or the new one, never a mix; a failure anywhere leaves the
 -- previous one.
 {#- The script variable of the earliest time from each `since` column of the affected stage #}
@@ -14,6 +14,17 @@ COALESCE(GREATEST(run.max_watermark, {{ d.timestamp_literal(plan.watermark_befor
 run.max_watermark
 {%- endif -%}
 {%- endset %}
+{#- Each event table's watermark after the run, from its column of the stage `run` #}
+{%- macro table_watermark(et, index) -%}
+{%- set before = d.timestamp_literal(plan.watermark_of(et.table)) -%}
+{%- if plan.incremental -%}
+COALESCE(GREATEST(run.max_watermark_{{ index }}, {{ before }}), run.max_watermark_{{ index }}, {{ before }})
+{%- elif plan.backfill -%}
+{{ before }}
+{%- else -%}
+run.max_watermark_{{ index }}
+{%- endif -%}
+{%- endmacro %}
 {%- set target = 'target' if d.delete_alias else none %}
 {% include 'targets.sql' %}
 
@@ -44,8 +55,20 @@ WHERE source = {{ d.literal(cfg.name) }} AND version = {{ plan.state_version }};
 
 ASSERT (@@row_count) = 1 AS 'publish refused: the state of the source moved since the plan; another run published first';
 {%- endif %}
+
+-- One watermark per event table.
+DELETE FROM {{ t.watermarks }} WHERE source = {{ d.literal(cfg.name) }};
+
+INSERT INTO {{ t.watermarks }} (source, event_table, watermark)
+{%- for et in cfg.event_streams %}
+SELECT {{ d.literal(cfg.name) }}, {{ d.literal(et.table) }}, {{ table_watermark(et, loop.index) }}
+FROM {{ t.stage('run') }} AS run
+{%- if not loop.last %}
+UNION ALL
+{%- endif %}
+{%- endfor %};
 {%- if plan.full and not d.publish_by_rename %}
--- A full refresh replaces every row of the five tables.
+-- A full refresh replaces every row of the published tables.
 {%- for step in steps %}
 
 {{ d.delete_all(t.target(step)) }};
@@ -65,7 +88,8 @@ SELECT {% for c in columns[table.step] %}{{ d.quote(c) }}{{ ', ' if not loop.las
 FROM {{ t.stage(table.step) }};
 {%- endfor %}
 -- The recomputed parts of the affected visitors: their events from the reopen point on, and their
--- sessions from the last one starting before it (each table carries the visitor and timestamp).
+-- sessions from the last one starting before it (each table carries the visitor and timestamp);
+-- the one-row-per-visitor tables, every row of them.
 {%- for table in tables if table.found_by == 'visitor' %}
 {%- set row, at, since = target or t.target(table.step), column(table.time_column), table.since %}
 DELETE FROM {{ t.target(table.step) }}{{ ' AS ' ~ target if target }}
@@ -80,7 +104,11 @@ WHERE
 );
 {%- endif %}
 {% endfor %}
-{%- for table in tables if table.found_by == 'visitor' %}
+{%- for table in tables if table.found_by == 'whole_visitor' %}
+DELETE FROM {{ t.target(table.step) }}
+WHERE dbt_visitor_id IN (SELECT dbt_visitor_id FROM {{ t.stage('affected') }});
+{% endfor %}
+{%- for table in tables if table.found_by in ('visitor', 'whole_visitor') %}
 INSERT INTO {{ t.target(table.step) }} ({% for c in columns[table.step] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %})
 SELECT {% for c in columns[table.step] %}{{ d.quote(c) }}{{ ', ' if not loop.last }}{% endfor %}
 FROM {{ t.stage(table.step) }};

@@ -15,7 +15,7 @@
 -- A backfill recomputes every visitor with an event in [{{ plan.window_start }}, {{ plan.window_end }}) whole.
 {%- endif %}
 {% set ts = d.quote('timestamp') %}
-{% from 'macros.sql' import in_recomputed_part, within, declare_span, earliest_rewrite with context -%}
+{% from 'macros.sql' import in_recomputed_part, within, declare_span, earliest_rewrite, carried with context -%}
 {%- set remapped %}
     SELECT staged.alias, staged.dbt_visitor_id
     FROM {{ t.stage('aliases_mapping') }} AS staged
@@ -50,6 +50,7 @@ SELECT
     changes.event,
     changes.{{ ts }},
     changes.received_at,
+    changes.event_table{{ carried('changes') }},
     CASE WHEN changes.present THEN COALESCE(changes.user_id, aliases.dbt_visitor_id) END AS new_visitor_id,
     changes.old_visitor_id,
     changes.old_timestamp
@@ -63,6 +64,7 @@ SELECT
     mapped.event,
     mapped.{{ ts }},
     mapped.received_at,
+    mapped.event_table{{ carried('mapped') }},
     remapped.dbt_visitor_id,
     mapped.dbt_visitor_id,
     mapped.{{ ts }}
@@ -189,7 +191,8 @@ SELECT
     mapped.dbt_visitor_id,
     mapped.{{ ts }},
     mapped.received_at,
-    mapped.event
+    mapped.event,
+    mapped.event_table{{ carried('mapped') }}
 FROM {{ t.target('mapped_tracks') }} AS mapped
 JOIN {{ t.stage('affected') }} AS affected
     ON {{ in_recomputed_part('mapped', ts) }}
@@ -197,7 +200,7 @@ WHERE {% if d.script_bounds %}mapped.{{ ts }} >= events_from AND {% endif %}NOT 
     SELECT 1 FROM {{ t.stage('moves') }} AS moves WHERE moves.event_id = mapped.event_id
 )
 UNION ALL
-SELECT event_id, anonymous_id, user_id, new_visitor_id, {{ ts }}, received_at, event
+SELECT event_id, anonymous_id, user_id, new_visitor_id, {{ ts }}, received_at, event, event_table{{ carried() }}
 FROM {{ t.stage('moves') }}
 WHERE new_visitor_id IS NOT NULL;
 {{ d.analyze(t.stage('region')) }}

@@ -40,9 +40,26 @@ def timestamp_arg(value: str) -> datetime:
         ) from None
 
 
+def event_table_arg(value: str) -> dict[str, str]:
+    """`pages` (RudderStack's event column), `clicks:action` (events named by a column) or
+    `orders=order_completed` (one fixed name), as the config file's mapping."""
+    if "=" in value:
+        table, name = value.split("=", 1)
+        return {"table": table.strip(), "event_name": name}
+    if ":" in value:
+        table, column = value.split(":", 1)
+        return {"table": table.strip(), "event_column": column.strip()}
+    return {"table": value.strip()}
+
+
 def _add_model_flags(parser: argparse.ArgumentParser, command: str, *, require_conn: bool) -> None:
     for setting in SETTINGS:
-        if command in setting.cli and setting.name not in OWN_FLAGS:
+        if command in setting.cli and setting.kind == "event_tables":
+            parser.add_argument(
+                setting.flag, dest=setting.name, action="append", type=event_table_arg, default=None,
+                metavar="TABLE[:COLUMN|=NAME]", help=f"{setting.help}; once per table",
+            )  # fmt: skip
+        elif command in setting.cli and setting.name not in OWN_FLAGS:
             default = setting.cli_value
             shown = f" (default: {default})" if default not in (None, "") else ""
             parser.add_argument(

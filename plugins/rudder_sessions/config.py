@@ -17,14 +17,27 @@ from typing import Any
 import yaml
 
 from rudder_sessions.errors import ConfigError
-from rudder_sessions.model import STEPS, TableLayout, column_type, published_columns
+from rudder_sessions.event_tables import EventTable, default_event_tables, parse_event_tables
+from rudder_sessions.model import (
+    COLUMN_TYPES,
+    SOURCE_COLUMNS,
+    STEPS,
+    Shape,
+    TableLayout,
+    column_type,
+    published_columns,
+)
 from rudder_sessions.settings import (
     FORM_SETTINGS,
     MODEL_SETTINGS,
     REQUIRED_SETTINGS,
     SETTINGS,
+    as_list,
     parse_duration,
 )
+
+# first_<c> and total_<c> must stay identifiers of at most 63 characters.
+MAX_FACT_COLUMN = 57
 
 SOURCE_NAME = re.compile(r"\A[a-z][a-z0-9_]{0,62}\Z")
 CONFIG_ENV = "RUDDER_SESSIONS_CONFIG"
@@ -65,7 +78,7 @@ class Problems:
             raise ConfigError.several(self.source, self.found)
 
 
-def parse_layout(value: Any, *, source: str, flow_length: int) -> tuple[TableLayout, ...]:
+def parse_layout(value: Any, *, source: str, shape: Shape) -> tuple[TableLayout, ...]:
     if isinstance(value, tuple) and all(isinstance(v, TableLayout) for v in value):
         return value
     if not isinstance(value, Mapping):
@@ -77,10 +90,12 @@ def parse_layout(value: Any, *, source: str, flow_length: int) -> tuple[TableLay
             raise ConfigError(source, where, f"unknown table (one of: {', '.join(STEPS)})")
         if not isinstance(entry, Mapping) or set(entry) - {"partition_by", "cluster_by"}:
             raise ConfigError(source, where, "must be a mapping with partition_by and/or cluster_by")
-        columns = published_columns(step, flow_length)
+        columns = published_columns(step, shape)
         partition_by = entry.get("partition_by")
-        if partition_by is not None and (partition_by not in columns or column_type(partition_by) != "timestamp"):
-            stamps = [c for c in columns if column_type(c) == "timestamp"]
+        if partition_by is not None and (
+            partition_by not in columns or column_type(partition_by, shape) != "timestamp"
+        ):
+            stamps = [c for c in columns if column_type(c, shape) == "timestamp"]
             raise ConfigError(source, f"{where}.partition_by", f"{partition_by!r} is not one of {', '.join(stamps)}")
         cluster_by = entry.get("cluster_by") or []
         if isinstance(cluster_by, str):
@@ -96,13 +111,21 @@ def parse_layout(value: Any, *, source: str, flow_length: int) -> tuple[TableLay
 
 @dataclass(frozen=True)
 class SourceConfig:
-    """One RudderStack source: where its tracks live and where the five tables go."""
+    """One RudderStack source: where its event tables live and where the published tables go."""
 
     name: str
     conn_id: str
     source_schema: str
     target_schema: str
     source_table: str = "tracks"
+    # The event tables (SPEC "Activity from several event tables"), normalized to a tuple of
+    # EventTable; None: source_table alone (a list equal to that default is kept as None, so the
+    # stored settings of a source that never listed its tables stay equal).
+    event_tables: Any = None
+    # Session facts (SPEC "Session and visitor facts"); lists, normalized to tuples.
+    conversion_events: Any = ()
+    session_first_columns: Any = ()
+    session_sum_columns: Any = ()
     table_prefix: str = ""
     timeout_minutes: float = 30
     flow_length: int = 5
@@ -129,10 +152,71 @@ class SourceConfig:
             problem = setting.problem(getattr(self, setting.name))
             if problem:
                 problems.add(setting.name, problem)
-        if not any(error.field == "flow_length" for error in problems.found):  # the layout's columns need it
+        for setting in SETTINGS:
+            if setting.kind in ("names", "identifiers") and not any(e.field == setting.name for e in problems.found):
+                object.__setattr__(self, setting.name, tuple(as_list(getattr(self, setting.name)) or ()))
+        self._check_event_tables(problems)
+        self._check_fact_columns(problems)
+        if not any(error.field in ("flow_length", *FACT_SETTINGS) for error in problems.found):  # the layout's columns
             with problems:
-                object.__setattr__(self, "layout", parse_layout(self.layout, source=src, flow_length=self.flow_length))
+                object.__setattr__(self, "layout", parse_layout(self.layout, source=src, shape=self.shape))
         problems.raise_any()
+
+    def _check_event_tables(self, problems: Problems) -> None:
+        if self.event_tables is None or any(error.field == "event_tables" for error in problems.found):
+            return
+        tables = parse_event_tables(self.event_tables)
+        if self.source_table != "tracks":
+            problems.add("event_tables", "give event_tables or source_table, not both (event_tables lists every table)")
+        column = self.watermark_column
+        fixed = [t.table for t in tables if t.event_column in (*SOURCE_COLUMNS, column)]
+        if fixed:
+            problems.add(
+                "event_tables",
+                f"{fixed[0]}: the event name's column cannot be one of the columns every event table has",
+            )
+        default = default_event_tables(self.source_table)
+        object.__setattr__(self, "event_tables", None if tables == default else tables)
+
+    def _check_fact_columns(self, problems: Problems) -> None:
+        """The carried columns reach dbt_mapped_tracks under their own names, and first_/total_ ones
+        in dbt_session_facts: they must not clash with the model's columns or with each other."""
+        first, summed = self.session_first_columns, self.session_sum_columns
+        if not isinstance(first, tuple) or not isinstance(summed, tuple):
+            return  # reported as the setting's own problem
+        reserved = {*COLUMN_TYPES, *SOURCE_COLUMNS, "event", self.watermark_column.lower()}
+        for name, columns in (("session_first_columns", first), ("session_sum_columns", summed)):
+            for column in columns:
+                if column.lower() in reserved or re.fullmatch(r"event_\d+", column.lower()):
+                    problems.add(name, f"{column!r} is a column of the model itself; name another event column")
+                elif len(column) > MAX_FACT_COLUMN:
+                    problems.add(
+                        name,
+                        f"{column!r} is longer than {MAX_FACT_COLUMN} characters (first_/total_ "
+                        "would make it longer than 63)",
+                    )
+        both = sorted({c.lower() for c in first} & {c.lower() for c in summed})
+        if both:
+            problems.add(
+                "session_sum_columns",
+                f"{both[0]!r} is also in session_first_columns: a column is first-touch "
+                "text or a summed number, not both",
+            )
+
+    @property
+    def event_streams(self) -> tuple[EventTable, ...]:
+        """The event tables the run reads, as one stream."""
+        return self.event_tables or default_event_tables(self.source_table)
+
+    @property
+    def shape(self) -> Shape:
+        """What of these settings decides the published tables' columns."""
+        return Shape(self.flow_length, self.session_first_columns, self.session_sum_columns)
+
+    @property
+    def carried_columns(self) -> tuple[tuple[str, str], ...]:
+        """The event columns read for the session facts, with their types (text, numeric)."""
+        return self.shape.carried
 
     def layout_of(self, step: str) -> TableLayout | None:
         """The configured layout of a step's table, or None for the warehouse's default."""
@@ -142,7 +226,13 @@ class SourceConfig:
         """The settings that decide what the published tables contain (SPEC "Settings that shape
         the model"), as stored with the run state: a run under other values rebuilds everything.
         The table prefix is not among them: another prefix is another model, with its own state."""
-        return {name: getattr(self, name) for name in MODEL_SETTINGS}
+        stored: dict[str, Any] = {}
+        for name in MODEL_SETTINGS:
+            value = getattr(self, name)
+            if name == "event_tables" and value is not None:
+                value = [table.as_setting() for table in value]
+            stored[name] = list(value) if isinstance(value, tuple) else value
+        return stored
 
     @property
     def lookback_delta(self) -> timedelta:
@@ -179,6 +269,8 @@ class SourceConfig:
         assert config is not None
         return config
 
+
+FACT_SETTINGS = ("session_first_columns", "session_sum_columns")
 
 # The trigger form's fields, and `dialect` for a trigger's conf given through the REST API.
 ADHOC_KEYS = (*FORM_SETTINGS, "dialect")

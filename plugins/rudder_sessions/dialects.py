@@ -65,6 +65,7 @@ class Dialect:
     bigint_type = "BIGINT"
     timestamp_type = "TIMESTAMP"
     bool_type = "BOOLEAN"
+    numeric_type = "DECIMAL(38, 9)"
     # Where a warehouse keeps its datasets (BigQuery); set from the connection.
     location: str | None = None
     # The project of every table path (BigQuery); set from the connection.
@@ -81,6 +82,7 @@ class Dialect:
             "float": self.float_type,
             "bigint": self.bigint_type,
             "bool": self.bool_type,
+            "numeric": self.numeric_type,
         }[kind]
 
     def table_layout(self, step: str, layout: TableLayout | None = None) -> str:
@@ -338,6 +340,13 @@ class SnowflakeDialect(Dialect):
     def quote(self, identifier: str) -> str:
         return super().quote(identifier).upper()
 
+    def literal(self, value: str | int | float | None) -> str:
+        # A backslash starts an escape sequence in a single-quoted Snowflake string
+        # (docs.snowflake.com/en/sql-reference/data-types-text#escape-sequences-in-single-quoted-string-constants).
+        if isinstance(value, str):
+            return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+        return super().literal(value)
+
     def rename_table(self, table: str, schema: str, new_name: str) -> str:
         # An unqualified new name would move the table into the session's current schema.
         return f"ALTER TABLE {table} RENAME TO {self.table(schema, new_name)}"
@@ -384,6 +393,9 @@ class BigQueryDialect(Dialect):
     bigint_type = "INT64"
     timestamp_type = "TIMESTAMP"
     bool_type = "BOOL"
+    numeric_type = (
+        "NUMERIC"  # NUMERIC(38, 9) (cloud.google.com/bigquery/docs/reference/standard-sql/data-types#decimal_types)
+    )
 
     def table_layout(self, step: str, layout: TableLayout | None = None) -> str:
         # Incremental runs delete and read the published events of a visitor from a time on:

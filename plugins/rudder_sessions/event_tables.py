@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rudder_sessions.settings import IDENTIFIER, IDENTIFIER_RULE
+from rudder_sessions.identifiers import IDENTIFIER, IDENTIFIER_RULE
 
 # RudderStack's call tables and the column that names their events.
 KNOWN_EVENT_COLUMNS: dict[str, str] = {"tracks": "event", "pages": "name", "screens": "name"}

@@ -16,6 +16,7 @@ from rudder_sessions.errors import RudderSessionsError
 if TYPE_CHECKING:
     from rudder_sessions.config import SourceConfig
     from rudder_sessions.dialects import Dialect
+    from rudder_sessions.event_tables import EventTable
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,39 @@ class TableLayout:
 # How publish finds the rows of a table that an incremental run or a backfill replaces.
 BY_ALIAS = "alias"  # the rows of the aliases the run touched (the stage `touched`)
 BY_VISITOR = "visitor"  # the affected visitors' rows from a time on (the stage `affected`)
-# Dialect-neutral column types (`Dialect.column_type`).
-COLUMN_KINDS = ("text", "timestamp", "float", "bigint", "bool")
+BY_WHOLE_VISITOR = "whole_visitor"  # every row of the affected visitors (one row per visitor)
+FOUND_BY = (BY_ALIAS, BY_VISITOR, BY_WHOLE_VISITOR)
+# Dialect-neutral column types (`Dialect.column_type`); numeric is exact (DECIMAL(38, 9), BigQuery's
+# NUMERIC): sums of money stay equal whichever order a run adds them in.
+COLUMN_KINDS = ("text", "timestamp", "float", "bigint", "bool", "numeric")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What of a source's settings decides a table's columns beyond its declaration: the flow's
+    length, and the event columns the session facts read (carried through dbt_mapped_tracks)."""
+
+    flow_length: int = 5
+    first_columns: tuple[str, ...] = ()
+    sum_columns: tuple[str, ...] = ()
+
+    @property
+    def carried(self) -> tuple[tuple[str, str], ...]:
+        """The event columns dbt_mapped_tracks carries: first-touch ones as text, summed ones exact."""
+        return (*((c, "text") for c in self.first_columns), *((c, "numeric") for c in self.sum_columns))
+
+    @property
+    def facts(self) -> tuple[tuple[str, str], ...]:
+        """dbt_session_facts' columns of the carried ones: `first_<c>` and `total_<c>`."""
+        return (
+            *((f"first_{c}", "text") for c in self.first_columns),
+            *((f"total_{c}", "numeric") for c in self.sum_columns),
+        )
+
+
+def as_shape(shape: Shape | int) -> Shape:
+    """A Shape, or a flow length alone (the columns of a source without session-facts columns)."""
+    return shape if isinstance(shape, Shape) else Shape(flow_length=shape)
 
 
 @dataclass(frozen=True)
@@ -50,10 +82,12 @@ class Table:
     extras: tuple[tuple[str, str], ...] = ()  # documented extra columns, published after SPEC's
     extras_note: str = ""  # what the extras tell (README)
     flow: bool = False  # followed by event_2 .. event_<flow_length> (text): the events after this one
+    carries: bool = False  # followed by the source's carried event columns (Shape.carried)
+    facts: bool = False  # followed by first_<c> and total_<c> of the carried columns (Shape.facts)
     # The time a visitor's rows are rewritten from, and the default partition column (None: the
     # table is rewritten by alias, with no time).
     time_column: str | None = None
-    found_by: str = BY_VISITOR  # BY_ALIAS or BY_VISITOR
+    found_by: str = BY_VISITOR  # one of FOUND_BY
     # BY_VISITOR: the column of the stage `affected` that a visitor's rewritten part starts at
     # (its value NULL: the whole visitor): `reopen_at` for events, `sessions_from` for sessions.
     since: str | None = None
@@ -71,7 +105,9 @@ class Table:
             problems.append("found by alias without an alias column")
         if self.found_by == BY_VISITOR and not (self.time_column and self.since and "dbt_visitor_id" in names):
             problems.append("found by visitor: needs dbt_visitor_id, a time column and `since`")
-        if self.found_by not in (BY_ALIAS, BY_VISITOR) or not self.key:
+        if self.found_by == BY_WHOLE_VISITOR and self.key != ("dbt_visitor_id",):
+            problems.append("found by whole visitor: one row per visitor, keyed by dbt_visitor_id")
+        if self.found_by not in FOUND_BY or not self.key:
             problems.append(f"found_by {self.found_by!r} and key {self.key!r}")
         if problems:
             raise RudderSessionsError(f"table {self.step!r}: {'; '.join(problems)}")
@@ -81,13 +117,18 @@ class Table:
         """Its declared columns and types (the flow's event_<k> aside)."""
         return (*self.columns, *self.extras)
 
-    def typed_columns(self, flow_length: int) -> tuple[tuple[str, str], ...]:
-        """Every published column with its type: SPEC.md's first, the documented extras after."""
-        flow = tuple((f"event_{k}", "text") for k in range(2, flow_length + 1)) if self.flow else ()
-        return (*self.columns, *flow, *self.extras)
+    def typed_columns(self, shape: Shape | int) -> tuple[tuple[str, str], ...]:
+        """Every published column with its type: SPEC.md's first, then the ones the source's
+        settings make (the flow's events, the facts of its columns), the documented extras after
+        (and the carried event columns last)."""
+        shape = as_shape(shape)
+        flow = tuple((f"event_{k}", "text") for k in range(2, shape.flow_length + 1)) if self.flow else ()
+        facts = shape.facts if self.facts else ()
+        carried = shape.carried if self.carries else ()
+        return (*self.columns, *flow, *facts, *self.extras, *carried)
 
-    def column_names(self, flow_length: int) -> tuple[str, ...]:
-        return tuple(name for name, _ in self.typed_columns(flow_length))
+    def column_names(self, shape: Shape | int) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.typed_columns(shape))
 
     def describe(self, timeout_minutes: float, flow_length: int) -> str:
         """What a row holds, for a source's timeout and flow length (DAG docs, Asset extras)."""
@@ -105,7 +146,7 @@ class Table:
         return TableLayout(self.step, self.time_column, self.cluster_by)
 
 
-# The five tables, in dependency order: each step builds the table of its name from the ones before.
+# The tables, in dependency order: each step builds the table of its name from the ones before.
 TABLES: tuple[Table, ...] = (
     Table(
         "aliases_mapping",
@@ -136,7 +177,14 @@ TABLES: tuple[Table, ...] = (
             ("event", "text"),
             ("idle_time_minutes", "float"),
         ),
-        extras=(("user_id", "text"), ("received_at", "timestamp"), ("starts_session", "bool")),
+        extras=(
+            ("user_id", "text"),
+            ("received_at", "timestamp"),
+            ("starts_session", "bool"),
+            ("event_table", "text"),
+        ),
+        extras_note="`event_table`: the table the event came from; after them the event columns the session facts read",
+        carries=True,
         time_column="timestamp",
         since="reopen_at",
     ),
@@ -169,6 +217,7 @@ TABLES: tuple[Table, ...] = (
             ("dbt_visitor_id", "text"),
             ("track_sequence_number", "bigint"),
         ),
+        extras=(("event_table", "text"),),
         time_column="timestamp",
         since="reopen_at",
     ),
@@ -188,6 +237,49 @@ TABLES: tuple[Table, ...] = (
         flow=True,
         time_column="timestamp",
         since="reopen_at",
+    ),
+    Table(
+        "session_facts",
+        grain="session",
+        about="what analysts ask of a session: its start, end, duration, events, first and last event, "
+        "conversions, first-touch values and totals",
+        key=("session_id",),
+        columns=(
+            ("session_id", "text"),
+            ("dbt_visitor_id", "text"),
+            ("session_start_at", "timestamp"),
+            ("session_end_at", "timestamp"),
+            ("duration_seconds", "float"),
+            ("event_count", "bigint"),
+            ("first_event", "text"),
+            ("last_event", "text"),
+            ("conversion_count", "bigint"),
+            ("converted", "bool"),
+        ),
+        extras=(("session_sequence_number", "bigint"),),
+        facts=True,
+        time_column="session_start_at",
+        # A session's facts change only when one of its events does: the sessions from the reopen
+        # point on (a session carried over for its next start keeps its facts).
+        since="reopen_at",
+    ),
+    Table(
+        "user_session_facts",
+        grain="visitor",
+        about="a visitor's sessions in one row: first and last seen, counts of sessions, events and "
+        "converted sessions, first and last session",
+        key=("dbt_visitor_id",),
+        columns=(
+            ("dbt_visitor_id", "text"),
+            ("first_seen_at", "timestamp"),
+            ("last_seen_at", "timestamp"),
+            ("session_count", "bigint"),
+            ("event_count", "bigint"),
+            ("converted_session_count", "bigint"),
+            ("first_session_id", "text"),
+            ("last_session_id", "text"),
+        ),
+        found_by=BY_WHOLE_VISITOR,
     ),
 )
 BY_STEP: dict[str, Table] = {table.step: table for table in TABLES}
@@ -218,7 +310,8 @@ RUN_TABLES: tuple[str, ...] = (
     "region",
 )
 
-SOURCE_COLUMNS: tuple[str, ...] = ("id", "anonymous_id", "user_id", "event", "timestamp", "received_at")
+# What every event table must have, besides its event name's column and the watermark column.
+SOURCE_COLUMNS: tuple[str, ...] = ("id", "anonymous_id", "user_id", "timestamp", "received_at")
 
 
 def table(step: str) -> Table:
@@ -226,9 +319,9 @@ def table(step: str) -> Table:
     return BY_STEP[step]
 
 
-def published_columns(step: str, flow_length: int) -> tuple[str, ...]:
+def published_columns(step: str, shape: Shape | int) -> tuple[str, ...]:
     """Columns of each published table: SPEC.md's columns first, documented extras after."""
-    return BY_STEP[step].column_names(flow_length)
+    return BY_STEP[step].column_names(shape)
 
 
 # The type of every published column, in the dialect-neutral names of `Dialect.column_type`: the
@@ -241,16 +334,21 @@ if _clashes:
     raise RudderSessionsError(f"columns of different types in different tables: {', '.join(_clashes)}")
 
 
-def column_type(column: str) -> str:
-    """Dialect-neutral type of a published column (`event_<k>` of the flow is text)."""
+def column_type(column: str, shape: Shape | None = None) -> str:
+    """Dialect-neutral type of a published column (`event_<k>` of the flow is text; the carried
+    columns and their facts are typed by the source's shape)."""
     if re.fullmatch(r"event_\d+", column):
         return "text"
+    if shape is not None:
+        dynamic = dict((*shape.carried, *shape.facts))
+        if column in dynamic:
+            return dynamic[column]
     return COLUMN_TYPES[column]
 
 
-def typed_columns(step: str, flow_length: int) -> tuple[tuple[str, str], ...]:
+def typed_columns(step: str, shape: Shape | int) -> tuple[tuple[str, str], ...]:
     """A published table's columns with their dialect-neutral types."""
-    return BY_STEP[step].typed_columns(flow_length)
+    return BY_STEP[step].typed_columns(shape)
 
 
 def audited_by_key() -> tuple[Table, ...]:
@@ -294,6 +392,13 @@ STATE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("updated_at", "timestamp"),
     # The model-shaping settings of the published model (SourceConfig.model_settings, as JSON).
     ("settings", "text"),
+)
+# One watermark per event table of a source (SPEC "Activity from several event tables"), advanced
+# with the state row in publish's transaction.
+WATERMARK_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("source", "text"),
+    ("event_table", "text"),
+    ("watermark", "timestamp"),
 )
 DROP_REASONS: tuple[str, ...] = ("null_id", "null_timestamp", "no_identifier", "duplicate")
 RUN_LOG_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -348,9 +453,8 @@ class Tables:
         if not _RUN_KEY.match(self.key):
             raise RudderSessionsError(f"invalid run key {self.key!r}")
 
-    @property
-    def source(self) -> str:
-        return self.dialect.table(self.config.source_schema, self.config.source_table)
+    def event_source(self, event_table: EventTable) -> str:
+        return self.dialect.table(self.config.source_schema, event_table.table)
 
     def target(self, step: str) -> str:
         return self.dialect.table(self.config.target_schema, self.target_name(step))
@@ -365,6 +469,14 @@ class Tables:
     @property
     def state(self) -> str:
         return self.dialect.table(self.config.target_schema, self.state_name)
+
+    @property
+    def watermarks_name(self) -> str:
+        return f"{self.config.table_prefix}rudder_sessions_watermarks"
+
+    @property
+    def watermarks(self) -> str:
+        return self.dialect.table(self.config.target_schema, self.watermarks_name)
 
     @property
     def runs_name(self) -> str:

@@ -60,8 +60,14 @@ class RunPlan:
     state_version: int = 0
     noop: bool = False
     reason: str = ""
-    # Source timestamp columns with a time zone: the plan converts them to UTC without one.
+    # Source timestamp columns with a time zone, as "table.column": the plan converts them to UTC.
     aware_columns: tuple[str, ...] = ()
+    # Columns the session facts read that an event table lacks ("table.column"): NULL for its rows.
+    absent_columns: tuple[str, ...] = ()
+    # Each event table's stored watermark (incremental and backfill runs): (table, watermark).
+    watermarks: tuple[tuple[str, datetime | None], ...] = ()
+    # Each event table's incremental window start (None: read all of it): (table, start).
+    windows: tuple[tuple[str, datetime | None], ...] = ()
 
     @property
     def key(self) -> str:
@@ -79,13 +85,33 @@ class RunPlan:
     def backfill(self) -> bool:
         return self.mode == BACKFILL
 
+    def watermark_of(self, table: str) -> datetime | None:
+        """An event table's stored watermark (the source's, for a table the state does not name)."""
+        return dict(self.watermarks).get(table, self.watermark_before)
+
+    def window_start_of(self, table: str) -> datetime | None:
+        """Where an incremental run starts reading an event table (None: all of it)."""
+        return dict(self.windows).get(table, self.window_start)
+
     def to_dict(self) -> dict[str, Any]:
-        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(self).items()}
+        def plain(value: Any) -> Any:
+            if isinstance(value, datetime):
+                return value.isoformat()
+            if isinstance(value, list | tuple):
+                return [plain(v) for v in value]
+            return value
+
+        return {k: plain(v) for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunPlan:
         values = dict(data)
-        values["aware_columns"] = tuple(values.get("aware_columns") or ())
+        for name in ("aware_columns", "absent_columns"):
+            values[name] = tuple(values.get(name) or ())
+        for name in ("watermarks", "windows"):
+            values[name] = tuple(
+                (table, datetime.fromisoformat(at) if at else None) for table, at in values.get(name) or ()
+            )
         for name in ("window_start", "window_end", "watermark_before"):
             if values.get(name):
                 values[name] = datetime.fromisoformat(values[name])

@@ -5,8 +5,10 @@ the stored state (a change of a model-shaping setting turns it into a full refre
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from rudder_sessions.errors import SettingsChanged, SourceError
 from rudder_sessions.model import RUN_LOG_COLUMNS, SOURCE_COLUMNS, STATE_COLUMNS, STEPS, Tables, run_key, typed_columns
@@ -17,6 +19,15 @@ from rudder_sessions.timestamps import naive_utc
 
 log = logging.getLogger(__name__)
 
+# Type names of exact or approximate numbers in information_schema, on every supported warehouse.
+NUMERIC_TYPE = re.compile(r"int|numeric|decimal|number|float|double|real", re.IGNORECASE)
+
+
+class SourceColumns(NamedTuple):
+    aware: tuple[str, ...]  # "table.column" timestamps with a time zone
+    absent: tuple[str, ...]  # "table.column" carried columns the table lacks
+
+
 # A staging table of a run still marked running is left alone this long: the run may be alive.
 STALE_STAGE_AGE = timedelta(hours=12)
 
@@ -26,20 +37,45 @@ class Planner:
         self.session = session
         self.run_log = run_log
 
-    def check_source(self) -> tuple[str, ...]:
+    def check_source(self) -> SourceColumns:
         """Fail with a message naming what is missing, before any SQL touches the source; return
-        the timestamp columns that carry a time zone."""
-        cfg = self.session.config
-        types = self.session.column_types(cfg.source_schema, cfg.source_table)
-        where = f"source table {cfg.source_schema}.{cfg.source_table} (connection {cfg.conn_id!r})"
-        if not types:
-            raise SourceError(f"{where} does not exist")
-        needed = dict.fromkeys((*SOURCE_COLUMNS, cfg.watermark_column))
-        missing = [c for c in needed if c.lower() not in types]
-        if missing:
-            raise SourceError(f"{where} has no column(s): {', '.join(missing)}")
-        timestamps = dict.fromkeys(("timestamp", "received_at", cfg.watermark_column))
-        return tuple(c for c in timestamps if self.session.dialect.is_time_zone_aware(types[c.lower()]))
+        the timestamp columns that carry a time zone and the carried columns a table lacks."""
+        cfg, d = self.session.config, self.session.dialect
+        aware, absent = [], []
+        present: set[str] = set()
+        for et in cfg.event_streams:
+            types = self.session.column_types(cfg.source_schema, et.table)
+            where = f"source table {cfg.source_schema}.{et.table} (connection {cfg.conn_id!r})"
+            if not types:
+                raise SourceError(f"{where} does not exist")
+            own = () if et.event_name is not None else (str(et.event_column),)
+            needed = dict.fromkeys((*SOURCE_COLUMNS, *own, cfg.watermark_column))
+            missing = [c for c in needed if c.lower() not in types]
+            if missing:
+                raise SourceError(f"{where} has no column(s): {', '.join(missing)}")
+            timestamps = dict.fromkeys(("timestamp", "received_at", cfg.watermark_column))
+            aware += [f"{et.table}.{c}" for c in timestamps if d.is_time_zone_aware(types[c.lower()])]
+            for column, kind in cfg.carried_columns:
+                if column.lower() not in types:
+                    absent.append(f"{et.table}.{column}")
+                    continue
+                present.add(column)
+                if kind == "numeric" and not NUMERIC_TYPE.search(types[column.lower()]):
+                    raise SourceError(
+                        f"{where}: session_sum_columns sums {column}, which is {types[column.lower()]}, not a number"
+                    )
+        nowhere = [column for column, _ in cfg.carried_columns if column not in present]
+        if nowhere:
+            tables = ", ".join(et.table for et in cfg.event_streams)
+            raise SourceError(
+                f"no event table of source {cfg.name!r} ({tables}) has the column(s) {', '.join(nowhere)} "
+                "that the session facts read (session_first_columns, session_sum_columns)"
+            )
+        if absent:
+            log.warning(
+                "event tables without a column the session facts read (NULL for their rows): %s", ", ".join(absent)
+            )
+        return SourceColumns(tuple(aware), tuple(absent))
 
     def plan(
         self,
@@ -50,7 +86,7 @@ class Planner:
     ) -> RunPlan:
         """Fix the run's mode and window from the request and the stored state."""
         start, end = check_request(mode, start, end)
-        aware_columns = self.check_source()
+        source_columns = self.check_source()
         config = self.session.config
         tables = self.session.tables(run_key(run_id))
         self.run_log.create(tables)
@@ -59,10 +95,11 @@ class Planner:
         self.add_missing_columns(tables.runs_name, RUN_LOG_COLUMNS, columns)
         targets_exist = all(tables.target_name(step).lower() in columns for step in STEPS)
         for step in STEPS:
-            self.add_missing_columns(tables.target_name(step), typed_columns(step, config.flow_length), columns)
+            self.add_missing_columns(tables.target_name(step), typed_columns(step, config.shape), columns)
         if self.run_log.published(run_id):
             return RunPlan(run_id, mode, mode, noop=True, reason="this run was already published")
         watermark, version, stored = self.run_log.state(tables)
+        stored_watermarks = self.run_log.watermarks(tables)
         drop_dead_stages(self.session, self.run_log, tables, version, columns)
 
         effective, reason = mode, ""
@@ -78,10 +115,15 @@ class Planner:
             effective, reason = FULL_REFRESH, "; ".join(changed)
         elif mode == INCREMENTAL and watermark is None:
             effective, reason = FULL_REFRESH, "no watermark stored yet"
+        # Each event table's watermark; one the state does not name yet (published before this version
+        # kept one watermark) has the source's.
+        watermarks = tuple((et.table, stored_watermarks.get(et.table, watermark)) for et in config.event_streams)
+        windows: tuple[tuple[str, datetime | None], ...] = ()
         if effective == INCREMENTAL:
             start, end = watermark - config.lookback_delta, None
+            windows = tuple((table, at - config.lookback_delta if at else None) for table, at in watermarks)
         elif effective == FULL_REFRESH:
-            start, end = None, None
+            start, end, watermarks = None, None, ()
         plan = RunPlan(
             run_id=run_id,
             mode=effective,
@@ -91,7 +133,10 @@ class Planner:
             watermark_before=watermark,
             state_version=version,
             reason=reason,
-            aware_columns=aware_columns,
+            aware_columns=source_columns.aware,
+            absent_columns=source_columns.absent,
+            watermarks=watermarks,
+            windows=windows,
         )
         # The run is in the log before it writes a staging table: another run's plan tells its
         # stages from those of a dead run by this row.
@@ -108,9 +153,13 @@ class Planner:
         missing = [(name, kind) for name, kind in wanted if name.lower() not in have]
         if missing:
             log.info("adding columns %s to %s", ", ".join(n for n, _ in missing), table)
-            d = self.session.dialect
-            target = d.table(self.session.config.target_schema, table)
-            self.session.execute([d.add_column(target, name, kind) for name, kind in missing], "upgrade")
+            d, config = self.session.dialect, self.session.config
+            target = d.table(config.target_schema, table)
+            statements = [d.add_column(target, name, kind) for name, kind in missing]
+            if ("event_table", "text") in missing and not config.event_tables:
+                # Published before several event tables: every row came from the one source table.
+                statements.append(f"UPDATE {target} SET event_table = {d.literal(config.source_table)} WHERE TRUE")
+            self.session.execute(statements, "upgrade")
 
 
 def drop_dead_stages(

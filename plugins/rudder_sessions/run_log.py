@@ -27,6 +27,7 @@ from rudder_sessions.model import (
 )
 from rudder_sessions.plan import RunPlan
 from rudder_sessions.rendering import render_template
+from rudder_sessions.settings import BY_NAME
 from rudder_sessions.sql_session import SqlSession
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,14 @@ class RunLog:
             )
         watermark, version, settings = rows[0]
         return from_epoch_us(watermark), int(version), stored_settings(settings, int(version))
+
+    def watermarks(self, tables: Tables) -> dict[str, datetime | None]:
+        """Each event table's stored watermark (lower-case names as the state keeps them)."""
+        d = self.session.dialect
+        rows = self.session.records(
+            f"SELECT event_table, {d.epoch_us('watermark')} FROM {tables.watermarks} WHERE source = {self._source}"
+        )
+        return {str(table): from_epoch_us(at) for table, at in rows}
 
     def ownership_query(self, tables: Tables) -> str:
         """The state row's count, owner and version, checked inside publish's transaction."""
@@ -225,11 +234,19 @@ def settings_changes(stored: dict[str, Any] | None, current: dict[str, Any]) -> 
         return []
     if UNRECORDED in stored:
         return ["the published model's settings are not recorded (it was published by an older version)"]
+    # A setting the stored model does not name did not exist when it was published: the model was
+    # built as its default builds it (an upgrade adds settings whose defaults keep the old model).
+    defaults = {name: _stored_default(name) for name in current}
     return [
-        f"{name} changed {_show(stored.get(name))} -> {_show(value)}"
+        f"{name} changed {_show(stored.get(name, defaults[name]))} -> {_show(value)}"
         for name, value in current.items()
-        if stored.get(name) != value
+        if stored.get(name, defaults[name]) != value
     ]
+
+
+def _stored_default(name: str) -> Any:
+    default = BY_NAME[name].default
+    return list(default) if isinstance(default, tuple) else default
 
 
 def _show(value: Any) -> str:

@@ -12,18 +12,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from rudder_sessions.event_tables import EVENT_NAME, parse_event_tables
+from rudder_sessions.identifiers import IDENTIFIER, IDENTIFIER_PATTERN, IDENTIFIER_RULE
+
 REQUIRED = object()  # no default: the config entry must give it
 
-IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 CONN_ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$"
 DURATION_PATTERN = r"^\s*\d+\s*(minute|minutes|hour|hours|day|days)\s*$"
 DIALECT_NAMES = ("duckdb", "postgres", "snowflake", "bigquery", "redshift")
 
-IDENTIFIER = re.compile(IDENTIFIER_PATTERN.replace("$", r"\Z"))
 DURATION = re.compile(r"\A\s*(\d+)\s*(minute|minutes|hour|hours|day|days)\s*\Z")
 SIZE = re.compile(r"\A\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\Z", re.IGNORECASE)
 POOL = re.compile(r"\A[A-Za-z0-9_.-]{1,256}\Z")  # Airflow's key rule; slot_pool.pool holds 256 characters
-IDENTIFIER_RULE = "letters, digits and _, not starting with a digit, at most 63 characters"
 
 
 def parse_duration(value: Any) -> timedelta | None:
@@ -76,13 +76,45 @@ def _kind_problem(setting: Setting, value: Any) -> str | None:
     if kind == "pool":
         ok = isinstance(value, str) and POOL.match(value)
         return None if ok else f"{value!r} is not an Airflow pool name (letters, digits, _ . -; at most 256)"
+    if kind == "event_tables":
+        try:
+            parse_event_tables(value)
+        except ValueError as exc:
+            return str(exc)
+        return None
+    if kind in LIST_KINDS:
+        items = as_list(value)
+        if items is None:
+            return f"{value!r} is not a list (in YAML a list; on the command line comma-separated)"
+        pattern, rule = (
+            (EVENT_NAME, "1 to 255 printable characters") if kind == "names" else (IDENTIFIER, IDENTIFIER_RULE)
+        )
+        bad = [item for item in items if not isinstance(item, str) or not pattern.match(item) or not item.strip()]
+        if bad:
+            return f"{bad[0]!r} is not valid ({rule})"
+        twice = sorted({item for item in items if items.count(item) > 1})
+        return f"{twice[0]!r} is listed twice" if twice else None
     return None  # layout: checked against the flow's columns by config.parse_layout
+
+
+# Settings that hold a list: YAML gives a list, the CLI a comma-separated string.
+LIST_KINDS = ("names", "identifiers")
+
+
+def as_list(value: Any) -> list[Any] | None:
+    """A list setting's items ('a, b' from the command line is ['a', 'b']); None: not a list."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, list | tuple):
+        return list(value)
+    return None
 
 
 @dataclass(frozen=True)
 class Setting:
     name: str
-    kind: str  # conn_id, identifier, number, integer, duration, size, cron, dialect, layout, pool
+    kind: str  # conn_id, identifier, number, integer, duration, size, cron, dialect, layout, pool,
+    # event_tables, names (event names), identifiers (column names)
     default: Any
     help: str
     # Decides what the tables contain: stored with the run state, a change rebuilds (SPEC
@@ -95,6 +127,8 @@ class Setting:
     form_title: str | None = None
     # Inclusive range of an integer setting (kind `integer` needs one).
     bounds: tuple[int, int] | None = None
+    # The CLI flag, when not the name's (`--event-table`, given once per table).
+    cli_flag: str | None = None
 
     @property
     def required(self) -> bool:
@@ -102,7 +136,7 @@ class Setting:
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        return self.cli_flag or "--" + self.name.replace("_", "-")
 
     @property
     def cli_value(self) -> Any:
@@ -139,8 +173,19 @@ SETTINGS: tuple[Setting, ...] = (
             cli=("run", "status"), form_title="Connection"),
     Setting("source_schema", "identifier", REQUIRED, "schema where RudderStack writes the tracks table",
             shapes_model=True, cli_default="rudderstack", form_title="Source schema"),
-    Setting("source_table", "identifier", "tracks", "the RudderStack tracks table in the source schema",
-            shapes_model=True, form_title="Source table"),
+    Setting("source_table", "identifier", "tracks", "the RudderStack tracks table in the source schema (the "
+            "source's one event table unless event_tables lists them)", shapes_model=True, form_title="Source table"),
+    Setting("event_tables", "event_tables", None, "the event tables of the source schema, one event stream: "
+            "`[tracks, pages, screens]`, or `{table: t, event_column: c}` / `{table: t, event_name: fixed}` "
+            "(tracks names events in `event`, pages and screens in `name`); on the CLI once per table: "
+            "`--event-table pages`, `t:column`, `t=fixed name` (default: source_table alone)", shapes_model=True,
+            cli_flag="--event-table"),
+    Setting("conversion_events", "names", (), "event names that count as conversions in dbt_session_facts "
+            "(comma-separated on the CLI)", shapes_model=True),
+    Setting("session_first_columns", "identifiers", (), "event columns whose first non-blank value per session "
+            "dbt_session_facts keeps as first_<column> (e.g. context_campaign_source)", shapes_model=True),
+    Setting("session_sum_columns", "identifiers", (), "numeric event columns dbt_session_facts sums per session "
+            "as total_<column> (e.g. revenue)", shapes_model=True),
     Setting("target_schema", "identifier", REQUIRED, "where the five tables, the run state and the run log go "
             "(created if missing)", cli_default="rudder_sessions", form_title="Target schema"),
     Setting("table_prefix", "identifier", "", "prefix of the table names (another prefix is another model, "

@@ -15,6 +15,7 @@ from rudder_sessions.errors import RudderSessionsError
 from rudder_sessions.model import (
     BY_ALIAS,
     BY_VISITOR,
+    BY_WHOLE_VISITOR,
     STEPS,
     TABLES,
     Table,
@@ -111,6 +112,8 @@ def test_publish_replaces_each_tables_affected_rows_as_declared(dialect):
         assert len(deletes) == 1, t.step
         if t.found_by == BY_ALIAS:
             assert "alias IN (SELECT alias FROM" in deletes[0] and "touched" in deletes[0]
+        elif t.found_by == BY_WHOLE_VISITOR:
+            assert "dbt_visitor_id IN (SELECT dbt_visitor_id FROM" in deletes[0] and "affected" in deletes[0]
         else:
             assert f"affected.{t.since} IS NULL" in deletes[0]
             assert f".{d.quote(t.time_column) if t.time_column == 'timestamp' else t.time_column} >= " in deletes[0]

@@ -54,6 +54,10 @@ def test_the_readme_shows_the_table_and_the_sample_config_names_every_setting():
         "timeout_minutes",
         "flow_length",
         "watermark_column",
+        "event_tables",
+        "conversion_events",
+        "session_first_columns",
+        "session_sum_columns",
     }
 
 
@@ -69,6 +73,9 @@ REFUSED = {
     "dialect": "oracle",
     "layout": {"no_such_table": {}},
     "pool": "two words",
+    "event_tables": [{"table": "orders"}],  # neither its event column nor a fixed name
+    "names": ["order\ncompleted"],
+    "identifiers": ["context campaign"],
 }
 
 

@@ -1,4 +1,5 @@
--- Plan: read the source rows of this run once, clean them, and fix what the run must recompute.
+-- Plan: read the source rows of this run once, from every event table of the source as one stream
+-- (tracks(event)), clean them, and fix what the run must recompute.
 --   * blank or whitespace-only ids count as NULL;
 --   * rows without id, without timestamp, or without any identifier are dropped with a reason;
 --   * copies of an id collapse to the copy received first (then by content, for determinism),
@@ -9,9 +10,9 @@
 -- Script variables, declared first as a script requires: the time spans of the rows this run
 -- reads from history, found by narrow reads, so that the reads of whole rows prune partitions.
 DECLARE copies STRUCT<lo TIMESTAMP, hi TIMESTAMP>;
--- The copies of the window’s ids lie within this span of received_at: where the source is
--- partitioned by it, the read of their whole rows below prunes the rest.
-DECLARE source_span DEFAULT (
+-- The copies of the window’s ids lie within this span of received_at in each event table: where
+-- it is partitioned by it, the read of their whole rows below prunes the rest.
+DECLARE source_span_1 DEFAULT (
     SELECT AS STRUCT MIN(`received_at`) AS lo, MAX(`received_at`) AS hi
     FROM `rudderstack`.`tracks`
     WHERE id IN (
@@ -33,10 +34,11 @@ WITH cleaned AS (
         id AS id,
         CASE WHEN TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
         CASE WHEN TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE user_id END AS user_id,
-        event,
+        `event` AS event,
         `timestamp` AS `timestamp`,
         `received_at` AS received_at,
-        `received_at` AS watermark_value
+        `received_at` AS watermark_value,
+        'tracks' AS event_table
     FROM `rudderstack`.`tracks`
     -- every copy of every id with a copy, or a published event, in the window
     WHERE id IN (
@@ -47,7 +49,7 @@ WITH cleaned AS (
         SELECT event_id FROM `sessions`.`dbt_mapped_tracks`
         WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP) AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
     )
-      AND (`received_at` BETWEEN source_span.lo AND source_span.hi OR `received_at` IS NULL)
+      AND (`received_at` BETWEEN source_span_1.lo AND source_span_1.hi OR `received_at` IS NULL)
 )
 SELECT
     cleaned.*,
@@ -72,12 +74,13 @@ ranked AS (
         ROW_NUMBER() OVER (
             PARTITION BY id
             ORDER BY received_at NULLS LAST, `timestamp`, event NULLS LAST,
-                     anonymous_id NULLS LAST, user_id NULLS LAST
+                     anonymous_id NULLS LAST, user_id NULLS LAST,
+                     event_table
         ) AS copy_rank
     FROM `sessions`.`__rs_a330a0bc481b_events` AS events
     WHERE drop_reason IS NULL AND id IN (SELECT id FROM repeated)
 )
-SELECT id, anonymous_id, user_id, event, `timestamp`, received_at, watermark_value, copy_rank
+SELECT id, anonymous_id, user_id, event, `timestamp`, received_at, watermark_value, event_table, copy_rank
 FROM ranked;
 
 DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_run`;
@@ -95,14 +98,15 @@ SELECT
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'no_identifier' THEN 1 ELSE 0 END), 0) AS INT64)
         AS dropped_no_identifier,
     CAST((SELECT COUNT(*) FROM `sessions`.`__rs_a330a0bc481b_copies` WHERE copy_rank > 1) AS INT64) AS dropped_duplicate,
+    MAX(CASE WHEN event_table = 'tracks' THEN watermark_value END) AS max_watermark_1,
     MAX(watermark_value) AS max_watermark
 FROM `sessions`.`__rs_a330a0bc481b_events`;
 
 DELETE FROM `sessions`.`__rs_a330a0bc481b_events`
 WHERE drop_reason IS NOT NULL OR id IN (SELECT id FROM `sessions`.`__rs_a330a0bc481b_copies`);
 
-INSERT INTO `sessions`.`__rs_a330a0bc481b_events` (id, anonymous_id, user_id, event, `timestamp`, received_at, watermark_value)
-SELECT id, anonymous_id, user_id, event, `timestamp`, received_at, watermark_value
+INSERT INTO `sessions`.`__rs_a330a0bc481b_events` (id, anonymous_id, user_id, event, `timestamp`, received_at, watermark_value, event_table)
+SELECT id, anonymous_id, user_id, event, `timestamp`, received_at, watermark_value, event_table
 FROM `sessions`.`__rs_a330a0bc481b_copies`
 WHERE copy_rank = 1;
 
@@ -124,13 +128,13 @@ CREATE TABLE `sessions`.`__rs_a330a0bc481b_changes` AS
 WITH published AS (
     SELECT
         mapped.event_id AS id, mapped.anonymous_id, mapped.user_id, mapped.event,
-        mapped.`timestamp`, mapped.received_at, mapped.dbt_visitor_id
+        mapped.`timestamp`, mapped.received_at, mapped.dbt_visitor_id, mapped.event_table
     FROM `sessions`.`dbt_mapped_tracks` AS mapped
     WHERE mapped.event_id IN (SELECT id FROM `sessions`.`__rs_a330a0bc481b_events`)
       AND mapped.`timestamp` BETWEEN copies.lo AND copies.hi
 ),
 versions AS (
-    SELECT id, anonymous_id, user_id, event, `timestamp`, received_at, 1 AS incoming
+    SELECT id, anonymous_id, user_id, event, `timestamp`, received_at, event_table, 1 AS incoming
     FROM `sessions`.`__rs_a330a0bc481b_events`
 ),
 ranked AS (
@@ -139,7 +143,8 @@ ranked AS (
         ROW_NUMBER() OVER (
             PARTITION BY id
             ORDER BY received_at NULLS LAST, `timestamp`, event NULLS LAST,
-                     anonymous_id NULLS LAST, user_id NULLS LAST, incoming
+                     anonymous_id NULLS LAST, user_id NULLS LAST,
+                     event_table, incoming
         ) AS copy_rank
     FROM versions
 )
@@ -151,6 +156,7 @@ SELECT
     winner.event,
     winner.`timestamp`,
     winner.received_at,
+    winner.event_table,
     published.anonymous_id AS old_anonymous_id,
     published.user_id AS old_user_id,
     published.`timestamp` AS old_timestamp,
@@ -167,6 +173,7 @@ SELECT
     CAST(NULL AS STRING),
     CAST(NULL AS TIMESTAMP),
     CAST(NULL AS TIMESTAMP),
+    CAST(NULL AS STRING),
     mapped.anonymous_id,
     mapped.user_id,
     mapped.`timestamp`,

@@ -28,7 +28,8 @@ SELECT
     numbered.event,
     CAST(numbered.session_sequence_number AS STRING) || ' - ' || numbered.dbt_visitor_id AS session_id,
     numbered.dbt_visitor_id,
-    numbered.visitor_event_number - session_firsts.first_number + 1 AS track_sequence_number
+    numbered.visitor_event_number - session_firsts.first_number + 1 AS track_sequence_number,
+    numbered.event_table
 FROM numbered
 JOIN session_firsts
     ON session_firsts.dbt_visitor_id = numbered.dbt_visitor_id

@@ -1,5 +1,6 @@
 SET force_compression = 'uncompressed';  -- staged tables dropped after the run: written as they are
--- Plan: read the source rows of this run once, clean them, and fix what the run must recompute.
+-- Plan: read the source rows of this run once, from every event table of the source as one stream
+-- (tracks(event)), clean them, and fix what the run must recompute.
 --   * blank or whitespace-only ids count as NULL;
 --   * rows without id, without timestamp, or without any identifier are dropped with a reason;
 --   * copies of an id collapse to the copy received first (then by content, for determinism),
@@ -17,10 +18,11 @@ WITH cleaned AS (
         id AS id,
         CASE WHEN trim(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
         CASE WHEN trim(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE user_id END AS user_id,
-        event,
+        "event" AS event,
         "timestamp" AS "timestamp",
         "received_at" AS received_at,
-        "received_at" AS watermark_value
+        "received_at" AS watermark_value,
+        'tracks' AS event_table
     FROM "rudderstack"."tracks"
     -- every copy of every id with a copy, or a published event, in the window
     WHERE id IN (
@@ -55,12 +57,13 @@ ranked AS (
         ROW_NUMBER() OVER (
             PARTITION BY id
             ORDER BY received_at NULLS LAST, "timestamp", event NULLS LAST,
-                     anonymous_id NULLS LAST, user_id NULLS LAST
+                     anonymous_id NULLS LAST, user_id NULLS LAST,
+                     event_table
         ) AS copy_rank
     FROM "sessions"."__rs_a330a0bc481b_events" AS events
     WHERE drop_reason IS NULL AND id IN (SELECT id FROM repeated)
 )
-SELECT id, anonymous_id, user_id, event, "timestamp", received_at, watermark_value, copy_rank
+SELECT id, anonymous_id, user_id, event, "timestamp", received_at, watermark_value, event_table, copy_rank
 FROM ranked;
 
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_run";
@@ -78,14 +81,15 @@ SELECT
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'no_identifier' THEN 1 ELSE 0 END), 0) AS BIGINT)
         AS dropped_no_identifier,
     CAST((SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_copies" WHERE copy_rank > 1) AS BIGINT) AS dropped_duplicate,
+    MAX(CASE WHEN event_table = 'tracks' THEN watermark_value END) AS max_watermark_1,
     MAX(watermark_value) AS max_watermark
 FROM "sessions"."__rs_a330a0bc481b_events";
 
 DELETE FROM "sessions"."__rs_a330a0bc481b_events"
 WHERE drop_reason IS NOT NULL OR id IN (SELECT id FROM "sessions"."__rs_a330a0bc481b_copies");
 
-INSERT INTO "sessions"."__rs_a330a0bc481b_events" (id, anonymous_id, user_id, event, "timestamp", received_at, watermark_value)
-SELECT id, anonymous_id, user_id, event, "timestamp", received_at, watermark_value
+INSERT INTO "sessions"."__rs_a330a0bc481b_events" (id, anonymous_id, user_id, event, "timestamp", received_at, watermark_value, event_table)
+SELECT id, anonymous_id, user_id, event, "timestamp", received_at, watermark_value, event_table
 FROM "sessions"."__rs_a330a0bc481b_copies"
 WHERE copy_rank = 1;
 
@@ -100,12 +104,12 @@ CREATE TABLE "sessions"."__rs_a330a0bc481b_changes" AS
 WITH published AS (
     SELECT
         mapped.event_id AS id, mapped.anonymous_id, mapped.user_id, mapped.event,
-        mapped."timestamp", mapped.received_at, mapped.dbt_visitor_id
+        mapped."timestamp", mapped.received_at, mapped.dbt_visitor_id, mapped.event_table
     FROM "sessions"."dbt_mapped_tracks" AS mapped
     WHERE mapped.event_id IN (SELECT id FROM "sessions"."__rs_a330a0bc481b_events")
 ),
 versions AS (
-    SELECT id, anonymous_id, user_id, event, "timestamp", received_at, 1 AS incoming
+    SELECT id, anonymous_id, user_id, event, "timestamp", received_at, event_table, 1 AS incoming
     FROM "sessions"."__rs_a330a0bc481b_events"
 ),
 ranked AS (
@@ -114,7 +118,8 @@ ranked AS (
         ROW_NUMBER() OVER (
             PARTITION BY id
             ORDER BY received_at NULLS LAST, "timestamp", event NULLS LAST,
-                     anonymous_id NULLS LAST, user_id NULLS LAST, incoming
+                     anonymous_id NULLS LAST, user_id NULLS LAST,
+                     event_table, incoming
         ) AS copy_rank
     FROM versions
 )
@@ -126,6 +131,7 @@ SELECT
     winner.event,
     winner."timestamp",
     winner.received_at,
+    winner.event_table,
     published.anonymous_id AS old_anonymous_id,
     published.user_id AS old_user_id,
     published."timestamp" AS old_timestamp,
@@ -142,6 +148,7 @@ SELECT
     CAST(NULL AS VARCHAR),
     CAST(NULL AS TIMESTAMP),
     CAST(NULL AS TIMESTAMP),
+    CAST(NULL AS VARCHAR),
     mapped.anonymous_id,
     mapped.user_id,
     mapped."timestamp",

@@ -15,6 +15,7 @@ WITH visited AS (
         events."timestamp",
         events.received_at,
         events.event,
+        events.event_table,
         CAST(NULL AS TIMESTAMP) AS previous_at
     FROM "sessions"."__rs_a330a0bc481b_events" AS events
     LEFT JOIN "sessions"."__rs_a330a0bc481b_aliases_mapping" AS aliases
@@ -44,6 +45,7 @@ SELECT
     CAST(gaps.idle_us AS DOUBLE PRECISION) / 60000000 AS idle_time_minutes,
     gaps.user_id,
     gaps.received_at,
-    (gaps.idle_us IS NULL OR gaps.idle_us > 1800000000) AS starts_session
+    (gaps.idle_us IS NULL OR gaps.idle_us > 1800000000) AS starts_session,
+    gaps.event_table
 FROM gaps;
 

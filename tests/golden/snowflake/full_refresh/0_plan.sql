@@ -1,4 +1,5 @@
--- Plan: read the source rows of this run once, clean them, and fix what the run must recompute.
+-- Plan: read the source rows of this run once, from every event table of the source as one stream
+-- (tracks(event)), clean them, and fix what the run must recompute.
 --   * blank or whitespace-only ids count as NULL;
 --   * rows without id, without timestamp, or without any identifier are dropped with a reason;
 --   * copies of an id collapse to the copy received first (then by content, for determinism),
@@ -16,10 +17,11 @@ WITH cleaned AS (
         id AS id,
         CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
         CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE user_id END AS user_id,
-        event,
+        "EVENT" AS event,
         "TIMESTAMP" AS "TIMESTAMP",
         "RECEIVED_AT" AS received_at,
-        "RECEIVED_AT" AS watermark_value
+        "RECEIVED_AT" AS watermark_value,
+        'tracks' AS event_table
     FROM "RUDDERSTACK"."TRACKS"
 )
 SELECT
@@ -45,12 +47,13 @@ ranked AS (
         ROW_NUMBER() OVER (
             PARTITION BY id
             ORDER BY received_at NULLS LAST, "TIMESTAMP", event NULLS LAST,
-                     anonymous_id NULLS LAST, user_id NULLS LAST
+                     anonymous_id NULLS LAST, user_id NULLS LAST,
+                     event_table
         ) AS copy_rank
     FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS" AS events
     WHERE drop_reason IS NULL AND id IN (SELECT id FROM repeated)
 )
-SELECT id, anonymous_id, user_id, event, "TIMESTAMP", received_at, watermark_value, copy_rank
+SELECT id, anonymous_id, user_id, event, "TIMESTAMP", received_at, watermark_value, event_table, copy_rank
 FROM ranked;
 
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_RUN";
@@ -68,14 +71,15 @@ SELECT
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'no_identifier' THEN 1 ELSE 0 END), 0) AS BIGINT)
         AS dropped_no_identifier,
     CAST((SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_COPIES" WHERE copy_rank > 1) AS BIGINT) AS dropped_duplicate,
+    MAX(CASE WHEN event_table = 'tracks' THEN watermark_value END) AS max_watermark_1,
     MAX(watermark_value) AS max_watermark
 FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS";
 
 DELETE FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS"
 WHERE drop_reason IS NOT NULL OR id IN (SELECT id FROM "SESSIONS"."__RS_A330A0BC481B_COPIES");
 
-INSERT INTO "SESSIONS"."__RS_A330A0BC481B_EVENTS" (id, anonymous_id, user_id, event, "TIMESTAMP", received_at, watermark_value)
-SELECT id, anonymous_id, user_id, event, "TIMESTAMP", received_at, watermark_value
+INSERT INTO "SESSIONS"."__RS_A330A0BC481B_EVENTS" (id, anonymous_id, user_id, event, "TIMESTAMP", received_at, watermark_value, event_table)
+SELECT id, anonymous_id, user_id, event, "TIMESTAMP", received_at, watermark_value, event_table
 FROM "SESSIONS"."__RS_A330A0BC481B_COPIES"
 WHERE copy_rank = 1;
 

@@ -15,6 +15,7 @@ WITH visited AS (
         events."TIMESTAMP",
         events.received_at,
         events.event,
+        events.event_table,
         CAST(NULL AS TIMESTAMP_NTZ) AS previous_at
     FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS" AS events
     LEFT JOIN "SESSIONS"."__RS_A330A0BC481B_ALIASES_MAPPING" AS aliases
@@ -44,6 +45,7 @@ SELECT
     CAST(gaps.idle_us AS DOUBLE) / 60000000 AS idle_time_minutes,
     gaps.user_id,
     gaps.received_at,
-    (gaps.idle_us IS NULL OR gaps.idle_us > 1800000000) AS starts_session
+    (gaps.idle_us IS NULL OR gaps.idle_us > 1800000000) AS starts_session,
+    gaps.event_table
 FROM gaps;
 

@@ -21,6 +21,7 @@ SELECT
     changes.event,
     changes."TIMESTAMP",
     changes.received_at,
+    changes.event_table,
     CASE WHEN changes.present THEN COALESCE(changes.user_id, aliases.dbt_visitor_id) END AS new_visitor_id,
     changes.old_visitor_id,
     changes.old_timestamp
@@ -34,6 +35,7 @@ SELECT
     mapped.event,
     mapped."TIMESTAMP",
     mapped.received_at,
+    mapped.event_table,
     remapped.dbt_visitor_id,
     mapped.dbt_visitor_id,
     mapped."TIMESTAMP"
@@ -149,7 +151,8 @@ SELECT
     mapped.dbt_visitor_id,
     mapped."TIMESTAMP",
     mapped.received_at,
-    mapped.event
+    mapped.event,
+    mapped.event_table
 FROM "SESSIONS"."DBT_MAPPED_TRACKS" AS mapped
 JOIN "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected
     ON affected.dbt_visitor_id = mapped.dbt_visitor_id
@@ -158,7 +161,7 @@ WHERE NOT EXISTS (
     SELECT 1 FROM "SESSIONS"."__RS_A330A0BC481B_MOVES" AS moves WHERE moves.event_id = mapped.event_id
 )
 UNION ALL
-SELECT event_id, anonymous_id, user_id, new_visitor_id, "TIMESTAMP", received_at, event
+SELECT event_id, anonymous_id, user_id, new_visitor_id, "TIMESTAMP", received_at, event, event_table
 FROM "SESSIONS"."__RS_A330A0BC481B_MOVES"
 WHERE new_visitor_id IS NOT NULL;
 
