@@ -17,19 +17,66 @@ from rudder_sessions.plan import RunPlan
 from rudder_sessions.rendering import render_phase
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
+# Three event tables (RudderStack's tracks and pages, and a table of one fixed event name) and every
+# session-facts option: the golden files show each part of the SQL they shape.
 CONFIG = SourceConfig(
-    name="shop", conn_id="warehouse", source_schema="rudderstack", target_schema="sessions", flow_length=5
+    name="shop",
+    conn_id="warehouse",
+    source_schema="rudderstack",
+    target_schema="sessions",
+    flow_length=5,
+    event_tables=["tracks", "pages", {"table": "orders", "event_name": "order_completed"}],
+    conversion_events=["order_completed", "signed_up"],
+    session_first_columns=["context_campaign_source", "context_page_referrer"],
+    session_sum_columns=["revenue"],
 )
+# The columns of the example's event tables besides id, anonymous_id, user_id, timestamp and
+# received_at; pages has no revenue, orders no referrer: the plan reads NULL for them.
+EVENT_COLUMNS = {
+    "tracks": {
+        "event": "STRING",
+        "context_campaign_source": "STRING",
+        "context_page_referrer": "STRING",
+        "revenue": "FLOAT64",
+    },
+    "pages": {"name": "STRING", "context_campaign_source": "STRING", "context_page_referrer": "STRING"},
+    "orders": {"context_campaign_source": "STRING", "revenue": "NUMERIC"},
+}
+ABSENT = ("pages.revenue", "orders.context_page_referrer")
+WATERMARK = datetime(2026, 3, 1, 3, 0)
 WINDOWS = {
     "full_refresh": {},
-    "incremental": {"window_start": datetime(2026, 3, 1, 0, 0), "watermark_before": datetime(2026, 3, 1, 3, 0)},
-    "backfill": {"window_start": datetime(2026, 2, 1), "window_end": datetime(2026, 2, 2)},
+    "incremental": {
+        "window_start": datetime(2026, 3, 1, 0, 0),
+        "watermark_before": WATERMARK,
+        # orders held no row when the model was published: the run reads all of it
+        "watermarks": (("tracks", WATERMARK), ("pages", datetime(2026, 3, 1, 2, 0)), ("orders", None)),
+        "windows": (("tracks", datetime(2026, 3, 1, 0, 0)), ("pages", datetime(2026, 2, 28, 23, 0)), ("orders", None)),
+    },
+    "backfill": {
+        "window_start": datetime(2026, 2, 1),
+        "window_end": datetime(2026, 2, 2),
+        "watermark_before": WATERMARK,
+        "watermarks": (("tracks", WATERMARK), ("pages", WATERMARK), ("orders", None)),
+    },
 }
 
 
 def example_plan(mode: str) -> RunPlan:
     version = 0 if mode == "full_refresh" else 7
-    return RunPlan("scheduled__2026-03-02T03:00:00+00:00", mode, mode, state_version=version, **WINDOWS[mode])
+    return RunPlan(
+        "scheduled__2026-03-02T03:00:00+00:00",
+        mode,
+        mode,
+        state_version=version,
+        absent_columns=ABSENT,
+        **WINDOWS[mode],
+    )
+
+
+def golden_name(phase: str) -> str:
+    """A phase's golden file name: numbered in run order, so a directory listing reads as the run."""
+    return f"{PHASES.index(phase)}_{phase}.sql"
 
 
 def rendered() -> dict[Path, str]:
@@ -37,9 +84,9 @@ def rendered() -> dict[Path, str]:
     files = {}
     for dialect in sorted(DIALECTS):
         for mode in MODES:
-            for number, phase in enumerate(PHASES):
+            for phase in PHASES:
                 sql = render_phase(phase, CONFIG, get_dialect(dialect), example_plan(mode))
-                files[GOLDEN / dialect / mode / f"{number}_{phase}.sql"] = sql
+                files[GOLDEN / dialect / mode / golden_name(phase)] = sql
     return files
 
 

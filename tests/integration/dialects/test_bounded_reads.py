@@ -53,6 +53,11 @@ NARROW_READS: dict[tuple[str, str], tuple[set[str], str]] = {
         "the audit that no staged session is published outside the recomputed part",
     ),
     ("publish", "dbt_session_tracks"): ({"dbt_visitor_id"}, "the model's visitor and session totals"),
+    ("user_session_facts", "dbt_session_facts"): (
+        {"dbt_visitor_id", "session_start_at", "session_end_at", "session_sequence_number", "event_count", "converted"},
+        "an affected visitor's published sessions before the reopen point, which may lie anywhere before "
+        "it (one row per session, clustered by visitor)",
+    ),
 }
 
 _IF_THEN = re.compile(r"^\s*IF\s+(?P<condition>.*?)\s+THEN\s+(?P<body>.*)$", re.IGNORECASE | re.DOTALL)

@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 import sqlglot
 
-from golden import GOLDEN, rendered
+from golden import GOLDEN, golden_name, rendered
 from rudder_sessions.dialects import BigQueryDialect, RedshiftDialect, get_dialect
 
 SQLGLOT = {
@@ -45,7 +45,7 @@ def test_bigquery_pieces():
     assert d.literal("it's") == "'it\\'s'"
     assert d.epoch_us("ts") == "UNIX_MICROS(ts)"
     assert d.union == "UNION DISTINCT"
-    sql = rendered()[GOLDEN / "bigquery" / "incremental" / "8_publish.sql"]
+    sql = rendered()[GOLDEN / "bigquery" / "incremental" / golden_name("publish")]
     assert "ASSERT (@@row_count) = 1" in sql and sql.rstrip().endswith("COMMIT TRANSACTION;")
     assert "DELETE FROM `sessions`.`dbt_mapped_tracks` AS target" in sql
 
@@ -127,12 +127,12 @@ def test_redshift_compares_ids_case_sensitively_whatever_the_database_collation(
         assert f"AS {column}," in plan
     assert "COLLATE(id, 'case_sensitive') AS id" in plan
     assert "COLLATE(CASE WHEN BTRIM(anonymous_id" in plan
-    publish = files[GOLDEN / "redshift" / "full_refresh" / "8_publish.sql"]
+    publish = files[GOLDEN / "redshift" / "full_refresh" / golden_name("publish")]
     assert '"alias" VARCHAR(65535) COLLATE CASE_SENSITIVE' in publish
     assert '"timestamp" TIMESTAMP,' in publish
-    checks = files[GOLDEN / "redshift" / "full_refresh" / "7_checks.sql"]
+    checks = files[GOLDEN / "redshift" / "full_refresh" / golden_name("checks")]
     assert "ids ending in a blank" in checks
-    assert "ids ending in a blank" not in files[GOLDEN / "postgres" / "full_refresh" / "7_checks.sql"]
+    assert "ids ending in a blank" not in files[GOLDEN / "postgres" / "full_refresh" / golden_name("checks")]
 
 
 def test_bigquery_paths_start_with_the_connections_project():

@@ -10,7 +10,7 @@ import pytest
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 import googlesql
-from golden import CONFIG, GOLDEN, example_plan
+from golden import CONFIG, EVENT_COLUMNS, GOLDEN, example_plan, golden_name
 from rudder_sessions.dialects import get_dialect
 from rudder_sessions.engine import runs_as_script
 from rudder_sessions.model import MODES, PHASES, STEPS, Tables, column_type, published_columns, target_table_name
@@ -18,14 +18,15 @@ from rudder_sessions.rendering import render_template
 
 BIGQUERY = get_dialect("bigquery")
 SOURCE = {
-    f"{CONFIG.source_schema}.{CONFIG.source_table}": {
+    f"{CONFIG.source_schema}.{table}": {
         "id": "STRING",
         "anonymous_id": "STRING",
         "user_id": "STRING",
-        "event": "STRING",
         "timestamp": "TIMESTAMP",
         "received_at": "TIMESTAMP",
+        **columns,
     }
+    for table, columns in EVENT_COLUMNS.items()
 }
 
 
@@ -45,7 +46,7 @@ def published() -> dict[str, dict[str, str]]:
     dialect = get_dialect("bigquery")
     return {
         f"{CONFIG.target_schema}.{target_table_name(CONFIG, step)}": {
-            c: dialect.column_type(column_type(c)) for c in published_columns(step, CONFIG.flow_length)
+            c: dialect.column_type(column_type(c, CONFIG.shape)) for c in published_columns(step, CONFIG.shape)
         }
         for step in STEPS
     }
@@ -151,7 +152,7 @@ def test_the_project_splits_golden_files_as_googlesql_does(mode: str) -> None:
     """Where the engine sends what `split_sql_string` cuts out (the other phases go whole, as one
     script), GoogleSQL's parser finds the same statements."""
     split = [p for p in golden_files(mode) if not runs_as_script(BIGQUERY, p.stem.split("_", 1)[1])]
-    assert [p.stem for p in split] == ["7_checks", "8_publish"]
+    assert [p.name for p in split] == [golden_name("checks"), golden_name("publish")]
     for path in split:
         sql = path.read_text()
         project = [s for s in DbApiHook.split_sql_string(sql, strip_semicolon=True) if s.strip()]

@@ -83,7 +83,8 @@ def test_failed_run_leaves_no_staging_and_publishes_nothing(conn_env, capsys):
         tables = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         (outcome,) = conn.execute("SELECT outcome FROM sessions.rudder_sessions_runs").fetchone()
     assert outcome.startswith("failed: StatementRefused: mapped_tracks failed for source 'cli'")
-    assert tables == {"tracks", "rudder_sessions_state", "rudder_sessions_watermarks", "rudder_sessions_runs"}  # no model
+    # the run state, no model, no staging
+    assert tables == {"tracks", "rudder_sessions_state", "rudder_sessions_watermarks", "rudder_sessions_runs"}
     assert code == 1 and err.startswith("rudder-sessions: error: mapped_tracks failed for source 'cli': ")
 
 

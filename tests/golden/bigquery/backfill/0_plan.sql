@@ -1,5 +1,5 @@
 -- Plan: read the source rows of this run once, from every event table of the source as one stream
--- (tracks(event)), clean them, and fix what the run must recompute.
+-- (tracks(event), pages(name), orders='order_completed'), clean them, and fix what the run must recompute.
 --   * blank or whitespace-only ids count as NULL;
 --   * rows without id, without timestamp, or without any identifier are dropped with a reason;
 --   * copies of an id collapse to the copy received first (then by content, for determinism),
@@ -7,6 +7,7 @@
 --   * the counts by reason are kept with the run, so nothing is lost without a trace.
 -- Mode backfill: visitors with an event in [2026-02-01 00:00:00, 2026-02-02 00:00:00).
 
+-- Event tables without a column the session facts read give NULL for it: pages.revenue, orders.context_page_referrer.
 -- Script variables, declared first as a script requires: the time spans of the rows this run
 -- reads from history, found by narrow reads, so that the reads of whole rows prune partitions.
 DECLARE copies STRUCT<lo TIMESTAMP, hi TIMESTAMP>;
@@ -17,6 +18,54 @@ DECLARE source_span_1 DEFAULT (
     FROM `rudderstack`.`tracks`
     WHERE id IN (
         SELECT id FROM `rudderstack`.`tracks`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
+          AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+        UNION DISTINCT
+        SELECT id FROM `rudderstack`.`pages`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
+          AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+        UNION DISTINCT
+        SELECT id FROM `rudderstack`.`orders`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
+          AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+        UNION DISTINCT
+        SELECT event_id FROM `sessions`.`dbt_mapped_tracks`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP) AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+    )
+);
+DECLARE source_span_2 DEFAULT (
+    SELECT AS STRUCT MIN(`received_at`) AS lo, MAX(`received_at`) AS hi
+    FROM `rudderstack`.`pages`
+    WHERE id IN (
+        SELECT id FROM `rudderstack`.`tracks`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
+          AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+        UNION DISTINCT
+        SELECT id FROM `rudderstack`.`pages`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
+          AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+        UNION DISTINCT
+        SELECT id FROM `rudderstack`.`orders`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
+          AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+        UNION DISTINCT
+        SELECT event_id FROM `sessions`.`dbt_mapped_tracks`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP) AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+    )
+);
+DECLARE source_span_3 DEFAULT (
+    SELECT AS STRUCT MIN(`received_at`) AS lo, MAX(`received_at`) AS hi
+    FROM `rudderstack`.`orders`
+    WHERE id IN (
+        SELECT id FROM `rudderstack`.`tracks`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
+          AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+        UNION DISTINCT
+        SELECT id FROM `rudderstack`.`pages`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
+          AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+        UNION DISTINCT
+        SELECT id FROM `rudderstack`.`orders`
         WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
           AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
         UNION DISTINCT
@@ -38,7 +87,10 @@ WITH cleaned AS (
         `timestamp` AS `timestamp`,
         `received_at` AS received_at,
         `received_at` AS watermark_value,
-        'tracks' AS event_table
+        'tracks' AS event_table,
+        CASE WHEN TRIM(CAST(`context_campaign_source` AS STRING), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE CAST(`context_campaign_source` AS STRING) END AS `context_campaign_source`,
+        CASE WHEN TRIM(CAST(`context_page_referrer` AS STRING), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE CAST(`context_page_referrer` AS STRING) END AS `context_page_referrer`,
+        CAST(`revenue` AS NUMERIC) AS `revenue`
     FROM `rudderstack`.`tracks`
     -- every copy of every id with a copy, or a published event, in the window
     WHERE id IN (
@@ -46,10 +98,82 @@ WITH cleaned AS (
         WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
           AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
         UNION DISTINCT
+        SELECT id FROM `rudderstack`.`pages`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
+          AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+        UNION DISTINCT
+        SELECT id FROM `rudderstack`.`orders`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
+          AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+        UNION DISTINCT
         SELECT event_id FROM `sessions`.`dbt_mapped_tracks`
         WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP) AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
     )
       AND (`received_at` BETWEEN source_span_1.lo AND source_span_1.hi OR `received_at` IS NULL)
+    UNION ALL
+    SELECT
+        id AS id,
+        CASE WHEN TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
+        CASE WHEN TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE user_id END AS user_id,
+        `name` AS event,
+        `timestamp` AS `timestamp`,
+        `received_at` AS received_at,
+        `received_at` AS watermark_value,
+        'pages' AS event_table,
+        CASE WHEN TRIM(CAST(`context_campaign_source` AS STRING), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE CAST(`context_campaign_source` AS STRING) END AS `context_campaign_source`,
+        CASE WHEN TRIM(CAST(`context_page_referrer` AS STRING), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE CAST(`context_page_referrer` AS STRING) END AS `context_page_referrer`,
+        CAST(NULL AS NUMERIC) AS `revenue`
+    FROM `rudderstack`.`pages`
+    -- every copy of every id with a copy, or a published event, in the window
+    WHERE id IN (
+        SELECT id FROM `rudderstack`.`tracks`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
+          AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+        UNION DISTINCT
+        SELECT id FROM `rudderstack`.`pages`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
+          AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+        UNION DISTINCT
+        SELECT id FROM `rudderstack`.`orders`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
+          AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+        UNION DISTINCT
+        SELECT event_id FROM `sessions`.`dbt_mapped_tracks`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP) AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+    )
+      AND (`received_at` BETWEEN source_span_2.lo AND source_span_2.hi OR `received_at` IS NULL)
+    UNION ALL
+    SELECT
+        id AS id,
+        CASE WHEN TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
+        CASE WHEN TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE user_id END AS user_id,
+        'order_completed' AS event,
+        `timestamp` AS `timestamp`,
+        `received_at` AS received_at,
+        `received_at` AS watermark_value,
+        'orders' AS event_table,
+        CASE WHEN TRIM(CAST(`context_campaign_source` AS STRING), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE CAST(`context_campaign_source` AS STRING) END AS `context_campaign_source`,
+        CAST(NULL AS STRING) AS `context_page_referrer`,
+        CAST(`revenue` AS NUMERIC) AS `revenue`
+    FROM `rudderstack`.`orders`
+    -- every copy of every id with a copy, or a published event, in the window
+    WHERE id IN (
+        SELECT id FROM `rudderstack`.`tracks`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
+          AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+        UNION DISTINCT
+        SELECT id FROM `rudderstack`.`pages`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
+          AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+        UNION DISTINCT
+        SELECT id FROM `rudderstack`.`orders`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP)
+          AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+        UNION DISTINCT
+        SELECT event_id FROM `sessions`.`dbt_mapped_tracks`
+        WHERE `timestamp` >= CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP) AND `timestamp` < CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP)
+    )
+      AND (`received_at` BETWEEN source_span_3.lo AND source_span_3.hi OR `received_at` IS NULL)
 )
 SELECT
     cleaned.*,
@@ -75,12 +199,12 @@ ranked AS (
             PARTITION BY id
             ORDER BY received_at NULLS LAST, `timestamp`, event NULLS LAST,
                      anonymous_id NULLS LAST, user_id NULLS LAST,
-                     event_table
+                     event_table, `context_campaign_source` NULLS LAST, `context_page_referrer` NULLS LAST, `revenue` NULLS LAST
         ) AS copy_rank
     FROM `sessions`.`__rs_a330a0bc481b_events` AS events
     WHERE drop_reason IS NULL AND id IN (SELECT id FROM repeated)
 )
-SELECT id, anonymous_id, user_id, event, `timestamp`, received_at, watermark_value, event_table, copy_rank
+SELECT id, anonymous_id, user_id, event, `timestamp`, received_at, watermark_value, event_table, `context_campaign_source`, `context_page_referrer`, `revenue`, copy_rank
 FROM ranked;
 
 DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_run`;
@@ -99,14 +223,16 @@ SELECT
         AS dropped_no_identifier,
     CAST((SELECT COUNT(*) FROM `sessions`.`__rs_a330a0bc481b_copies` WHERE copy_rank > 1) AS INT64) AS dropped_duplicate,
     MAX(CASE WHEN event_table = 'tracks' THEN watermark_value END) AS max_watermark_1,
+    MAX(CASE WHEN event_table = 'pages' THEN watermark_value END) AS max_watermark_2,
+    MAX(CASE WHEN event_table = 'orders' THEN watermark_value END) AS max_watermark_3,
     MAX(watermark_value) AS max_watermark
 FROM `sessions`.`__rs_a330a0bc481b_events`;
 
 DELETE FROM `sessions`.`__rs_a330a0bc481b_events`
 WHERE drop_reason IS NOT NULL OR id IN (SELECT id FROM `sessions`.`__rs_a330a0bc481b_copies`);
 
-INSERT INTO `sessions`.`__rs_a330a0bc481b_events` (id, anonymous_id, user_id, event, `timestamp`, received_at, watermark_value, event_table)
-SELECT id, anonymous_id, user_id, event, `timestamp`, received_at, watermark_value, event_table
+INSERT INTO `sessions`.`__rs_a330a0bc481b_events` (id, anonymous_id, user_id, event, `timestamp`, received_at, watermark_value, event_table, `context_campaign_source`, `context_page_referrer`, `revenue`)
+SELECT id, anonymous_id, user_id, event, `timestamp`, received_at, watermark_value, event_table, `context_campaign_source`, `context_page_referrer`, `revenue`
 FROM `sessions`.`__rs_a330a0bc481b_copies`
 WHERE copy_rank = 1;
 
@@ -128,13 +254,13 @@ CREATE TABLE `sessions`.`__rs_a330a0bc481b_changes` AS
 WITH published AS (
     SELECT
         mapped.event_id AS id, mapped.anonymous_id, mapped.user_id, mapped.event,
-        mapped.`timestamp`, mapped.received_at, mapped.dbt_visitor_id, mapped.event_table
+        mapped.`timestamp`, mapped.received_at, mapped.dbt_visitor_id, mapped.event_table, mapped.`context_campaign_source`, mapped.`context_page_referrer`, mapped.`revenue`
     FROM `sessions`.`dbt_mapped_tracks` AS mapped
     WHERE mapped.event_id IN (SELECT id FROM `sessions`.`__rs_a330a0bc481b_events`)
       AND mapped.`timestamp` BETWEEN copies.lo AND copies.hi
 ),
 versions AS (
-    SELECT id, anonymous_id, user_id, event, `timestamp`, received_at, event_table, 1 AS incoming
+    SELECT id, anonymous_id, user_id, event, `timestamp`, received_at, event_table, `context_campaign_source`, `context_page_referrer`, `revenue`, 1 AS incoming
     FROM `sessions`.`__rs_a330a0bc481b_events`
 ),
 ranked AS (
@@ -144,7 +270,7 @@ ranked AS (
             PARTITION BY id
             ORDER BY received_at NULLS LAST, `timestamp`, event NULLS LAST,
                      anonymous_id NULLS LAST, user_id NULLS LAST,
-                     event_table, incoming
+                     event_table, `context_campaign_source` NULLS LAST, `context_page_referrer` NULLS LAST, `revenue` NULLS LAST, incoming
         ) AS copy_rank
     FROM versions
 )
@@ -156,7 +282,7 @@ SELECT
     winner.event,
     winner.`timestamp`,
     winner.received_at,
-    winner.event_table,
+    winner.event_table, winner.`context_campaign_source`, winner.`context_page_referrer`, winner.`revenue`,
     published.anonymous_id AS old_anonymous_id,
     published.user_id AS old_user_id,
     published.`timestamp` AS old_timestamp,
@@ -173,7 +299,7 @@ SELECT
     CAST(NULL AS STRING),
     CAST(NULL AS TIMESTAMP),
     CAST(NULL AS TIMESTAMP),
-    CAST(NULL AS STRING),
+    CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS NUMERIC),
     mapped.anonymous_id,
     mapped.user_id,
     mapped.`timestamp`,

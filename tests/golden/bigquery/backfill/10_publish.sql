@@ -28,7 +28,10 @@ CREATE TABLE IF NOT EXISTS `sessions`.`dbt_mapped_tracks` (
     `user_id` STRING,
     `received_at` TIMESTAMP,
     `starts_session` BOOL,
-    `event_table` STRING
+    `event_table` STRING,
+    `context_campaign_source` STRING,
+    `context_page_referrer` STRING,
+    `revenue` NUMERIC
 )
 PARTITION BY DATE(`timestamp`)
 CLUSTER BY `dbt_visitor_id`;
@@ -82,6 +85,9 @@ CREATE TABLE IF NOT EXISTS `sessions`.`dbt_session_facts` (
     `last_event` STRING,
     `conversion_count` INT64,
     `converted` BOOL,
+    `first_context_campaign_source` STRING,
+    `first_context_page_referrer` STRING,
+    `total_revenue` NUMERIC,
     `session_sequence_number` INT64
 )
 PARTITION BY DATE(`session_start_at`)
@@ -112,14 +118,14 @@ DECLARE sessions_from TIMESTAMP DEFAULT (
 BEGIN TRANSACTION;
 -- The claim: exactly one state row at the planned version, or the run is refused.
 UPDATE `sessions`.`rudder_sessions_state` SET
-    watermark = (SELECT CAST(NULL AS TIMESTAMP) FROM `sessions`.`__rs_a330a0bc481b_run` AS run),
+    watermark = (SELECT CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP) FROM `sessions`.`__rs_a330a0bc481b_run` AS run),
     version = version + 1,
     last_run_id = 'scheduled__2026-03-02T03:00:00+00:00',
     last_mode = 'backfill',
     last_window_start = CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP),
     last_window_end = CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP),
     updated_at = CURRENT_TIMESTAMP(),
-    settings = '{"conversion_events": [], "event_tables": null, "flow_length": 5, "session_first_columns": [], "session_sum_columns": [], "source_schema": "rudderstack", "source_table": "tracks", "timeout_minutes": 30, "watermark_column": "received_at"}'
+    settings = '{"conversion_events": ["order_completed", "signed_up"], "event_tables": [{"event_column": "event", "table": "tracks"}, {"event_column": "name", "table": "pages"}, {"event_name": "order_completed", "table": "orders"}], "flow_length": 5, "session_first_columns": ["context_campaign_source", "context_page_referrer"], "session_sum_columns": ["revenue"], "source_schema": "rudderstack", "source_table": "tracks", "timeout_minutes": 30, "watermark_column": "received_at"}'
 WHERE source = 'shop' AND version = 7;
 
 ASSERT (@@row_count) = 1 AS 'publish refused: the state of the source moved since the plan; another run published first';
@@ -128,7 +134,13 @@ ASSERT (@@row_count) = 1 AS 'publish refused: the state of the source moved sinc
 DELETE FROM `sessions`.`rudder_sessions_watermarks` WHERE source = 'shop';
 
 INSERT INTO `sessions`.`rudder_sessions_watermarks` (source, event_table, watermark)
-SELECT 'shop', 'tracks', CAST(NULL AS TIMESTAMP)
+SELECT 'shop', 'tracks', CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP)
+FROM `sessions`.`__rs_a330a0bc481b_run` AS run
+UNION ALL
+SELECT 'shop', 'pages', CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP)
+FROM `sessions`.`__rs_a330a0bc481b_run` AS run
+UNION ALL
+SELECT 'shop', 'orders', CAST(NULL AS TIMESTAMP)
 FROM `sessions`.`__rs_a330a0bc481b_run` AS run;
 DELETE FROM `sessions`.`dbt_aliases_mapping`
 WHERE alias IN (SELECT alias FROM `sessions`.`__rs_a330a0bc481b_touched`);
@@ -177,8 +189,8 @@ WHERE target.session_start_at >= events_from AND EXISTS (
 DELETE FROM `sessions`.`dbt_user_session_facts`
 WHERE dbt_visitor_id IN (SELECT dbt_visitor_id FROM `sessions`.`__rs_a330a0bc481b_affected`);
 
-INSERT INTO `sessions`.`dbt_mapped_tracks` (`event_id`, `anonymous_id`, `dbt_visitor_id`, `timestamp`, `event`, `idle_time_minutes`, `user_id`, `received_at`, `starts_session`, `event_table`)
-SELECT `event_id`, `anonymous_id`, `dbt_visitor_id`, `timestamp`, `event`, `idle_time_minutes`, `user_id`, `received_at`, `starts_session`, `event_table`
+INSERT INTO `sessions`.`dbt_mapped_tracks` (`event_id`, `anonymous_id`, `dbt_visitor_id`, `timestamp`, `event`, `idle_time_minutes`, `user_id`, `received_at`, `starts_session`, `event_table`, `context_campaign_source`, `context_page_referrer`, `revenue`)
+SELECT `event_id`, `anonymous_id`, `dbt_visitor_id`, `timestamp`, `event`, `idle_time_minutes`, `user_id`, `received_at`, `starts_session`, `event_table`, `context_campaign_source`, `context_page_referrer`, `revenue`
 FROM `sessions`.`__rs_a330a0bc481b_mapped_tracks`;
 
 INSERT INTO `sessions`.`dbt_session_tracks` (`session_id`, `dbt_visitor_id`, `session_start_at`, `session_sequence_number`, `next_session_start_at`)
@@ -193,8 +205,8 @@ INSERT INTO `sessions`.`dbt_tracks_flow` (`event_id`, `session_id`, `track_seque
 SELECT `event_id`, `session_id`, `track_sequence_number`, `event`, `dbt_visitor_id`, `timestamp`, `event_2`, `event_3`, `event_4`, `event_5`
 FROM `sessions`.`__rs_a330a0bc481b_tracks_flow`;
 
-INSERT INTO `sessions`.`dbt_session_facts` (`session_id`, `dbt_visitor_id`, `session_start_at`, `session_end_at`, `duration_seconds`, `event_count`, `first_event`, `last_event`, `conversion_count`, `converted`, `session_sequence_number`)
-SELECT `session_id`, `dbt_visitor_id`, `session_start_at`, `session_end_at`, `duration_seconds`, `event_count`, `first_event`, `last_event`, `conversion_count`, `converted`, `session_sequence_number`
+INSERT INTO `sessions`.`dbt_session_facts` (`session_id`, `dbt_visitor_id`, `session_start_at`, `session_end_at`, `duration_seconds`, `event_count`, `first_event`, `last_event`, `conversion_count`, `converted`, `first_context_campaign_source`, `first_context_page_referrer`, `total_revenue`, `session_sequence_number`)
+SELECT `session_id`, `dbt_visitor_id`, `session_start_at`, `session_end_at`, `duration_seconds`, `event_count`, `first_event`, `last_event`, `conversion_count`, `converted`, `first_context_campaign_source`, `first_context_page_referrer`, `total_revenue`, `session_sequence_number`
 FROM `sessions`.`__rs_a330a0bc481b_session_facts`;
 
 INSERT INTO `sessions`.`dbt_user_session_facts` (`dbt_visitor_id`, `first_seen_at`, `last_seen_at`, `session_count`, `event_count`, `converted_session_count`, `first_session_id`, `last_session_id`)
@@ -216,8 +228,8 @@ SELECT
     'backfill',
     CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP),
     CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP),
-    CAST(NULL AS TIMESTAMP),
-    CAST(NULL AS TIMESTAMP),
+    CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP),
+    CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP),
     run.started_at,
     CURRENT_TIMESTAMP(),
     'published',

@@ -1,7 +1,7 @@
 -- Session facts: one row per session of the events this run recomputes, from track_facts (its
 -- session and place) and mapped_tracks (the event columns the facts read): start, end, duration
 -- in fractional seconds, events, first and last event, conversions
--- (none configured), first-touch values (the
+-- ('order_completed', 'signed_up'), first-touch values (the
 -- first non-blank one in event order) and totals. One pass of window aggregates per session and
 -- one GROUP BY: no sort by time beyond track_facts’ own.
 
@@ -14,13 +14,18 @@ WITH session_events AS (
         facts.dbt_visitor_id,
         facts.`timestamp`,
         facts.event,
-        facts.track_sequence_number
+        facts.track_sequence_number, mapped.`context_campaign_source`, mapped.`context_page_referrer`, mapped.`revenue`
     FROM `sessions`.`__rs_a330a0bc481b_track_facts` AS facts
+    JOIN `sessions`.`__rs_a330a0bc481b_mapped_tracks` AS mapped ON mapped.event_id = facts.event_id
 ),
 placed AS (
     SELECT
         session_events.*,
-        MAX(track_sequence_number) OVER (PARTITION BY session_id) AS last_number
+        MAX(track_sequence_number) OVER (PARTITION BY session_id) AS last_number,
+        MIN(CASE WHEN `context_campaign_source` IS NOT NULL THEN track_sequence_number END) OVER (PARTITION BY session_id)
+            AS first_number_1,
+        MIN(CASE WHEN `context_page_referrer` IS NOT NULL THEN track_sequence_number END) OVER (PARTITION BY session_id)
+            AS first_number_2
     FROM session_events
 ),
 per_session AS (
@@ -33,7 +38,12 @@ per_session AS (
         CAST(COUNT(*) AS INT64) AS event_count,
         MAX(CASE WHEN track_sequence_number = 1 THEN event END) AS first_event,
         MAX(CASE WHEN track_sequence_number = last_number THEN event END) AS last_event,
-        CAST(SUM(0) AS INT64) AS conversion_count
+        CAST(SUM(CASE WHEN event IN ('order_completed', 'signed_up') THEN 1 ELSE 0 END) AS INT64) AS conversion_count,
+        MAX(CASE WHEN track_sequence_number = first_number_1 THEN `context_campaign_source` END)
+            AS `first_context_campaign_source`,
+        MAX(CASE WHEN track_sequence_number = first_number_2 THEN `context_page_referrer` END)
+            AS `first_context_page_referrer`,
+        CAST(SUM(`revenue`) AS NUMERIC) AS `total_revenue`
     FROM placed
     GROUP BY session_id, dbt_visitor_id
 )
@@ -48,6 +58,9 @@ SELECT
     per_session.last_event,
     per_session.conversion_count,
     per_session.conversion_count > 0 AS converted,
+    per_session.`first_context_campaign_source`,
+    per_session.`first_context_page_referrer`,
+    per_session.`total_revenue`,
     sessions.session_sequence_number
 FROM per_session
 JOIN `sessions`.`__rs_a330a0bc481b_session_tracks` AS sessions ON sessions.session_id = per_session.session_id;

@@ -27,7 +27,10 @@ CREATE TABLE IF NOT EXISTS "sessions"."dbt_mapped_tracks" (
     "user_id" VARCHAR,
     "received_at" TIMESTAMP,
     "starts_session" BOOLEAN,
-    "event_table" VARCHAR
+    "event_table" VARCHAR,
+    "context_campaign_source" VARCHAR,
+    "context_page_referrer" VARCHAR,
+    "revenue" DECIMAL(38, 9)
 );
 
 CREATE TABLE IF NOT EXISTS "sessions"."dbt_session_tracks" (
@@ -73,6 +76,9 @@ CREATE TABLE IF NOT EXISTS "sessions"."dbt_session_facts" (
     "last_event" VARCHAR,
     "conversion_count" BIGINT,
     "converted" BOOLEAN,
+    "first_context_campaign_source" VARCHAR,
+    "first_context_page_referrer" VARCHAR,
+    "total_revenue" DECIMAL(38, 9),
     "session_sequence_number" BIGINT
 );
 
@@ -91,21 +97,27 @@ BEGIN TRANSACTION;
 SET force_compression = 'auto';  -- published tables: compressed
 -- The claim: exactly one state row at the planned version, or the run is refused.
 UPDATE "sessions"."rudder_sessions_state" SET
-    watermark = (SELECT CAST(NULL AS TIMESTAMP) FROM "sessions"."__rs_a330a0bc481b_run" AS run),
+    watermark = (SELECT CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP) FROM "sessions"."__rs_a330a0bc481b_run" AS run),
     version = version + 1,
     last_run_id = 'scheduled__2026-03-02T03:00:00+00:00',
     last_mode = 'backfill',
     last_window_start = CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP),
     last_window_end = CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP),
     updated_at = timezone('UTC', current_timestamp),
-    settings = '{"conversion_events": [], "event_tables": null, "flow_length": 5, "session_first_columns": [], "session_sum_columns": [], "source_schema": "rudderstack", "source_table": "tracks", "timeout_minutes": 30, "watermark_column": "received_at"}'
+    settings = '{"conversion_events": ["order_completed", "signed_up"], "event_tables": [{"event_column": "event", "table": "tracks"}, {"event_column": "name", "table": "pages"}, {"event_name": "order_completed", "table": "orders"}], "flow_length": 5, "session_first_columns": ["context_campaign_source", "context_page_referrer"], "session_sum_columns": ["revenue"], "source_schema": "rudderstack", "source_table": "tracks", "timeout_minutes": 30, "watermark_column": "received_at"}'
 WHERE source = 'shop' AND version = 7;
 
 -- One watermark per event table.
 DELETE FROM "sessions"."rudder_sessions_watermarks" WHERE source = 'shop';
 
 INSERT INTO "sessions"."rudder_sessions_watermarks" (source, event_table, watermark)
-SELECT 'shop', 'tracks', CAST(NULL AS TIMESTAMP)
+SELECT 'shop', 'tracks', CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP)
+FROM "sessions"."__rs_a330a0bc481b_run" AS run
+UNION ALL
+SELECT 'shop', 'pages', CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP)
+FROM "sessions"."__rs_a330a0bc481b_run" AS run
+UNION ALL
+SELECT 'shop', 'orders', CAST(NULL AS TIMESTAMP)
 FROM "sessions"."__rs_a330a0bc481b_run" AS run;
 DELETE FROM "sessions"."dbt_aliases_mapping"
 WHERE alias IN (SELECT alias FROM "sessions"."__rs_a330a0bc481b_touched");
@@ -144,8 +156,8 @@ WHERE affected.dbt_visitor_id = target.dbt_visitor_id
 DELETE FROM "sessions"."dbt_user_session_facts"
 WHERE dbt_visitor_id IN (SELECT dbt_visitor_id FROM "sessions"."__rs_a330a0bc481b_affected");
 
-INSERT INTO "sessions"."dbt_mapped_tracks" ("event_id", "anonymous_id", "dbt_visitor_id", "timestamp", "event", "idle_time_minutes", "user_id", "received_at", "starts_session", "event_table")
-SELECT "event_id", "anonymous_id", "dbt_visitor_id", "timestamp", "event", "idle_time_minutes", "user_id", "received_at", "starts_session", "event_table"
+INSERT INTO "sessions"."dbt_mapped_tracks" ("event_id", "anonymous_id", "dbt_visitor_id", "timestamp", "event", "idle_time_minutes", "user_id", "received_at", "starts_session", "event_table", "context_campaign_source", "context_page_referrer", "revenue")
+SELECT "event_id", "anonymous_id", "dbt_visitor_id", "timestamp", "event", "idle_time_minutes", "user_id", "received_at", "starts_session", "event_table", "context_campaign_source", "context_page_referrer", "revenue"
 FROM "sessions"."__rs_a330a0bc481b_mapped_tracks";
 
 INSERT INTO "sessions"."dbt_session_tracks" ("session_id", "dbt_visitor_id", "session_start_at", "session_sequence_number", "next_session_start_at")
@@ -160,8 +172,8 @@ INSERT INTO "sessions"."dbt_tracks_flow" ("event_id", "session_id", "track_seque
 SELECT "event_id", "session_id", "track_sequence_number", "event", "dbt_visitor_id", "timestamp", "event_2", "event_3", "event_4", "event_5"
 FROM "sessions"."__rs_a330a0bc481b_tracks_flow";
 
-INSERT INTO "sessions"."dbt_session_facts" ("session_id", "dbt_visitor_id", "session_start_at", "session_end_at", "duration_seconds", "event_count", "first_event", "last_event", "conversion_count", "converted", "session_sequence_number")
-SELECT "session_id", "dbt_visitor_id", "session_start_at", "session_end_at", "duration_seconds", "event_count", "first_event", "last_event", "conversion_count", "converted", "session_sequence_number"
+INSERT INTO "sessions"."dbt_session_facts" ("session_id", "dbt_visitor_id", "session_start_at", "session_end_at", "duration_seconds", "event_count", "first_event", "last_event", "conversion_count", "converted", "first_context_campaign_source", "first_context_page_referrer", "total_revenue", "session_sequence_number")
+SELECT "session_id", "dbt_visitor_id", "session_start_at", "session_end_at", "duration_seconds", "event_count", "first_event", "last_event", "conversion_count", "converted", "first_context_campaign_source", "first_context_page_referrer", "total_revenue", "session_sequence_number"
 FROM "sessions"."__rs_a330a0bc481b_session_facts";
 
 INSERT INTO "sessions"."dbt_user_session_facts" ("dbt_visitor_id", "first_seen_at", "last_seen_at", "session_count", "event_count", "converted_session_count", "first_session_id", "last_session_id")
@@ -183,8 +195,8 @@ SELECT
     'backfill',
     CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP),
     CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP),
-    CAST(NULL AS TIMESTAMP),
-    CAST(NULL AS TIMESTAMP),
+    CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP),
+    CAST('2026-03-01 03:00:00.000000' AS TIMESTAMP),
     run.started_at,
     timezone('UTC', current_timestamp),
     'published',

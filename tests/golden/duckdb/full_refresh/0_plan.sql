@@ -1,6 +1,6 @@
 SET force_compression = 'uncompressed';  -- staged tables dropped after the run: written as they are
 -- Plan: read the source rows of this run once, from every event table of the source as one stream
--- (tracks(event)), clean them, and fix what the run must recompute.
+-- (tracks(event), pages(name), orders='order_completed'), clean them, and fix what the run must recompute.
 --   * blank or whitespace-only ids count as NULL;
 --   * rows without id, without timestamp, or without any identifier are dropped with a reason;
 --   * copies of an id collapse to the copy received first (then by content, for determinism),
@@ -8,6 +8,7 @@ SET force_compression = 'uncompressed';  -- staged tables dropped after the run:
 --   * the counts by reason are kept with the run, so nothing is lost without a trace.
 -- Mode full_refresh: the whole source.
 
+-- Event tables without a column the session facts read give NULL for it: pages.revenue, orders.context_page_referrer.
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_events";
 
 -- One read of the source: every row of the run, cleaned and classified, in the table that
@@ -22,8 +23,39 @@ WITH cleaned AS (
         "timestamp" AS "timestamp",
         "received_at" AS received_at,
         "received_at" AS watermark_value,
-        'tracks' AS event_table
+        'tracks' AS event_table,
+        CASE WHEN trim(CAST("context_campaign_source" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE CAST("context_campaign_source" AS VARCHAR) END AS "context_campaign_source",
+        CASE WHEN trim(CAST("context_page_referrer" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE CAST("context_page_referrer" AS VARCHAR) END AS "context_page_referrer",
+        CAST("revenue" AS DECIMAL(38, 9)) AS "revenue"
     FROM "rudderstack"."tracks"
+    UNION ALL
+    SELECT
+        id AS id,
+        CASE WHEN trim(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
+        CASE WHEN trim(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE user_id END AS user_id,
+        "name" AS event,
+        "timestamp" AS "timestamp",
+        "received_at" AS received_at,
+        "received_at" AS watermark_value,
+        'pages' AS event_table,
+        CASE WHEN trim(CAST("context_campaign_source" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE CAST("context_campaign_source" AS VARCHAR) END AS "context_campaign_source",
+        CASE WHEN trim(CAST("context_page_referrer" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE CAST("context_page_referrer" AS VARCHAR) END AS "context_page_referrer",
+        CAST(NULL AS DECIMAL(38, 9)) AS "revenue"
+    FROM "rudderstack"."pages"
+    UNION ALL
+    SELECT
+        id AS id,
+        CASE WHEN trim(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
+        CASE WHEN trim(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE user_id END AS user_id,
+        'order_completed' AS event,
+        "timestamp" AS "timestamp",
+        "received_at" AS received_at,
+        "received_at" AS watermark_value,
+        'orders' AS event_table,
+        CASE WHEN trim(CAST("context_campaign_source" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE CAST("context_campaign_source" AS VARCHAR) END AS "context_campaign_source",
+        CAST(NULL AS VARCHAR) AS "context_page_referrer",
+        CAST("revenue" AS DECIMAL(38, 9)) AS "revenue"
+    FROM "rudderstack"."orders"
 )
 SELECT
     cleaned.*,
@@ -49,12 +81,12 @@ ranked AS (
             PARTITION BY id
             ORDER BY received_at NULLS LAST, "timestamp", event NULLS LAST,
                      anonymous_id NULLS LAST, user_id NULLS LAST,
-                     event_table
+                     event_table, "context_campaign_source" NULLS LAST, "context_page_referrer" NULLS LAST, "revenue" NULLS LAST
         ) AS copy_rank
     FROM "sessions"."__rs_a330a0bc481b_events" AS events
     WHERE drop_reason IS NULL AND id IN (SELECT id FROM repeated)
 )
-SELECT id, anonymous_id, user_id, event, "timestamp", received_at, watermark_value, event_table, copy_rank
+SELECT id, anonymous_id, user_id, event, "timestamp", received_at, watermark_value, event_table, "context_campaign_source", "context_page_referrer", "revenue", copy_rank
 FROM ranked;
 
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_run";
@@ -73,14 +105,16 @@ SELECT
         AS dropped_no_identifier,
     CAST((SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_copies" WHERE copy_rank > 1) AS BIGINT) AS dropped_duplicate,
     MAX(CASE WHEN event_table = 'tracks' THEN watermark_value END) AS max_watermark_1,
+    MAX(CASE WHEN event_table = 'pages' THEN watermark_value END) AS max_watermark_2,
+    MAX(CASE WHEN event_table = 'orders' THEN watermark_value END) AS max_watermark_3,
     MAX(watermark_value) AS max_watermark
 FROM "sessions"."__rs_a330a0bc481b_events";
 
 DELETE FROM "sessions"."__rs_a330a0bc481b_events"
 WHERE drop_reason IS NOT NULL OR id IN (SELECT id FROM "sessions"."__rs_a330a0bc481b_copies");
 
-INSERT INTO "sessions"."__rs_a330a0bc481b_events" (id, anonymous_id, user_id, event, "timestamp", received_at, watermark_value, event_table)
-SELECT id, anonymous_id, user_id, event, "timestamp", received_at, watermark_value, event_table
+INSERT INTO "sessions"."__rs_a330a0bc481b_events" (id, anonymous_id, user_id, event, "timestamp", received_at, watermark_value, event_table, "context_campaign_source", "context_page_referrer", "revenue")
+SELECT id, anonymous_id, user_id, event, "timestamp", received_at, watermark_value, event_table, "context_campaign_source", "context_page_referrer", "revenue"
 FROM "sessions"."__rs_a330a0bc481b_copies"
 WHERE copy_rank = 1;
 

@@ -27,7 +27,10 @@ CREATE TABLE IF NOT EXISTS "sessions"."dbt_mapped_tracks" (
     "user_id" VARCHAR,
     "received_at" TIMESTAMP,
     "starts_session" BOOLEAN,
-    "event_table" VARCHAR
+    "event_table" VARCHAR,
+    "context_campaign_source" VARCHAR,
+    "context_page_referrer" VARCHAR,
+    "revenue" DECIMAL(38, 9)
 );
 
 CREATE TABLE IF NOT EXISTS "sessions"."dbt_session_tracks" (
@@ -73,6 +76,9 @@ CREATE TABLE IF NOT EXISTS "sessions"."dbt_session_facts" (
     "last_event" VARCHAR,
     "conversion_count" BIGINT,
     "converted" BOOLEAN,
+    "first_context_campaign_source" VARCHAR,
+    "first_context_page_referrer" VARCHAR,
+    "total_revenue" DECIMAL(38, 9),
     "session_sequence_number" BIGINT
 );
 
@@ -98,7 +104,7 @@ UPDATE "sessions"."rudder_sessions_state" SET
     last_window_start = CAST(NULL AS TIMESTAMP),
     last_window_end = CAST(NULL AS TIMESTAMP),
     updated_at = timezone('UTC', current_timestamp),
-    settings = '{"conversion_events": [], "event_tables": null, "flow_length": 5, "session_first_columns": [], "session_sum_columns": [], "source_schema": "rudderstack", "source_table": "tracks", "timeout_minutes": 30, "watermark_column": "received_at"}'
+    settings = '{"conversion_events": ["order_completed", "signed_up"], "event_tables": [{"event_column": "event", "table": "tracks"}, {"event_column": "name", "table": "pages"}, {"event_name": "order_completed", "table": "orders"}], "flow_length": 5, "session_first_columns": ["context_campaign_source", "context_page_referrer"], "session_sum_columns": ["revenue"], "source_schema": "rudderstack", "source_table": "tracks", "timeout_minutes": 30, "watermark_column": "received_at"}'
 WHERE source = 'shop' AND version = 0;
 
 -- One watermark per event table.
@@ -106,6 +112,12 @@ DELETE FROM "sessions"."rudder_sessions_watermarks" WHERE source = 'shop';
 
 INSERT INTO "sessions"."rudder_sessions_watermarks" (source, event_table, watermark)
 SELECT 'shop', 'tracks', run.max_watermark_1
+FROM "sessions"."__rs_a330a0bc481b_run" AS run
+UNION ALL
+SELECT 'shop', 'pages', run.max_watermark_2
+FROM "sessions"."__rs_a330a0bc481b_run" AS run
+UNION ALL
+SELECT 'shop', 'orders', run.max_watermark_3
 FROM "sessions"."__rs_a330a0bc481b_run" AS run;
 
 DELETE FROM "sessions"."rudder_sessions_runs" WHERE run_id = 'scheduled__2026-03-02T03:00:00+00:00';

@@ -16,7 +16,7 @@ WITH visited AS (
         events."timestamp",
         events.received_at,
         events.event,
-        events.event_table,
+        events.event_table, events."context_campaign_source", events."context_page_referrer", events."revenue",
         CAST(NULL AS TIMESTAMP) AS previous_at
     FROM "sessions"."__rs_a330a0bc481b_events" AS events
     LEFT JOIN "sessions"."__rs_a330a0bc481b_aliases_mapping" AS aliases
@@ -47,6 +47,6 @@ SELECT
     gaps.user_id,
     gaps.received_at,
     (gaps.idle_us IS NULL OR gaps.idle_us > 1800000000) AS starts_session,
-    gaps.event_table
+    gaps.event_table, gaps."context_campaign_source", gaps."context_page_referrer", gaps."revenue"
 FROM gaps;
 

@@ -22,7 +22,7 @@ SELECT
     changes.event,
     changes."timestamp",
     changes.received_at,
-    changes.event_table,
+    changes.event_table, changes."context_campaign_source", changes."context_page_referrer", changes."revenue",
     CASE WHEN changes.present THEN COALESCE(changes.user_id, aliases.dbt_visitor_id) END AS new_visitor_id,
     changes.old_visitor_id,
     changes.old_timestamp
@@ -36,7 +36,7 @@ SELECT
     mapped.event,
     mapped."timestamp",
     mapped.received_at,
-    mapped.event_table,
+    mapped.event_table, mapped."context_campaign_source", mapped."context_page_referrer", mapped."revenue",
     remapped.dbt_visitor_id,
     mapped.dbt_visitor_id,
     mapped."timestamp"
@@ -162,7 +162,7 @@ SELECT
     mapped."timestamp",
     mapped.received_at,
     mapped.event,
-    mapped.event_table
+    mapped.event_table, mapped."context_campaign_source", mapped."context_page_referrer", mapped."revenue"
 FROM "sessions"."dbt_mapped_tracks" AS mapped
 JOIN "sessions"."__rs_a330a0bc481b_affected" AS affected
     ON affected.dbt_visitor_id = mapped.dbt_visitor_id
@@ -171,7 +171,7 @@ WHERE NOT EXISTS (
     SELECT 1 FROM "sessions"."__rs_a330a0bc481b_moves" AS moves WHERE moves.event_id = mapped.event_id
 )
 UNION ALL
-SELECT event_id, anonymous_id, user_id, new_visitor_id, "timestamp", received_at, event, event_table
+SELECT event_id, anonymous_id, user_id, new_visitor_id, "timestamp", received_at, event, event_table, "context_campaign_source", "context_page_referrer", "revenue"
 FROM "sessions"."__rs_a330a0bc481b_moves"
 WHERE new_visitor_id IS NOT NULL;
 ANALYZE "sessions"."__rs_a330a0bc481b_region";

@@ -11,7 +11,7 @@ CREATE TABLE "sessions"."__rs_a330a0bc481b_mapped_tracks" AS
 WITH visited AS (
     SELECT
         region.event_id, region.anonymous_id, region.user_id, region.dbt_visitor_id, region."timestamp",
-        region.received_at, region.event, region.event_table, affected.previous_at
+        region.received_at, region.event, region.event_table, region."context_campaign_source", region."context_page_referrer", region."revenue", affected.previous_at
     FROM "sessions"."__rs_a330a0bc481b_region" AS region
     JOIN "sessions"."__rs_a330a0bc481b_affected" AS affected ON affected.dbt_visitor_id = region.dbt_visitor_id
 ),
@@ -40,6 +40,6 @@ SELECT
     gaps.user_id,
     gaps.received_at,
     (gaps.idle_us IS NULL OR gaps.idle_us > 1800000000) AS starts_session,
-    gaps.event_table
+    gaps.event_table, gaps."context_campaign_source", gaps."context_page_referrer", gaps."revenue"
 FROM gaps;
 ANALYZE "sessions"."__rs_a330a0bc481b_mapped_tracks";

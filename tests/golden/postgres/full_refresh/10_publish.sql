@@ -27,7 +27,10 @@ CREATE TABLE IF NOT EXISTS "sessions"."dbt_mapped_tracks" (
     "user_id" TEXT,
     "received_at" TIMESTAMP,
     "starts_session" BOOLEAN,
-    "event_table" TEXT
+    "event_table" TEXT,
+    "context_campaign_source" TEXT,
+    "context_page_referrer" TEXT,
+    "revenue" DECIMAL(38, 9)
 );
 
 CREATE TABLE IF NOT EXISTS "sessions"."dbt_session_tracks" (
@@ -73,6 +76,9 @@ CREATE TABLE IF NOT EXISTS "sessions"."dbt_session_facts" (
     "last_event" TEXT,
     "conversion_count" BIGINT,
     "converted" BOOLEAN,
+    "first_context_campaign_source" TEXT,
+    "first_context_page_referrer" TEXT,
+    "total_revenue" DECIMAL(38, 9),
     "session_sequence_number" BIGINT
 );
 
@@ -97,7 +103,7 @@ UPDATE "sessions"."rudder_sessions_state" SET
     last_window_start = CAST(NULL AS TIMESTAMP),
     last_window_end = CAST(NULL AS TIMESTAMP),
     updated_at = (CURRENT_TIMESTAMP AT TIME ZONE 'UTC'),
-    settings = '{"conversion_events": [], "event_tables": null, "flow_length": 5, "session_first_columns": [], "session_sum_columns": [], "source_schema": "rudderstack", "source_table": "tracks", "timeout_minutes": 30, "watermark_column": "received_at"}'
+    settings = '{"conversion_events": ["order_completed", "signed_up"], "event_tables": [{"event_column": "event", "table": "tracks"}, {"event_column": "name", "table": "pages"}, {"event_name": "order_completed", "table": "orders"}], "flow_length": 5, "session_first_columns": ["context_campaign_source", "context_page_referrer"], "session_sum_columns": ["revenue"], "source_schema": "rudderstack", "source_table": "tracks", "timeout_minutes": 30, "watermark_column": "received_at"}'
 WHERE source = 'shop' AND version = 0;
 
 -- One watermark per event table.
@@ -105,6 +111,12 @@ DELETE FROM "sessions"."rudder_sessions_watermarks" WHERE source = 'shop';
 
 INSERT INTO "sessions"."rudder_sessions_watermarks" (source, event_table, watermark)
 SELECT 'shop', 'tracks', run.max_watermark_1
+FROM "sessions"."__rs_a330a0bc481b_run" AS run
+UNION ALL
+SELECT 'shop', 'pages', run.max_watermark_2
+FROM "sessions"."__rs_a330a0bc481b_run" AS run
+UNION ALL
+SELECT 'shop', 'orders', run.max_watermark_3
 FROM "sessions"."__rs_a330a0bc481b_run" AS run;
 -- A full refresh replaces every row of the published tables.
 
@@ -116,8 +128,8 @@ FROM "sessions"."__rs_a330a0bc481b_aliases_mapping";
 
 DELETE FROM "sessions"."dbt_mapped_tracks" WHERE TRUE;
 
-INSERT INTO "sessions"."dbt_mapped_tracks" ("event_id", "anonymous_id", "dbt_visitor_id", "timestamp", "event", "idle_time_minutes", "user_id", "received_at", "starts_session", "event_table")
-SELECT "event_id", "anonymous_id", "dbt_visitor_id", "timestamp", "event", "idle_time_minutes", "user_id", "received_at", "starts_session", "event_table"
+INSERT INTO "sessions"."dbt_mapped_tracks" ("event_id", "anonymous_id", "dbt_visitor_id", "timestamp", "event", "idle_time_minutes", "user_id", "received_at", "starts_session", "event_table", "context_campaign_source", "context_page_referrer", "revenue")
+SELECT "event_id", "anonymous_id", "dbt_visitor_id", "timestamp", "event", "idle_time_minutes", "user_id", "received_at", "starts_session", "event_table", "context_campaign_source", "context_page_referrer", "revenue"
 FROM "sessions"."__rs_a330a0bc481b_mapped_tracks";
 
 DELETE FROM "sessions"."dbt_session_tracks" WHERE TRUE;
@@ -140,8 +152,8 @@ FROM "sessions"."__rs_a330a0bc481b_tracks_flow";
 
 DELETE FROM "sessions"."dbt_session_facts" WHERE TRUE;
 
-INSERT INTO "sessions"."dbt_session_facts" ("session_id", "dbt_visitor_id", "session_start_at", "session_end_at", "duration_seconds", "event_count", "first_event", "last_event", "conversion_count", "converted", "session_sequence_number")
-SELECT "session_id", "dbt_visitor_id", "session_start_at", "session_end_at", "duration_seconds", "event_count", "first_event", "last_event", "conversion_count", "converted", "session_sequence_number"
+INSERT INTO "sessions"."dbt_session_facts" ("session_id", "dbt_visitor_id", "session_start_at", "session_end_at", "duration_seconds", "event_count", "first_event", "last_event", "conversion_count", "converted", "first_context_campaign_source", "first_context_page_referrer", "total_revenue", "session_sequence_number")
+SELECT "session_id", "dbt_visitor_id", "session_start_at", "session_end_at", "duration_seconds", "event_count", "first_event", "last_event", "conversion_count", "converted", "first_context_campaign_source", "first_context_page_referrer", "total_revenue", "session_sequence_number"
 FROM "sessions"."__rs_a330a0bc481b_session_facts";
 
 DELETE FROM "sessions"."dbt_user_session_facts" WHERE TRUE;

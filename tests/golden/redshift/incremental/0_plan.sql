@@ -1,5 +1,5 @@
 -- Plan: read the source rows of this run once, from every event table of the source as one stream
--- (tracks(event)), clean them, and fix what the run must recompute.
+-- (tracks(event), pages(name), orders='order_completed'), clean them, and fix what the run must recompute.
 --   * blank or whitespace-only ids count as NULL;
 --   * rows without id, without timestamp, or without any identifier are dropped with a reason;
 --   * copies of an id collapse to the copy received first (then by content, for determinism),
@@ -8,6 +8,7 @@
 -- Mode incremental: rows whose received_at is later than their table’s
 -- stored watermark minus the lookback of 3 hours.
 
+-- Event tables without a column the session facts read give NULL for it: pages.revenue, orders.context_page_referrer.
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_events";
 
 -- One read of the source: every row of the run, cleaned and classified, in the table that
@@ -22,10 +23,43 @@ WITH cleaned AS (
         "timestamp" AS "timestamp",
         "received_at" AS received_at,
         "received_at" AS watermark_value,
-        'tracks' AS event_table
+        'tracks' AS event_table,
+        CASE WHEN BTRIM(CAST("context_campaign_source" AS VARCHAR(65535)), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE CAST("context_campaign_source" AS VARCHAR(65535)) END AS "context_campaign_source",
+        CASE WHEN BTRIM(CAST("context_page_referrer" AS VARCHAR(65535)), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE CAST("context_page_referrer" AS VARCHAR(65535)) END AS "context_page_referrer",
+        CAST("revenue" AS DECIMAL(38, 9)) AS "revenue"
     FROM "rudderstack"."tracks"
     WHERE "received_at" > CAST('2026-03-01 00:00:00.000000' AS TIMESTAMP)
        OR "received_at" IS NULL
+    UNION ALL
+    SELECT
+        COLLATE(id, 'case_sensitive') AS id,
+        COLLATE(CASE WHEN BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE anonymous_id END, 'case_sensitive') AS anonymous_id,
+        COLLATE(CASE WHEN BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE user_id END, 'case_sensitive') AS user_id,
+        "name" AS event,
+        "timestamp" AS "timestamp",
+        "received_at" AS received_at,
+        "received_at" AS watermark_value,
+        'pages' AS event_table,
+        CASE WHEN BTRIM(CAST("context_campaign_source" AS VARCHAR(65535)), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE CAST("context_campaign_source" AS VARCHAR(65535)) END AS "context_campaign_source",
+        CASE WHEN BTRIM(CAST("context_page_referrer" AS VARCHAR(65535)), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE CAST("context_page_referrer" AS VARCHAR(65535)) END AS "context_page_referrer",
+        CAST(NULL AS DECIMAL(38, 9)) AS "revenue"
+    FROM "rudderstack"."pages"
+    WHERE "received_at" > CAST('2026-02-28 23:00:00.000000' AS TIMESTAMP)
+       OR "received_at" IS NULL
+    UNION ALL
+    SELECT
+        COLLATE(id, 'case_sensitive') AS id,
+        COLLATE(CASE WHEN BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE anonymous_id END, 'case_sensitive') AS anonymous_id,
+        COLLATE(CASE WHEN BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE user_id END, 'case_sensitive') AS user_id,
+        'order_completed' AS event,
+        "timestamp" AS "timestamp",
+        "received_at" AS received_at,
+        "received_at" AS watermark_value,
+        'orders' AS event_table,
+        CASE WHEN BTRIM(CAST("context_campaign_source" AS VARCHAR(65535)), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE CAST("context_campaign_source" AS VARCHAR(65535)) END AS "context_campaign_source",
+        CAST(NULL AS VARCHAR(65535) COLLATE CASE_SENSITIVE) AS "context_page_referrer",
+        CAST("revenue" AS DECIMAL(38, 9)) AS "revenue"
+    FROM "rudderstack"."orders"
 )
 SELECT
     cleaned.*,
@@ -51,12 +85,12 @@ ranked AS (
             PARTITION BY id
             ORDER BY received_at NULLS LAST, "timestamp", event NULLS LAST,
                      anonymous_id NULLS LAST, user_id NULLS LAST,
-                     event_table
+                     event_table, "context_campaign_source" NULLS LAST, "context_page_referrer" NULLS LAST, "revenue" NULLS LAST
         ) AS copy_rank
     FROM "sessions"."__rs_a330a0bc481b_events" AS events
     WHERE drop_reason IS NULL AND id IN (SELECT id FROM repeated)
 )
-SELECT id, anonymous_id, user_id, event, "timestamp", received_at, watermark_value, event_table, copy_rank
+SELECT id, anonymous_id, user_id, event, "timestamp", received_at, watermark_value, event_table, "context_campaign_source", "context_page_referrer", "revenue", copy_rank
 FROM ranked;
 
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_run";
@@ -75,14 +109,16 @@ SELECT
         AS dropped_no_identifier,
     CAST((SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_copies" WHERE copy_rank > 1) AS BIGINT) AS dropped_duplicate,
     MAX(CASE WHEN event_table = 'tracks' THEN watermark_value END) AS max_watermark_1,
+    MAX(CASE WHEN event_table = 'pages' THEN watermark_value END) AS max_watermark_2,
+    MAX(CASE WHEN event_table = 'orders' THEN watermark_value END) AS max_watermark_3,
     MAX(watermark_value) AS max_watermark
 FROM "sessions"."__rs_a330a0bc481b_events";
 
 DELETE FROM "sessions"."__rs_a330a0bc481b_events"
 WHERE drop_reason IS NOT NULL OR id IN (SELECT id FROM "sessions"."__rs_a330a0bc481b_copies");
 
-INSERT INTO "sessions"."__rs_a330a0bc481b_events" (id, anonymous_id, user_id, event, "timestamp", received_at, watermark_value, event_table)
-SELECT id, anonymous_id, user_id, event, "timestamp", received_at, watermark_value, event_table
+INSERT INTO "sessions"."__rs_a330a0bc481b_events" (id, anonymous_id, user_id, event, "timestamp", received_at, watermark_value, event_table, "context_campaign_source", "context_page_referrer", "revenue")
+SELECT id, anonymous_id, user_id, event, "timestamp", received_at, watermark_value, event_table, "context_campaign_source", "context_page_referrer", "revenue"
 FROM "sessions"."__rs_a330a0bc481b_copies"
 WHERE copy_rank = 1;
 
@@ -97,15 +133,15 @@ CREATE TABLE "sessions"."__rs_a330a0bc481b_changes" AS
 WITH published AS (
     SELECT
         mapped.event_id AS id, mapped.anonymous_id, mapped.user_id, mapped.event,
-        mapped."timestamp", mapped.received_at, mapped.dbt_visitor_id, mapped.event_table
+        mapped."timestamp", mapped.received_at, mapped.dbt_visitor_id, mapped.event_table, mapped."context_campaign_source", mapped."context_page_referrer", mapped."revenue"
     FROM "sessions"."dbt_mapped_tracks" AS mapped
     WHERE mapped.event_id IN (SELECT id FROM "sessions"."__rs_a330a0bc481b_events")
 ),
 versions AS (
-    SELECT id, anonymous_id, user_id, event, "timestamp", received_at, event_table, 1 AS incoming
+    SELECT id, anonymous_id, user_id, event, "timestamp", received_at, event_table, "context_campaign_source", "context_page_referrer", "revenue", 1 AS incoming
     FROM "sessions"."__rs_a330a0bc481b_events"
     UNION ALL
-    SELECT id, anonymous_id, user_id, event, "timestamp", received_at, event_table, 0 AS incoming
+    SELECT id, anonymous_id, user_id, event, "timestamp", received_at, event_table, "context_campaign_source", "context_page_referrer", "revenue", 0 AS incoming
     FROM published
 ),
 ranked AS (
@@ -115,7 +151,7 @@ ranked AS (
             PARTITION BY id
             ORDER BY received_at NULLS LAST, "timestamp", event NULLS LAST,
                      anonymous_id NULLS LAST, user_id NULLS LAST,
-                     event_table, incoming
+                     event_table, "context_campaign_source" NULLS LAST, "context_page_referrer" NULLS LAST, "revenue" NULLS LAST, incoming
         ) AS copy_rank
     FROM versions
 )
@@ -127,7 +163,7 @@ SELECT
     winner.event,
     winner."timestamp",
     winner.received_at,
-    winner.event_table,
+    winner.event_table, winner."context_campaign_source", winner."context_page_referrer", winner."revenue",
     published.anonymous_id AS old_anonymous_id,
     published.user_id AS old_user_id,
     published."timestamp" AS old_timestamp,

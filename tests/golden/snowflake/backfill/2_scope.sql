@@ -22,7 +22,7 @@ SELECT
     changes.event,
     changes."TIMESTAMP",
     changes.received_at,
-    changes.event_table,
+    changes.event_table, changes."CONTEXT_CAMPAIGN_SOURCE", changes."CONTEXT_PAGE_REFERRER", changes."REVENUE",
     CASE WHEN changes.present THEN COALESCE(changes.user_id, aliases.dbt_visitor_id) END AS new_visitor_id,
     changes.old_visitor_id,
     changes.old_timestamp
@@ -36,7 +36,7 @@ SELECT
     mapped.event,
     mapped."TIMESTAMP",
     mapped.received_at,
-    mapped.event_table,
+    mapped.event_table, mapped."CONTEXT_CAMPAIGN_SOURCE", mapped."CONTEXT_PAGE_REFERRER", mapped."REVENUE",
     remapped.dbt_visitor_id,
     mapped.dbt_visitor_id,
     mapped."TIMESTAMP"
@@ -162,7 +162,7 @@ SELECT
     mapped."TIMESTAMP",
     mapped.received_at,
     mapped.event,
-    mapped.event_table
+    mapped.event_table, mapped."CONTEXT_CAMPAIGN_SOURCE", mapped."CONTEXT_PAGE_REFERRER", mapped."REVENUE"
 FROM "SESSIONS"."DBT_MAPPED_TRACKS" AS mapped
 JOIN "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected
     ON affected.dbt_visitor_id = mapped.dbt_visitor_id
@@ -171,7 +171,7 @@ WHERE NOT EXISTS (
     SELECT 1 FROM "SESSIONS"."__RS_A330A0BC481B_MOVES" AS moves WHERE moves.event_id = mapped.event_id
 )
 UNION ALL
-SELECT event_id, anonymous_id, user_id, new_visitor_id, "TIMESTAMP", received_at, event, event_table
+SELECT event_id, anonymous_id, user_id, new_visitor_id, "TIMESTAMP", received_at, event, event_table, "CONTEXT_CAMPAIGN_SOURCE", "CONTEXT_PAGE_REFERRER", "REVENUE"
 FROM "SESSIONS"."__RS_A330A0BC481B_MOVES"
 WHERE new_visitor_id IS NOT NULL;
 

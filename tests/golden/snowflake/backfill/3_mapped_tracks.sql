@@ -11,7 +11,7 @@ CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_MAPPED_TRACKS" AS
 WITH visited AS (
     SELECT
         region.event_id, region.anonymous_id, region.user_id, region.dbt_visitor_id, region."TIMESTAMP",
-        region.received_at, region.event, region.event_table, affected.previous_at
+        region.received_at, region.event, region.event_table, region."CONTEXT_CAMPAIGN_SOURCE", region."CONTEXT_PAGE_REFERRER", region."REVENUE", affected.previous_at
     FROM "SESSIONS"."__RS_A330A0BC481B_REGION" AS region
     JOIN "SESSIONS"."__RS_A330A0BC481B_AFFECTED" AS affected ON affected.dbt_visitor_id = region.dbt_visitor_id
 ),
@@ -40,6 +40,6 @@ SELECT
     gaps.user_id,
     gaps.received_at,
     (gaps.idle_us IS NULL OR gaps.idle_us > 1800000000) AS starts_session,
-    gaps.event_table
+    gaps.event_table, gaps."CONTEXT_CAMPAIGN_SOURCE", gaps."CONTEXT_PAGE_REFERRER", gaps."REVENUE"
 FROM gaps;
 

@@ -1,7 +1,7 @@
 -- Session facts: one row per session of the events this run recomputes, from track_facts (its
 -- session and place) and mapped_tracks (the event columns the facts read): start, end, duration
 -- in fractional seconds, events, first and last event, conversions
--- (none configured), first-touch values (the
+-- ('order_completed', 'signed_up'), first-touch values (the
 -- first non-blank one in event order) and totals. One pass of window aggregates per session and
 -- one GROUP BY: no sort by time beyond track_facts’ own.
 -- A session carried over for its next start keeps its published facts: its events are unchanged.
@@ -15,13 +15,18 @@ WITH session_events AS (
         facts.dbt_visitor_id,
         facts."TIMESTAMP",
         facts.event,
-        facts.track_sequence_number
+        facts.track_sequence_number, mapped."CONTEXT_CAMPAIGN_SOURCE", mapped."CONTEXT_PAGE_REFERRER", mapped."REVENUE"
     FROM "SESSIONS"."__RS_A330A0BC481B_TRACK_FACTS" AS facts
+    JOIN "SESSIONS"."__RS_A330A0BC481B_MAPPED_TRACKS" AS mapped ON mapped.event_id = facts.event_id
 ),
 placed AS (
     SELECT
         session_events.*,
-        MAX(track_sequence_number) OVER (PARTITION BY session_id) AS last_number
+        MAX(track_sequence_number) OVER (PARTITION BY session_id) AS last_number,
+        MIN(CASE WHEN "CONTEXT_CAMPAIGN_SOURCE" IS NOT NULL THEN track_sequence_number END) OVER (PARTITION BY session_id)
+            AS first_number_1,
+        MIN(CASE WHEN "CONTEXT_PAGE_REFERRER" IS NOT NULL THEN track_sequence_number END) OVER (PARTITION BY session_id)
+            AS first_number_2
     FROM session_events
 ),
 per_session AS (
@@ -34,7 +39,12 @@ per_session AS (
         CAST(COUNT(*) AS BIGINT) AS event_count,
         MAX(CASE WHEN track_sequence_number = 1 THEN event END) AS first_event,
         MAX(CASE WHEN track_sequence_number = last_number THEN event END) AS last_event,
-        CAST(SUM(0) AS BIGINT) AS conversion_count
+        CAST(SUM(CASE WHEN event IN ('order_completed', 'signed_up') THEN 1 ELSE 0 END) AS BIGINT) AS conversion_count,
+        MAX(CASE WHEN track_sequence_number = first_number_1 THEN "CONTEXT_CAMPAIGN_SOURCE" END)
+            AS "FIRST_CONTEXT_CAMPAIGN_SOURCE",
+        MAX(CASE WHEN track_sequence_number = first_number_2 THEN "CONTEXT_PAGE_REFERRER" END)
+            AS "FIRST_CONTEXT_PAGE_REFERRER",
+        CAST(SUM("REVENUE") AS DECIMAL(38, 9)) AS "TOTAL_REVENUE"
     FROM placed
     GROUP BY session_id, dbt_visitor_id
 )
@@ -49,6 +59,9 @@ SELECT
     per_session.last_event,
     per_session.conversion_count,
     per_session.conversion_count > 0 AS converted,
+    per_session."FIRST_CONTEXT_CAMPAIGN_SOURCE",
+    per_session."FIRST_CONTEXT_PAGE_REFERRER",
+    per_session."TOTAL_REVENUE",
     sessions.session_sequence_number
 FROM per_session
 JOIN "SESSIONS"."__RS_A330A0BC481B_SESSION_TRACKS" AS sessions ON sessions.session_id = per_session.session_id;

@@ -1,5 +1,5 @@
 -- Plan: read the source rows of this run once, from every event table of the source as one stream
--- (tracks(event)), clean them, and fix what the run must recompute.
+-- (tracks(event), pages(name), orders='order_completed'), clean them, and fix what the run must recompute.
 --   * blank or whitespace-only ids count as NULL;
 --   * rows without id, without timestamp, or without any identifier are dropped with a reason;
 --   * copies of an id collapse to the copy received first (then by content, for determinism),
@@ -7,6 +7,7 @@
 --   * the counts by reason are kept with the run, so nothing is lost without a trace.
 -- Mode full_refresh: the whole source.
 
+-- Event tables without a column the session facts read give NULL for it: pages.revenue, orders.context_page_referrer.
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_EVENTS";
 
 -- One read of the source: every row of the run, cleaned and classified, in the table that
@@ -21,8 +22,39 @@ WITH cleaned AS (
         "TIMESTAMP" AS "TIMESTAMP",
         "RECEIVED_AT" AS received_at,
         "RECEIVED_AT" AS watermark_value,
-        'tracks' AS event_table
+        'tracks' AS event_table,
+        CASE WHEN TRANSLATE(CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR) END AS "CONTEXT_CAMPAIGN_SOURCE",
+        CASE WHEN TRANSLATE(CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR) END AS "CONTEXT_PAGE_REFERRER",
+        CAST("REVENUE" AS DECIMAL(38, 9)) AS "REVENUE"
     FROM "RUDDERSTACK"."TRACKS"
+    UNION ALL
+    SELECT
+        id AS id,
+        CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
+        CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE user_id END AS user_id,
+        "NAME" AS event,
+        "TIMESTAMP" AS "TIMESTAMP",
+        "RECEIVED_AT" AS received_at,
+        "RECEIVED_AT" AS watermark_value,
+        'pages' AS event_table,
+        CASE WHEN TRANSLATE(CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR) END AS "CONTEXT_CAMPAIGN_SOURCE",
+        CASE WHEN TRANSLATE(CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR) END AS "CONTEXT_PAGE_REFERRER",
+        CAST(NULL AS DECIMAL(38, 9)) AS "REVENUE"
+    FROM "RUDDERSTACK"."PAGES"
+    UNION ALL
+    SELECT
+        id AS id,
+        CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
+        CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE user_id END AS user_id,
+        'order_completed' AS event,
+        "TIMESTAMP" AS "TIMESTAMP",
+        "RECEIVED_AT" AS received_at,
+        "RECEIVED_AT" AS watermark_value,
+        'orders' AS event_table,
+        CASE WHEN TRANSLATE(CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR) END AS "CONTEXT_CAMPAIGN_SOURCE",
+        CAST(NULL AS VARCHAR) AS "CONTEXT_PAGE_REFERRER",
+        CAST("REVENUE" AS DECIMAL(38, 9)) AS "REVENUE"
+    FROM "RUDDERSTACK"."ORDERS"
 )
 SELECT
     cleaned.*,
@@ -48,12 +80,12 @@ ranked AS (
             PARTITION BY id
             ORDER BY received_at NULLS LAST, "TIMESTAMP", event NULLS LAST,
                      anonymous_id NULLS LAST, user_id NULLS LAST,
-                     event_table
+                     event_table, "CONTEXT_CAMPAIGN_SOURCE" NULLS LAST, "CONTEXT_PAGE_REFERRER" NULLS LAST, "REVENUE" NULLS LAST
         ) AS copy_rank
     FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS" AS events
     WHERE drop_reason IS NULL AND id IN (SELECT id FROM repeated)
 )
-SELECT id, anonymous_id, user_id, event, "TIMESTAMP", received_at, watermark_value, event_table, copy_rank
+SELECT id, anonymous_id, user_id, event, "TIMESTAMP", received_at, watermark_value, event_table, "CONTEXT_CAMPAIGN_SOURCE", "CONTEXT_PAGE_REFERRER", "REVENUE", copy_rank
 FROM ranked;
 
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_RUN";
@@ -72,14 +104,16 @@ SELECT
         AS dropped_no_identifier,
     CAST((SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_COPIES" WHERE copy_rank > 1) AS BIGINT) AS dropped_duplicate,
     MAX(CASE WHEN event_table = 'tracks' THEN watermark_value END) AS max_watermark_1,
+    MAX(CASE WHEN event_table = 'pages' THEN watermark_value END) AS max_watermark_2,
+    MAX(CASE WHEN event_table = 'orders' THEN watermark_value END) AS max_watermark_3,
     MAX(watermark_value) AS max_watermark
 FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS";
 
 DELETE FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS"
 WHERE drop_reason IS NOT NULL OR id IN (SELECT id FROM "SESSIONS"."__RS_A330A0BC481B_COPIES");
 
-INSERT INTO "SESSIONS"."__RS_A330A0BC481B_EVENTS" (id, anonymous_id, user_id, event, "TIMESTAMP", received_at, watermark_value, event_table)
-SELECT id, anonymous_id, user_id, event, "TIMESTAMP", received_at, watermark_value, event_table
+INSERT INTO "SESSIONS"."__RS_A330A0BC481B_EVENTS" (id, anonymous_id, user_id, event, "TIMESTAMP", received_at, watermark_value, event_table, "CONTEXT_CAMPAIGN_SOURCE", "CONTEXT_PAGE_REFERRER", "REVENUE")
+SELECT id, anonymous_id, user_id, event, "TIMESTAMP", received_at, watermark_value, event_table, "CONTEXT_CAMPAIGN_SOURCE", "CONTEXT_PAGE_REFERRER", "REVENUE"
 FROM "SESSIONS"."__RS_A330A0BC481B_COPIES"
 WHERE copy_rank = 1;
 

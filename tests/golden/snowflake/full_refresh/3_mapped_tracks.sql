@@ -15,7 +15,7 @@ WITH visited AS (
         events."TIMESTAMP",
         events.received_at,
         events.event,
-        events.event_table,
+        events.event_table, events."CONTEXT_CAMPAIGN_SOURCE", events."CONTEXT_PAGE_REFERRER", events."REVENUE",
         CAST(NULL AS TIMESTAMP_NTZ) AS previous_at
     FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS" AS events
     LEFT JOIN "SESSIONS"."__RS_A330A0BC481B_ALIASES_MAPPING" AS aliases
@@ -46,6 +46,6 @@ SELECT
     gaps.user_id,
     gaps.received_at,
     (gaps.idle_us IS NULL OR gaps.idle_us > 1800000000) AS starts_session,
-    gaps.event_table
+    gaps.event_table, gaps."CONTEXT_CAMPAIGN_SOURCE", gaps."CONTEXT_PAGE_REFERRER", gaps."REVENUE"
 FROM gaps;
 

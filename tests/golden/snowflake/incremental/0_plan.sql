@@ -1,5 +1,5 @@
 -- Plan: read the source rows of this run once, from every event table of the source as one stream
--- (tracks(event)), clean them, and fix what the run must recompute.
+-- (tracks(event), pages(name), orders='order_completed'), clean them, and fix what the run must recompute.
 --   * blank or whitespace-only ids count as NULL;
 --   * rows without id, without timestamp, or without any identifier are dropped with a reason;
 --   * copies of an id collapse to the copy received first (then by content, for determinism),
@@ -8,6 +8,7 @@
 -- Mode incremental: rows whose received_at is later than their table’s
 -- stored watermark minus the lookback of 3 hours.
 
+-- Event tables without a column the session facts read give NULL for it: pages.revenue, orders.context_page_referrer.
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_EVENTS";
 
 -- One read of the source: every row of the run, cleaned and classified, in the table that
@@ -22,10 +23,43 @@ WITH cleaned AS (
         "TIMESTAMP" AS "TIMESTAMP",
         "RECEIVED_AT" AS received_at,
         "RECEIVED_AT" AS watermark_value,
-        'tracks' AS event_table
+        'tracks' AS event_table,
+        CASE WHEN TRANSLATE(CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR) END AS "CONTEXT_CAMPAIGN_SOURCE",
+        CASE WHEN TRANSLATE(CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR) END AS "CONTEXT_PAGE_REFERRER",
+        CAST("REVENUE" AS DECIMAL(38, 9)) AS "REVENUE"
     FROM "RUDDERSTACK"."TRACKS"
     WHERE "RECEIVED_AT" > CAST('2026-03-01 00:00:00.000000' AS TIMESTAMP_NTZ)
        OR "RECEIVED_AT" IS NULL
+    UNION ALL
+    SELECT
+        id AS id,
+        CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
+        CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE user_id END AS user_id,
+        "NAME" AS event,
+        "TIMESTAMP" AS "TIMESTAMP",
+        "RECEIVED_AT" AS received_at,
+        "RECEIVED_AT" AS watermark_value,
+        'pages' AS event_table,
+        CASE WHEN TRANSLATE(CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR) END AS "CONTEXT_CAMPAIGN_SOURCE",
+        CASE WHEN TRANSLATE(CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR) END AS "CONTEXT_PAGE_REFERRER",
+        CAST(NULL AS DECIMAL(38, 9)) AS "REVENUE"
+    FROM "RUDDERSTACK"."PAGES"
+    WHERE "RECEIVED_AT" > CAST('2026-02-28 23:00:00.000000' AS TIMESTAMP_NTZ)
+       OR "RECEIVED_AT" IS NULL
+    UNION ALL
+    SELECT
+        id AS id,
+        CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
+        CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE user_id END AS user_id,
+        'order_completed' AS event,
+        "TIMESTAMP" AS "TIMESTAMP",
+        "RECEIVED_AT" AS received_at,
+        "RECEIVED_AT" AS watermark_value,
+        'orders' AS event_table,
+        CASE WHEN TRANSLATE(CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR) END AS "CONTEXT_CAMPAIGN_SOURCE",
+        CAST(NULL AS VARCHAR) AS "CONTEXT_PAGE_REFERRER",
+        CAST("REVENUE" AS DECIMAL(38, 9)) AS "REVENUE"
+    FROM "RUDDERSTACK"."ORDERS"
 )
 SELECT
     cleaned.*,
@@ -51,12 +85,12 @@ ranked AS (
             PARTITION BY id
             ORDER BY received_at NULLS LAST, "TIMESTAMP", event NULLS LAST,
                      anonymous_id NULLS LAST, user_id NULLS LAST,
-                     event_table
+                     event_table, "CONTEXT_CAMPAIGN_SOURCE" NULLS LAST, "CONTEXT_PAGE_REFERRER" NULLS LAST, "REVENUE" NULLS LAST
         ) AS copy_rank
     FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS" AS events
     WHERE drop_reason IS NULL AND id IN (SELECT id FROM repeated)
 )
-SELECT id, anonymous_id, user_id, event, "TIMESTAMP", received_at, watermark_value, event_table, copy_rank
+SELECT id, anonymous_id, user_id, event, "TIMESTAMP", received_at, watermark_value, event_table, "CONTEXT_CAMPAIGN_SOURCE", "CONTEXT_PAGE_REFERRER", "REVENUE", copy_rank
 FROM ranked;
 
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_RUN";
@@ -75,14 +109,16 @@ SELECT
         AS dropped_no_identifier,
     CAST((SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_COPIES" WHERE copy_rank > 1) AS BIGINT) AS dropped_duplicate,
     MAX(CASE WHEN event_table = 'tracks' THEN watermark_value END) AS max_watermark_1,
+    MAX(CASE WHEN event_table = 'pages' THEN watermark_value END) AS max_watermark_2,
+    MAX(CASE WHEN event_table = 'orders' THEN watermark_value END) AS max_watermark_3,
     MAX(watermark_value) AS max_watermark
 FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS";
 
 DELETE FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS"
 WHERE drop_reason IS NOT NULL OR id IN (SELECT id FROM "SESSIONS"."__RS_A330A0BC481B_COPIES");
 
-INSERT INTO "SESSIONS"."__RS_A330A0BC481B_EVENTS" (id, anonymous_id, user_id, event, "TIMESTAMP", received_at, watermark_value, event_table)
-SELECT id, anonymous_id, user_id, event, "TIMESTAMP", received_at, watermark_value, event_table
+INSERT INTO "SESSIONS"."__RS_A330A0BC481B_EVENTS" (id, anonymous_id, user_id, event, "TIMESTAMP", received_at, watermark_value, event_table, "CONTEXT_CAMPAIGN_SOURCE", "CONTEXT_PAGE_REFERRER", "REVENUE")
+SELECT id, anonymous_id, user_id, event, "TIMESTAMP", received_at, watermark_value, event_table, "CONTEXT_CAMPAIGN_SOURCE", "CONTEXT_PAGE_REFERRER", "REVENUE"
 FROM "SESSIONS"."__RS_A330A0BC481B_COPIES"
 WHERE copy_rank = 1;
 
@@ -97,15 +133,15 @@ CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_CHANGES" AS
 WITH published AS (
     SELECT
         mapped.event_id AS id, mapped.anonymous_id, mapped.user_id, mapped.event,
-        mapped."TIMESTAMP", mapped.received_at, mapped.dbt_visitor_id, mapped.event_table
+        mapped."TIMESTAMP", mapped.received_at, mapped.dbt_visitor_id, mapped.event_table, mapped."CONTEXT_CAMPAIGN_SOURCE", mapped."CONTEXT_PAGE_REFERRER", mapped."REVENUE"
     FROM "SESSIONS"."DBT_MAPPED_TRACKS" AS mapped
     WHERE mapped.event_id IN (SELECT id FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS")
 ),
 versions AS (
-    SELECT id, anonymous_id, user_id, event, "TIMESTAMP", received_at, event_table, 1 AS incoming
+    SELECT id, anonymous_id, user_id, event, "TIMESTAMP", received_at, event_table, "CONTEXT_CAMPAIGN_SOURCE", "CONTEXT_PAGE_REFERRER", "REVENUE", 1 AS incoming
     FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS"
     UNION ALL
-    SELECT id, anonymous_id, user_id, event, "TIMESTAMP", received_at, event_table, 0 AS incoming
+    SELECT id, anonymous_id, user_id, event, "TIMESTAMP", received_at, event_table, "CONTEXT_CAMPAIGN_SOURCE", "CONTEXT_PAGE_REFERRER", "REVENUE", 0 AS incoming
     FROM published
 ),
 ranked AS (
@@ -115,7 +151,7 @@ ranked AS (
             PARTITION BY id
             ORDER BY received_at NULLS LAST, "TIMESTAMP", event NULLS LAST,
                      anonymous_id NULLS LAST, user_id NULLS LAST,
-                     event_table, incoming
+                     event_table, "CONTEXT_CAMPAIGN_SOURCE" NULLS LAST, "CONTEXT_PAGE_REFERRER" NULLS LAST, "REVENUE" NULLS LAST, incoming
         ) AS copy_rank
     FROM versions
 )
@@ -127,7 +163,7 @@ SELECT
     winner.event,
     winner."TIMESTAMP",
     winner.received_at,
-    winner.event_table,
+    winner.event_table, winner."CONTEXT_CAMPAIGN_SOURCE", winner."CONTEXT_PAGE_REFERRER", winner."REVENUE",
     published.anonymous_id AS old_anonymous_id,
     published.user_id AS old_user_id,
     published."TIMESTAMP" AS old_timestamp,
