@@ -14,7 +14,7 @@ ASSET_GROUP = "rudder-sessions"
 
 
 def table_assets(source: SourceConfig) -> dict[str, object]:
-    """The five published tables as Airflow Assets, so downstream DAGs can be scheduled on them.
+    """The published tables as Airflow Assets, so downstream DAGs can be scheduled on them.
     Each carries what the table is in its extra (the asset page shows it): description, grain,
     key and columns."""
     from airflow.sdk import Asset

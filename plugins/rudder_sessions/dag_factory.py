@@ -1,4 +1,4 @@
-"""Build one Airflow DAG per configured source: plan → five steps → publish, nightly."""
+"""Build one Airflow DAG per configured source: plan → the modelling steps → publish, nightly."""
 
 from __future__ import annotations
 
@@ -17,21 +17,22 @@ DAG_ID_PREFIX = "rudder_sessions__"
 DOC_MD = """\
 ### RudderStack sessions for source `{name}`
 
-Reads `{source_schema}.{source_table}` through connection `{conn_id}` and publishes, in
+Reads {event_tables} in `{source_schema}` through connection `{conn_id}` (one event stream) and
+publishes, in
 `{target_schema}`:
 
 {tables}
 
 Scheduled runs are **incremental**: `plan` reads the rows whose watermark column
-(`{watermark}`) is later than the stored watermark minus {lookback}, cleans and deduplicates them
+(`{watermark}`) is later than their table's stored watermark minus {lookback}, cleans and deduplicates them
 (dropped rows are counted by reason in `{target_schema}.{prefix}rudder_sessions_runs`), and
 `scope` finds the visitors whose output can change and from which session on. The steps write
 run-scoped staging tables, `checks` audits them, and `publish` replaces the affected rows of the
-five tables, advances the watermark and logs the run in one transaction: readers never see a
+published tables, advances the watermarks and logs the run in one transaction: readers never see a
 half-updated model, and a failed run leaves the previous one in place.
 
 Trigger with `mode` = `full_refresh` to rebuild everything (a changed timeout, flow length,
-source table or watermark column rebuilds on its own), or `backfill` with `start`/`end` to
+event table, session-facts option or watermark column rebuilds on its own), or `backfill` with `start`/`end` to
 recompute the visitors with events in that window; an Airflow backfill runs each interval as a
 backfill of its data interval (the form's mode and window do not apply to it).
 
@@ -92,7 +93,7 @@ def _run_params() -> dict:
             values_display={
                 "incremental": "incremental: new rows since the watermark (the nightly run)",
                 "backfill": "backfill: recompute the visitors with events in [start, end)",
-                "full_refresh": "full_refresh: rebuild all five tables",
+                "full_refresh": "full_refresh: rebuild every table",
             },
             title="Mode",
             description="What this run recomputes. Scheduled runs are incremental; an Airflow backfill runs "
@@ -142,7 +143,7 @@ def phase_doc(source: SourceConfig | None, phase: str) -> str:
         "scope": "Finds the visitors whose tables can change and the time each one is rewritten from.",
         "checks": "Audits the staged tables (keys unique, every event once, flows follow the facts); "
         "a failure stops the run before anything is published.",
-        "publish": "Replaces the affected rows of the five tables, advances the watermark and logs the run, "
+        "publish": "Replaces the affected rows of the published tables, advances the watermarks and logs the run, "
         "in one transaction; then drops the run's staging tables. The run summary is in its log.",
     }[phase]
 
@@ -185,7 +186,7 @@ def build_dag(source: SourceConfig):
     doc = DOC_MD.format(
         name=source.name,
         source_schema=source.source_schema,
-        source_table=source.source_table,
+        event_tables=", ".join(f"`{et.table}`" for et in source.event_streams),
         conn_id=source.conn_id,
         target_schema=source.target_schema,
         prefix=source.table_prefix,
@@ -207,7 +208,7 @@ def build_dag(source: SourceConfig):
         max_active_runs=1,
         tags=["rudder-sessions", f"source:{source.name}"],
         doc_md=doc,
-        description=f"RudderStack sessions: {source.source_schema}.{source.source_table} → "
+        description=f"RudderStack sessions: {source.source_schema}.{'+'.join(t.table for t in source.event_streams)} → "
         f"{source.target_schema} ({source.schedule} UTC)",
         default_args=_task_defaults(source),
     ) as dag:
@@ -257,7 +258,7 @@ ADHOC_DOC_MD = """\
 ### Run the session model for a schema given at trigger time
 
 For onboarding and one-off runs: name an existing Airflow connection, the schema holding the
-RudderStack `tracks` table and the target schema; the run publishes the same five tables and
+RudderStack `tracks` table and the target schema; the run publishes the same tables and
 run log as a configured source's DAG. Its state is kept under the source name (by default the
 source schema in lower case), so a later `sources.yaml` entry with that name continues
 incrementally from where the ad-hoc runs left off. Table Assets are emitted through the asset

@@ -1,7 +1,7 @@
 """The run engine: plans a run and executes its phases against an Airflow DbApiHook.
 
 Shared by the operators and the CLI. Steps write run-scoped staging tables only; `checks` audits
-them; `publish` claims the source's state version, replaces the affected rows of the five tables,
+them; `publish` claims the source's state version, replaces the affected rows of the published tables,
 advances the watermark and logs the run in one transaction, then drops the staging tables.
 `SessionRunner` puts together what lives in its own module: the hook (hooks.py), planning
 (planning.py), publish (publishing.py) and the state and run log (run_log.py).

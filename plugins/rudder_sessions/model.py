@@ -290,7 +290,7 @@ PLAN = "plan"
 SCOPE = "scope"
 CHECKS = "checks"
 PUBLISH = "publish"
-# Every phase of a run, in order: plan, the five steps (scope after the mapping, which it needs),
+# Every phase of a run, in order: plan, the modelling steps (scope after the mapping, which it needs),
 # the audit checks, publish.
 PHASES: tuple[str, ...] = (PLAN, STEPS[0], SCOPE, *STEPS[1:], CHECKS, PUBLISH)
 

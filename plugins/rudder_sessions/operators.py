@@ -1,4 +1,4 @@
-"""Airflow operators for the session model: plan, the five steps, scope, checks, publish.
+"""Airflow operators for the session model: plan, the modelling steps, scope, checks, publish.
 
 They are thin: a common.sql `BaseSQLOperator` (so the hook comes from the connection id, and
 OpenLineage and connection extras work as for any SQL operator) that hands its phase to the
@@ -176,7 +176,7 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
 
     def get_openlineage_facets_on_start(self) -> Any:
         """Model-level lineage instead of the parsed SQL: the tracks table feeds `plan`, and `publish`
-        turns it into the five tables. The run-scoped staging tables in between change name every run
+        turns it into the published tables. The run-scoped staging tables in between change name every run
         and would only clutter a lineage graph. Empty where the hook gives no OpenLineage database
         info (DuckDB)."""
         try:
@@ -203,11 +203,11 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
                 namespace=namespace, name=".".join(p.upper() if info.is_uppercase_names else p for p in parts)
             )
 
-        tracks = dataset(self.source.source_schema, self.source.source_table)
+        events = [dataset(self.source.source_schema, et.table) for et in self.source.event_streams]
         if self.phase == PLAN:
-            return OperatorLineage(inputs=[tracks])
+            return OperatorLineage(inputs=events)
         tables = [dataset(self.source.target_schema, target_table_name(self.source, step)) for step in STEPS]
-        return OperatorLineage(inputs=[tracks], outputs=tables)
+        return OperatorLineage(inputs=events, outputs=tables)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         return self.get_openlineage_facets_on_start()

@@ -186,7 +186,7 @@ SETTINGS: tuple[Setting, ...] = (
             "dbt_session_facts keeps as first_<column> (e.g. context_campaign_source)", shapes_model=True),
     Setting("session_sum_columns", "identifiers", (), "numeric event columns dbt_session_facts sums per session "
             "as total_<column> (e.g. revenue)", shapes_model=True),
-    Setting("target_schema", "identifier", REQUIRED, "where the five tables, the run state and the run log go "
+    Setting("target_schema", "identifier", REQUIRED, "where the published tables, the run state and the run log go "
             "(created if missing)", cli_default="rudder_sessions", form_title="Target schema"),
     Setting("table_prefix", "identifier", "", "prefix of the table names (another prefix is another model, "
             "with its own state)", form_title="Table prefix"),
