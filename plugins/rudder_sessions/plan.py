@@ -68,6 +68,9 @@ class RunPlan:
     watermarks: tuple[tuple[str, datetime | None], ...] = ()
     # Each event table's incremental window start (None: read all of it): (table, start).
     windows: tuple[tuple[str, datetime | None], ...] = ()
+    # Carried event columns the published model has and these settings no longer read: a full
+    # refresh drops them from dbt_mapped_tracks after its commit.
+    retired_columns: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -106,7 +109,7 @@ class RunPlan:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunPlan:
         values = dict(data)
-        for name in ("aware_columns", "absent_columns"):
+        for name in ("aware_columns", "absent_columns", "retired_columns"):
             values[name] = tuple(values.get(name) or ())
         for name in ("watermarks", "windows"):
             values[name] = tuple(
@@ -130,4 +133,6 @@ class RunPlan:
             text += f", rows with watermark after {self.window_start}"
         if self.backfill:
             text += f", visitors with events in [{self.window_start}, {self.window_end})"
+        if self.absent_columns:
+            text += f"; NULL for columns the event tables lack: {', '.join(self.absent_columns)}"
         return text

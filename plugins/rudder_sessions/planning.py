@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
+from rudder_sessions.config import SourceConfig
 from rudder_sessions.errors import SettingsChanged, SourceError
 from rudder_sessions.model import RUN_LOG_COLUMNS, SOURCE_COLUMNS, STATE_COLUMNS, STEPS, Tables, run_key, typed_columns
 from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan, check_request
@@ -94,12 +95,14 @@ class Planner:
         self.add_missing_columns(tables.state_name, STATE_COLUMNS, columns)
         self.add_missing_columns(tables.runs_name, RUN_LOG_COLUMNS, columns)
         targets_exist = all(tables.target_name(step).lower() in columns for step in STEPS)
-        for step in STEPS:
-            self.add_missing_columns(tables.target_name(step), typed_columns(step, config.shape), columns)
         if self.run_log.published(run_id):
             return RunPlan(run_id, mode, mode, noop=True, reason="this run was already published")
         watermark, version, stored = self.run_log.state(tables)
         stored_watermarks = self.run_log.watermarks(tables)
+        retired, retyped = carried_changes(stored, config)
+        self.drop_retyped_columns(tables.target_name("mapped_tracks"), retyped, columns)
+        for step in STEPS:
+            self.add_missing_columns(tables.target_name(step), typed_columns(step, config.shape), columns)
         drop_dead_stages(self.session, self.run_log, tables, version, columns)
 
         effective, reason = mode, ""
@@ -137,11 +140,25 @@ class Planner:
             absent_columns=source_columns.absent,
             watermarks=watermarks,
             windows=windows,
+            retired_columns=retired,
         )
         # The run is in the log before it writes a staging table: another run's plan tells its
         # stages from those of a dead run by this row.
         self.run_log.start(plan)
         return plan
+
+    def drop_retyped_columns(self, table: str, retyped: tuple[str, ...], columns: dict[str, set[str]]) -> None:
+        """A carried column that moved between session_first_columns (text) and session_sum_columns
+        (a number) changes type: dropped here, it is added back with the new type below, and the run
+        is a full refresh (its settings changed) that fills it."""
+        have = columns.get(table.lower()) or set()
+        drop = [c for c in retyped if c.lower() in have]
+        if drop:
+            log.info("dropping columns %s of %s: their type changes", ", ".join(drop), table)
+            d = self.session.dialect
+            target = d.table(self.session.config.target_schema, table)
+            self.session.execute([d.drop_column(target, c) for c in drop], "upgrade")
+            have.difference_update(c.lower() for c in drop)
 
     def add_missing_columns(
         self, table: str, wanted: tuple[tuple[str, str], ...], columns: dict[str, set[str]]
@@ -160,6 +177,18 @@ class Planner:
                 # Published before several event tables: every row came from the one source table.
                 statements.append(f"UPDATE {target} SET event_table = {d.literal(config.source_table)} WHERE TRUE")
             self.session.execute(statements, "upgrade")
+
+
+def carried_changes(stored: dict | None, config: SourceConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The carried columns of the published model (its stored settings) that these settings no
+    longer read, and those that change type (first-touch text <-> summed number)."""
+    stored = stored or {}
+    old_first = set(stored.get("session_first_columns") or ())
+    old_sum = set(stored.get("session_sum_columns") or ())
+    first, summed = set(config.session_first_columns), set(config.session_sum_columns)
+    retired = tuple(sorted((old_first | old_sum) - (first | summed)))
+    retyped = tuple(sorted((old_first & summed) | (old_sum & first)))
+    return retired, retyped
 
 
 def drop_dead_stages(

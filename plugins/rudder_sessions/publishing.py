@@ -12,7 +12,7 @@ from typing import Any
 from rudder_sessions.dialects import ClaimLost
 from rudder_sessions.driver_errors import phase_error
 from rudder_sessions.errors import PhaseFailed, PublishConflict, RudderSessionsError
-from rudder_sessions.model import TABLES, Tables, target_table_name
+from rudder_sessions.model import TABLES, Table, Tables, target_table_name
 from rudder_sessions.plan import RunPlan
 from rudder_sessions.planning import drop_dead_stages, drop_stage_statements
 from rudder_sessions.run_log import RunLog
@@ -21,6 +21,7 @@ from rudder_sessions.sql_session import SqlSession
 log = logging.getLogger(__name__)
 
 FLOW_COLUMN = re.compile(r"\Aevent_[0-9]+\Z")
+FACT_COLUMN = re.compile(r"\A(first|total)_\w+\Z")
 
 
 class Publisher:
@@ -68,32 +69,37 @@ class Publisher:
         except Exception:
             log.warning("could not drop the staging tables of ended runs", exc_info=True)
         if plan.full and not d.publish_by_rename:
-            self.drop_surplus_flow_columns()
+            self.drop_surplus_columns(plan)
 
-    def drop_surplus_flow_columns(self) -> None:
-        """A full refresh under a shorter flow left the wider table's extra event_<k> columns all
-        NULL: they go, so the published table has the model's shape (after the commit: a reader
-        sees the old model whole, then the new one). A failure only leaves them NULL."""
+    def drop_surplus_columns(self, plan: RunPlan) -> None:
+        """A full refresh under other settings left columns the model no longer has all NULL: a
+        shorter flow's event_<k>, the carried event columns and first_/total_ facts of columns no
+        longer configured. They go, so the published tables have the model's shape (after the
+        commit: a reader sees the old model whole, then the new one). A failure only leaves them."""
         session, config = self.session, self.session.config
-        for flow in (t for t in TABLES if t.flow):
-            name = target_table_name(config, flow.step)
-            wanted = {c.lower() for c in flow.column_names(config.flow_length)}
-            surplus = sorted(
-                c for c in session.columns(config.target_schema, name) if FLOW_COLUMN.match(c) and c not in wanted
-            )
-            if not surplus:
+        retired = {c.lower() for c in plan.retired_columns}
+        for t in (t for t in TABLES if t.flow or t.facts or t.carries):
+            name = target_table_name(config, t.step)
+            wanted = {c.lower() for c in t.column_names(config.shape)}
+            declared = {c.lower() for c, _ in t.all_typed}
+
+            def surplus(column: str, t: Table = t) -> bool:
+                return (
+                    (t.flow and FLOW_COLUMN.match(column) is not None)
+                    or (t.facts and FACT_COLUMN.match(column) is not None)
+                    or (t.carries and column in retired)
+                )
+
+            existing = session.columns(config.target_schema, name)
+            drop = sorted(c for c in existing if c not in wanted and c not in declared and surplus(c))
+            if not drop:
                 continue
             table = session.dialect.table(config.target_schema, name)
-            log.info(
-                "dropping columns %s of %s: the flow is %d events long now",
-                ", ".join(surplus),
-                table,
-                config.flow_length,
-            )
+            log.info("dropping columns %s of %s: the model's settings no longer make them", ", ".join(drop), table)
             try:
-                session.execute([session.dialect.drop_column(table, c) for c in surplus], "cleanup")
+                session.execute([session.dialect.drop_column(table, c) for c in drop], "cleanup")
             except PhaseFailed:
-                log.warning("could not drop columns %s of %s", ", ".join(surplus), table, exc_info=True)
+                log.warning("could not drop columns %s of %s", ", ".join(drop), table, exc_info=True)
 
     def conflict(self, plan: RunPlan) -> PublishConflict:
         return PublishConflict(
