@@ -1,23 +1,51 @@
 """Independent pure-Python reference model of SPEC.md (the session model contract).
 
-Tests compare the SQL pipeline's five tables with :func:`compute` run over the same source rows.
+Tests compare the SQL pipeline's tables with :func:`compute` run over the same source rows.
 Written from SPEC.md alone, never from the SQL, plus these decisions where SPEC.md is silent:
 
 - an id is blank (NULL) when stripping space, tab, LF, form feed and CR leaves ''; other ids are
   kept unchanged; ``id`` and ``event`` are not cleaned;
 - drop reasons, first match wins: null_id, null_timestamp, no_identifier; dropped rows are not
   deduplicated;
-- among copies of one ``id`` the smallest ``(received_at, timestamp, event, anonymous_id, user_id)``
-  survives, NULL sorting last in each component;
 - idle time is the gap in whole microseconds / 60e6; a session breaks when that gap is strictly
   greater than ``timeout_minutes * 60e6``.
+
+Several event tables (SPEC "Activity from several event tables"):
+
+- a source row may say which table it came from in ``event_table`` (absent or None: ``tracks``);
+  its ``event`` already holds its event name, whatever the table calls that column; a row without
+  a configured first or sum column has NULL there (its table lacks the column);
+- all rows form one stream: deduplication on ``id`` is across tables. Among copies of one ``id``
+  the smallest ``(received_at, timestamp, event, anonymous_id, user_id, event_table, *first
+  values, *sum values)`` survives (first values cleaned, sum values as decimals, each in the
+  configured order), NULL sorting last in each component;
+- ``mapped_tracks`` and ``track_facts`` gain ``event_table`` right after SPEC's columns;
+  ``mapped_tracks`` also carries, last, one column per configured first or sum column under its
+  own name (a column in both lists is one column, holding the first-column value).
+
+Session and visitor facts (SPEC "Session and visitor facts"):
+
+- a first column's value is ``str(value)`` cleaned like an id (None or blank: NULL); a sum
+  column's value is ``Decimal(str(value))`` quantized to 9 places (DECIMAL(38, 9), the decimal
+  module's default half-even rounding past the 9th place), NULL staying NULL;
+- ``duration_seconds`` is the session's span in whole microseconds / 1e6; ``first_event`` and
+  ``last_event`` are the names of its first and last events by ``(timestamp, id)``; an event
+  whose name is NULL never converts;
+- ``first_<c>`` is the first non-NULL cleaned value in event order, ``total_<s>`` the exact sum
+  of the non-NULL values (NULL when all are NULL); these follow SPEC's columns, in the configured
+  order (first columns, then sum columns), and ``session_sequence_number`` comes last (an extra);
+- ``user_session_facts``: ``first_seen_at`` is the first session's start, ``last_seen_at`` the
+  last session's end, ``event_count`` all the visitor's events, ``converted_session_count`` its
+  sessions with ``converted``;
+- a first or sum column may not be named like a column ``mapped_tracks`` already has.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,13 +56,40 @@ BLANK_CHARS = " \t\n\f\r"
 
 DROP_REASONS = ("null_id", "null_timestamp", "no_identifier", "duplicate")
 
+DEFAULT_EVENT_TABLE = "tracks"
+"""The table of a source row that does not name its ``event_table``."""
+
 _MICROSECOND = dt.timedelta(microseconds=1)
 _US_PER_MINUTE = 60_000_000
+_US_PER_SECOND = 1_000_000
+
+_DECIMAL_PLACES = decimal.Decimal("0.000000001")  # DECIMAL(38, 9)
+_DECIMAL_CONTEXT = decimal.Context(prec=38)
+
+# Keys of the tables the package may not declare yet; the package's declaration wins once it does.
+_LOCAL_KEYS: dict[str, tuple[str, ...]] = {
+    "session_facts": ("session_id",),
+    "user_session_facts": ("dbt_visitor_id",),
+}
+
+# Columns of a mapped_tracks row before its first and sum columns: those may not reuse the names.
+_MAPPED_TRACKS_COLUMNS = (
+    "event_id",
+    "anonymous_id",
+    "dbt_visitor_id",
+    "timestamp",
+    "event",
+    "idle_time_minutes",
+    "event_table",
+    "user_id",
+    "received_at",
+    "starts_session",
+)
 
 
 @dataclass
 class SpecResult:
-    """The five tables (rows sorted by their declared key), drop counts by reason, and rows read."""
+    """The tables (rows sorted by their declared key), drop counts by reason, and rows read."""
 
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
@@ -51,11 +106,37 @@ class _Event:
     event: str | None
     timestamp: dt.datetime
     received_at: dt.datetime | None
+    event_table: str = DEFAULT_EVENT_TABLE
+    firsts: tuple[str | None, ...] = ()  # the first columns' cleaned values, in the configured order
+    sums: tuple[decimal.Decimal | None, ...] = ()  # the sum columns' decimal values, in the configured order
 
     @property
     def order(self) -> tuple[dt.datetime, str]:
         """Event order within a visitor: ``(timestamp, id)``."""
         return (self.timestamp, self.id)
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """The configured session first and sum columns, each list without repeats."""
+
+    first: tuple[str, ...] = ()
+    sum: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, first_columns: Sequence[str], sum_columns: Sequence[str]) -> _Columns:
+        columns = cls(tuple(dict.fromkeys(first_columns)), tuple(dict.fromkeys(sum_columns)))
+        clashes = sorted(set(columns.first + columns.sum) & set(_MAPPED_TRACKS_COLUMNS))
+        if clashes:
+            raise ValueError(f"session first/sum columns clash with mapped_tracks columns: {clashes}")
+        return columns
+
+    def values(self, ev: _Event) -> dict[str, Any]:
+        """An event's first and sum columns under their names; a column in both lists holds its first value."""
+        values: dict[str, Any] = dict(zip(self.first, ev.firsts, strict=True))
+        for name, value in zip(self.sum, ev.sums, strict=True):
+            values.setdefault(name, value)
+        return values
 
 
 def clean_id(value: str | None) -> str | None:
@@ -65,6 +146,18 @@ def clean_id(value: str | None) -> str | None:
     return value
 
 
+def clean_first(value: Any) -> str | None:
+    """A first column's value: its text, cleaned like an id (None or blank: None)."""
+    return None if value is None else clean_id(str(value))
+
+
+def to_decimal(value: Any) -> decimal.Decimal | None:
+    """A sum column's value as DECIMAL(38, 9); None stays None."""
+    if value is None:
+        return None
+    return decimal.Decimal(str(value)).quantize(_DECIMAL_PLACES, context=_DECIMAL_CONTEXT)
+
+
 def _none_last(value: Any) -> tuple[Any, ...]:
     """Sort key component placing None after every value."""
     return (1,) if value is None else (0, value)
@@ -72,11 +165,15 @@ def _none_last(value: Any) -> tuple[Any, ...]:
 
 def _dedup_key(ev: _Event) -> tuple[tuple[Any, ...], ...]:
     """Which copy of a duplicated id survives: smallest key wins (received first)."""
-    return tuple(_none_last(v) for v in (ev.received_at, ev.timestamp, ev.event, ev.anonymous_id, ev.user_id))
+    key = (ev.received_at, ev.timestamp, ev.event, ev.anonymous_id, ev.user_id, ev.event_table, *ev.firsts, *ev.sums)
+    return tuple(_none_last(v) for v in key)
 
 
-def clean_rows(rows: Iterable[Mapping[str, Any]]) -> tuple[list[_Event], dict[str, int], int]:
-    """Clean, drop (first matching reason wins) and deduplicate; return events, drop counts, rows read."""
+def clean_rows(
+    rows: Iterable[Mapping[str, Any]], columns: _Columns = _Columns()
+) -> tuple[list[_Event], dict[str, int], int]:
+    """Clean, drop (first matching reason wins) and deduplicate across event tables; return events,
+    drop counts, rows read."""
     dropped = dict.fromkeys(DROP_REASONS, 0)
     rows_read = 0
     by_id: dict[str, list[_Event]] = defaultdict(list)
@@ -91,7 +188,18 @@ def clean_rows(rows: Iterable[Mapping[str, Any]]) -> tuple[list[_Event], dict[st
         elif anonymous_id is None and user_id is None:
             dropped["no_identifier"] += 1
         else:
-            ev = _Event(row["id"], anonymous_id, user_id, row["event"], row["timestamp"], row["received_at"])
+            event_table = row.get("event_table")
+            ev = _Event(
+                row["id"],
+                anonymous_id,
+                user_id,
+                row["event"],
+                row["timestamp"],
+                row["received_at"],
+                DEFAULT_EVENT_TABLE if event_table is None else event_table,
+                tuple(clean_first(row.get(name)) for name in columns.first),
+                tuple(to_decimal(row.get(name)) for name in columns.sum),
+            )
             by_id[ev.id].append(ev)
     events = []
     for copies in by_id.values():
@@ -131,12 +239,22 @@ def visitor_id(ev: _Event, mapping: Mapping[str, str]) -> str:
     return mapping[ev.anonymous_id]
 
 
-def compute(rows: Iterable[Mapping[str, Any]], timeout_minutes: float = 30, flow_length: int = 5) -> SpecResult:
-    """Compute the five SPEC.md tables from raw track rows, as a full rebuild would."""
+def compute(
+    rows: Iterable[Mapping[str, Any]],
+    timeout_minutes: float = 30,
+    flow_length: int = 5,
+    *,
+    conversion_events: Iterable[str] = (),
+    first_columns: Sequence[str] = (),
+    sum_columns: Sequence[str] = (),
+) -> SpecResult:
+    """Compute the SPEC.md tables from raw event rows of one or more event tables, as a full rebuild would."""
     if flow_length < 1:
         raise ValueError(f"flow_length must be >= 1, got {flow_length}")
+    columns = _Columns.of(first_columns, sum_columns)
+    conversions = frozenset(conversion_events)
     timeout_us = timeout_minutes * _US_PER_MINUTE
-    events, dropped, rows_read = clean_rows(rows)
+    events, dropped, rows_read = clean_rows(rows, columns)
     mapping = alias_mapping(events)
 
     by_visitor: dict[str, list[_Event]] = defaultdict(list)
@@ -147,6 +265,8 @@ def compute(rows: Iterable[Mapping[str, Any]], timeout_minutes: float = 30, flow
     session_tracks: list[dict[str, Any]] = []
     track_facts: list[dict[str, Any]] = []
     tracks_flow: list[dict[str, Any]] = []
+    session_facts: list[dict[str, Any]] = []
+    user_session_facts: list[dict[str, Any]] = []
 
     for visitor, visitor_events in by_visitor.items():
         visitor_events.sort(key=lambda e: e.order)
@@ -171,13 +291,16 @@ def compute(rows: Iterable[Mapping[str, Any]], timeout_minutes: float = 30, flow
                     "timestamp": ev.timestamp,
                     "event": ev.event,
                     "idle_time_minutes": idle,
+                    "event_table": ev.event_table,
                     "user_id": ev.user_id,
                     "received_at": ev.received_at,
                     "starts_session": starts,
+                    **columns.values(ev),
                 }
             )
             previous = ev
 
+        visitor_sessions: list[dict[str, Any]] = []
         for number, session in enumerate(sessions, start=1):
             session_id = f"{number} - {visitor}"
             next_start = sessions[number][0].timestamp if number < len(sessions) else None
@@ -190,6 +313,7 @@ def compute(rows: Iterable[Mapping[str, Any]], timeout_minutes: float = 30, flow
                     "next_session_start_at": next_start,
                 }
             )
+            visitor_sessions.append(_session_facts(session_id, visitor, number, session, conversions, columns))
             for position, ev in enumerate(session):
                 track_facts.append(
                     {
@@ -200,6 +324,7 @@ def compute(rows: Iterable[Mapping[str, Any]], timeout_minutes: float = 30, flow
                         "session_id": session_id,
                         "dbt_visitor_id": visitor,
                         "track_sequence_number": position + 1,
+                        "event_table": ev.event_table,
                     }
                 )
                 flow = {
@@ -214,6 +339,19 @@ def compute(rows: Iterable[Mapping[str, Any]], timeout_minutes: float = 30, flow
                     later = position + k - 1
                     flow[f"event_{k}"] = session[later].event if later < len(session) else None
                 tracks_flow.append(flow)
+        session_facts.extend(visitor_sessions)
+        user_session_facts.append(
+            {
+                "dbt_visitor_id": visitor,
+                "first_seen_at": visitor_sessions[0]["session_start_at"],
+                "last_seen_at": visitor_sessions[-1]["session_end_at"],
+                "session_count": len(visitor_sessions),
+                "event_count": len(visitor_events),
+                "converted_session_count": sum(1 for s in visitor_sessions if s["converted"]),
+                "first_session_id": visitor_sessions[0]["session_id"],
+                "last_session_id": visitor_sessions[-1]["session_id"],
+            }
+        )
 
     aliases = [{"alias": alias, "dbt_visitor_id": visitor} for alias, visitor in mapping.items()]
     tables = {
@@ -222,10 +360,61 @@ def compute(rows: Iterable[Mapping[str, Any]], timeout_minutes: float = 30, flow
         "session_tracks": session_tracks,
         "track_facts": track_facts,
         "tracks_flow": tracks_flow,
+        "session_facts": session_facts,
+        "user_session_facts": user_session_facts,
     }
     return SpecResult(tables={t: _by_key(t, rows) for t, rows in tables.items()}, dropped=dropped, rows_read=rows_read)
 
 
+def _session_facts(
+    session_id: str,
+    visitor: str,
+    number: int,
+    session: list[_Event],
+    conversions: frozenset[str],
+    columns: _Columns,
+) -> dict[str, Any]:
+    """One session_facts row: a session's span, size, first and last events, conversions, first
+    values and totals (``session`` is in event order)."""
+    start, end = session[0].timestamp, session[-1].timestamp
+    conversion_count = sum(1 for ev in session if ev.event is not None and ev.event in conversions)
+    facts: dict[str, Any] = {
+        "session_id": session_id,
+        "dbt_visitor_id": visitor,
+        "session_start_at": start,
+        "session_end_at": end,
+        "duration_seconds": ((end - start) // _MICROSECOND) / _US_PER_SECOND,
+        "event_count": len(session),
+        "first_event": session[0].event,
+        "last_event": session[-1].event,
+        "conversion_count": conversion_count,
+        "converted": conversion_count > 0,
+    }
+    for index, name in enumerate(columns.first):
+        facts[f"first_{name}"] = next((ev.firsts[index] for ev in session if ev.firsts[index] is not None), None)
+    for index, name in enumerate(columns.sum):
+        values = [ev.sums[index] for ev in session if ev.sums[index] is not None]
+        facts[f"total_{name}"] = _total(values) if values else None
+    facts["session_sequence_number"] = number
+    return facts
+
+
+def _total(values: list[decimal.Decimal]) -> decimal.Decimal:
+    """The exact sum of DECIMAL(38, 9) values."""
+    total = decimal.Decimal(0)
+    for value in values:
+        total = _DECIMAL_CONTEXT.add(total, value)
+    return total.quantize(_DECIMAL_PLACES, context=_DECIMAL_CONTEXT)
+
+
+def _key(step: str) -> tuple[str, ...]:
+    """A table's key: as the package declares it, else as this model knows it."""
+    try:
+        return table(step).key
+    except KeyError:
+        return _LOCAL_KEYS[step]
+
+
 def _by_key(step: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    key = table(step).key
+    key = _key(step)
     return sorted(rows, key=lambda row: tuple(row[column] for column in key))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -35,6 +36,8 @@ def test_empty_source() -> None:
         "session_tracks": [],
         "track_facts": [],
         "tracks_flow": [],
+        "session_facts": [],
+        "user_session_facts": [],
     }
 
 
@@ -54,6 +57,7 @@ def test_gap_of_exactly_the_timeout_stays_in_session_one_microsecond_more_splits
             "timestamp": ts(10),
             "event": "open",
             "idle_time_minutes": None,
+            "event_table": "tracks",
             "user_id": None,
             "received_at": ts(10),
             "starts_session": True,
@@ -65,6 +69,7 @@ def test_gap_of_exactly_the_timeout_stays_in_session_one_microsecond_more_splits
             "timestamp": ts(10, 30),
             "event": "click",
             "idle_time_minutes": 30.0,
+            "event_table": "tracks",
             "user_id": None,
             "received_at": ts(10, 30),
             "starts_session": False,
@@ -76,6 +81,7 @@ def test_gap_of_exactly_the_timeout_stays_in_session_one_microsecond_more_splits
             "timestamp": ts(11, 0, 0, 1),
             "event": "buy",
             "idle_time_minutes": 1_800_000_001 / 60_000_000,
+            "event_table": "tracks",
             "user_id": None,
             "received_at": ts(11, 0, 0, 1),
             "starts_session": True,
@@ -106,6 +112,7 @@ def test_gap_of_exactly_the_timeout_stays_in_session_one_microsecond_more_splits
             "session_id": "1 - a1",
             "dbt_visitor_id": "a1",
             "track_sequence_number": 1,
+            "event_table": "tracks",
         },
         {
             "anonymous_id": "a1",
@@ -115,6 +122,7 @@ def test_gap_of_exactly_the_timeout_stays_in_session_one_microsecond_more_splits
             "session_id": "1 - a1",
             "dbt_visitor_id": "a1",
             "track_sequence_number": 2,
+            "event_table": "tracks",
         },
         {
             "anonymous_id": "a1",
@@ -124,6 +132,7 @@ def test_gap_of_exactly_the_timeout_stays_in_session_one_microsecond_more_splits
             "session_id": "2 - a1",
             "dbt_visitor_id": "a1",
             "track_sequence_number": 1,
+            "event_table": "tracks",
         },
     ]
     # The flow never crosses into the next session.
@@ -308,3 +317,260 @@ def test_flow_longer_than_the_session_is_padded_with_null() -> None:
 
     with pytest.raises(ValueError):
         compute(rows, flow_length=0)
+
+
+# -- Several event tables, session and visitor facts ---------------------------------------------
+
+
+def page(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """A row of the source's pages table (its name already in `event`)."""
+    return row(*args, event_table="pages", **kwargs)
+
+
+def screen(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """A row of the source's screens table."""
+    return row(*args, event_table="screens", **kwargs)
+
+
+def test_a_one_event_session_has_no_duration_and_its_event_is_first_and_last() -> None:
+    result = compute([row("o1", "a1", None, ts(10), "open")], conversion_events=("buy",))
+    facts = result.tables["session_facts"]
+    assert facts == [
+        {
+            "session_id": "1 - a1",
+            "dbt_visitor_id": "a1",
+            "session_start_at": ts(10),
+            "session_end_at": ts(10),
+            "duration_seconds": 0.0,
+            "event_count": 1,
+            "first_event": "open",
+            "last_event": "open",
+            "conversion_count": 0,
+            "converted": False,
+            "session_sequence_number": 1,
+        }
+    ]
+    assert list(facts[0]) == [  # SPEC's columns in SPEC's order, the extra last
+        "session_id",
+        "dbt_visitor_id",
+        "session_start_at",
+        "session_end_at",
+        "duration_seconds",
+        "event_count",
+        "first_event",
+        "last_event",
+        "conversion_count",
+        "converted",
+        "session_sequence_number",
+    ]
+    assert result.tables["user_session_facts"] == [
+        {
+            "dbt_visitor_id": "a1",
+            "first_seen_at": ts(10),
+            "last_seen_at": ts(10),
+            "session_count": 1,
+            "event_count": 1,
+            "converted_session_count": 0,
+            "first_session_id": "1 - a1",
+            "last_session_id": "1 - a1",
+        }
+    ]
+
+
+def test_conversions_count_as_the_first_or_the_last_event_and_a_null_name_never_converts() -> None:
+    rows = [
+        # Session 1: converts on its first event.
+        row("c1", "a", None, ts(10), "order_completed"),
+        row("c2", "a", None, ts(10, 5), "view"),
+        row("c3", "a", None, ts(10, 10), "view"),
+        # Session 2 (50 minutes later): converts twice, the last event one of them.
+        row("c4", "a", None, ts(11), "view"),
+        row("c5", "a", None, ts(11, 20), "signed_up"),
+        row("c6", "a", None, ts(11, 25, 30, 250_000), "order_completed"),
+        # Session 3: no conversion; a NULL name is no conversion either.
+        row("c7", "a", None, ts(13), None),
+        row("c8", "a", None, ts(13, 0, 0, 500_000), "view"),
+    ]
+    result = compute(rows, conversion_events=["order_completed", "signed_up"])
+    facts = {r["session_id"]: r for r in result.tables["session_facts"]}
+    picked = ("event_count", "first_event", "last_event", "conversion_count", "converted", "duration_seconds")
+    assert {s: tuple(f[k] for k in picked) for s, f in facts.items()} == {
+        "1 - a": (3, "order_completed", "view", 1, True, 600.0),
+        "2 - a": (3, "view", "order_completed", 2, True, 25 * 60 + 30.25),
+        "3 - a": (2, None, "view", 0, False, 0.5),
+    }
+    assert facts["2 - a"]["session_end_at"] == ts(11, 25, 30, 250_000)
+    assert result.tables["user_session_facts"][0]["converted_session_count"] == 2
+    # Without configured conversion events nothing converts.
+    default = compute(rows).tables["session_facts"]
+    assert [(f["conversion_count"], f["converted"]) for f in default] == [(0, False)] * 3
+
+
+def test_user_session_facts_of_a_visitor_with_three_sessions_on_two_devices() -> None:
+    rows = [
+        row("u-1", "phone", None, ts(8), "open"),  # anonymous: maps to u1 through the login below
+        row("u-2", "phone", None, ts(8, 10), "view"),
+        row("u-3", "laptop", "u1", ts(9), "login"),  # 50 minutes after: session 2
+        page("u-4", "laptop", "u1", ts(9, 29), "Home"),
+        row("u-5", "phone", "u1", ts(15, 45, 1), "login"),  # session 3: the phone is identified
+        row("u-6", "phone", None, ts(15, 46), "order_completed"),
+        row("other", "tablet", None, ts(9, 1), "view"),  # another visitor
+    ]
+    result = compute(rows, conversion_events=("order_completed",))
+    assert result.tables["user_session_facts"] == [
+        {
+            "dbt_visitor_id": "tablet",
+            "first_seen_at": ts(9, 1),
+            "last_seen_at": ts(9, 1),
+            "session_count": 1,
+            "event_count": 1,
+            "converted_session_count": 0,
+            "first_session_id": "1 - tablet",
+            "last_session_id": "1 - tablet",
+        },
+        {
+            "dbt_visitor_id": "u1",
+            "first_seen_at": ts(8),
+            "last_seen_at": ts(15, 46),
+            "session_count": 3,
+            "event_count": 6,
+            "converted_session_count": 1,
+            "first_session_id": "1 - u1",
+            "last_session_id": "3 - u1",
+        },
+    ]
+    facts = {r["session_id"]: r for r in result.tables["session_facts"]}
+    assert list(facts) == ["1 - tablet", "1 - u1", "2 - u1", "3 - u1"]  # sorted by session_id
+    assert [facts[f"{n} - u1"]["session_end_at"] for n in (1, 2, 3)] == [ts(8, 10), ts(9, 29), ts(15, 46)]
+    assert [facts[f"{n} - u1"]["session_sequence_number"] for n in (1, 2, 3)] == [1, 2, 3]
+    assert [facts[f"{n} - u1"]["last_event"] for n in (1, 2, 3)] == ["view", "Home", "order_completed"]
+
+
+def test_event_tables_form_one_stream() -> None:
+    rows = [
+        page("p1", "a1", None, ts(10), "Home"),
+        row("t1", "a1", None, ts(10, 0, 2), "product_viewed"),
+        screen("s1", None, "u7", ts(10, 1), "Cart"),
+        row("t2", "a1", "u7", ts(10, 20), "logged_in"),  # identifies a1: p1 and t1 belong to u7
+        page("p2", "a1", None, ts(10, 49), "Checkout"),
+    ]
+    result = compute(rows, flow_length=3)
+    facts = [
+        (r["event_id"], r["event_table"], r["session_id"], r["track_sequence_number"])
+        for r in result.tables["track_facts"]
+    ]
+    assert sorted(facts, key=lambda f: f[3]) == [
+        ("p1", "pages", "1 - u7", 1),
+        ("t1", "tracks", "1 - u7", 2),
+        ("s1", "screens", "1 - u7", 3),
+        ("t2", "tracks", "1 - u7", 4),
+        ("p2", "pages", "1 - u7", 5),
+    ]
+    mapped = by_event(result.tables["mapped_tracks"])
+    assert {k: (v["event_table"], v["dbt_visitor_id"]) for k, v in mapped.items()} == {
+        "p1": ("pages", "u7"),
+        "t1": ("tracks", "u7"),
+        "s1": ("screens", "u7"),
+        "t2": ("tracks", "u7"),
+        "p2": ("pages", "u7"),
+    }
+    assert mapped["p2"]["idle_time_minutes"] == 29.0
+    flow = by_event(result.tables["tracks_flow"])
+    assert (flow["p1"]["event_2"], flow["p1"]["event_3"]) == ("product_viewed", "Cart")
+    [session] = result.tables["session_facts"]
+    assert (session["first_event"], session["last_event"], session["event_count"]) == ("Home", "Checkout", 5)
+    assert session["duration_seconds"] == 49 * 60.0
+
+
+def test_an_id_in_tracks_and_pages_is_one_event_the_copy_received_first() -> None:
+    rows = [
+        row("x1", "a1", None, ts(10), "product_viewed", received=ts(10, 2)),
+        page("x1", "a1", None, ts(10), "Product", received=ts(10, 1)),
+        # All else equal, the table name decides: 'pages' < 'tracks'.
+        row("x2", "a1", None, ts(10, 5), "page_viewed", received=ts(10, 6)),
+        page("x2", "a1", None, ts(10, 5), "page_viewed", received=ts(10, 6)),
+        # Then the first columns' cleaned values ('' is NULL: last), then the sum columns' values.
+        page("x3", "a1", None, ts(10, 7), "Home", context_campaign_source="", revenue=None),
+        page("x3", "a1", None, ts(10, 7), "Home", context_campaign_source="mail", revenue=2),
+        page("x3", "a1", None, ts(10, 7), "Home", context_campaign_source="mail", revenue=1.5),
+        page("x3", "a1", None, ts(10, 7), "Home", context_campaign_source="ads", revenue=None),
+    ]
+    result = compute(rows, first_columns=("context_campaign_source",), sum_columns=("revenue",))
+    assert result.rows_read == 8
+    assert result.dropped["duplicate"] == 5
+    mapped = by_event(result.tables["mapped_tracks"])
+    assert set(mapped) == {"x1", "x2", "x3"}
+    assert (mapped["x1"]["event_table"], mapped["x1"]["event"]) == ("pages", "Product")
+    assert mapped["x1"]["received_at"] == ts(10, 1)
+    assert mapped["x2"]["event_table"] == "pages"
+    assert (mapped["x3"]["context_campaign_source"], mapped["x3"]["revenue"]) == ("ads", None)
+    # Without 'ads', 'mail' wins with the smaller revenue.
+    rest = compute(rows[:-1], first_columns=("context_campaign_source",), sum_columns=("revenue",))
+    assert by_event(rest.tables["mapped_tracks"])["x3"]["revenue"] == Decimal("1.5")
+    facts = by_event(result.tables["track_facts"])
+    assert [facts[k]["event_table"] for k in ("x1", "x2", "x3")] == ["pages", "pages", "pages"]
+
+
+def test_first_values_skip_null_and_blank_in_event_order() -> None:
+    first = ("context_campaign_source", "context_page_referrer", "context_device_type")
+    rows = [
+        # Session 1: the landing events carry nothing usable; ties in timestamp go by id.
+        page("f1", "a", None, ts(10), "Home", context_campaign_source=None, context_page_referrer=""),
+        row("f2", "a", None, ts(10, 1), "view", context_campaign_source=" \t", context_page_referrer="https://g.co/"),
+        row("f4", "a", None, ts(10, 2), "view", context_campaign_source="late", context_page_referrer="x"),
+        row("f3", "a", None, ts(10, 2), "view", context_campaign_source=" mail ", context_page_referrer="y"),
+        # Session 2: nothing ever set, and a screen, whose table has no referrer column.
+        screen("f5", "a", None, ts(12), "Home", context_campaign_source=None, context_device_type=7),
+        row("f6", "a", None, ts(12, 1), "view", context_campaign_source="", context_page_referrer=None),
+    ]
+    result = compute(rows, first_columns=first)
+    facts = {r["session_id"]: r for r in result.tables["session_facts"]}
+    assert {s: tuple(f[f"first_{c}"] for c in first) for s, f in facts.items()} == {
+        "1 - a": (" mail ", "https://g.co/", None),  # kept unstripped, like an id
+        "2 - a": (None, None, "7"),  # a value's text
+    }
+    assert list(facts["1 - a"])[-4:] == [
+        "first_context_campaign_source",
+        "first_context_page_referrer",
+        "first_context_device_type",
+        "session_sequence_number",
+    ]
+    mapped = by_event(result.tables["mapped_tracks"])
+    assert {k: tuple(v[c] for c in first) for k, v in mapped.items()} == {
+        "f1": (None, None, None),
+        "f2": (None, "https://g.co/", None),
+        "f3": (" mail ", "y", None),
+        "f4": ("late", "x", None),
+        "f5": (None, None, "7"),
+        "f6": (None, None, None),
+    }
+    with pytest.raises(ValueError):
+        compute(rows, first_columns=("event",))
+
+
+def test_totals_are_exact_decimals_and_null_when_every_value_is() -> None:
+    rows = [
+        # Session 1: pages have no revenue column, the order's revenue is NULL.
+        page("r1", "a", None, ts(10), "Home"),
+        row("r2", "a", None, ts(10, 1), "order_completed", revenue=None),
+        # Session 2: three revenues, one NULL.
+        row("r3", "a", None, ts(12), "order_completed", revenue=19.99),
+        row("r4", "a", None, ts(12, 1), "order_completed", revenue=None),
+        row("r5", "a", None, ts(12, 2), "order_completed", revenue=5),
+        row("r6", "a", None, ts(12, 3), "order_completed", revenue=0.1),
+        # Session 3: a zero is a total, not NULL.
+        row("r7", "a", None, ts(14), "order_completed", revenue=0.0),
+    ]
+    result = compute(rows, sum_columns=("revenue",))
+    totals = {r["session_id"]: r["total_revenue"] for r in result.tables["session_facts"]}
+    assert totals == {"1 - a": None, "2 - a": Decimal("25.09"), "3 - a": Decimal(0)}
+    assert str(totals["2 - a"]) == "25.090000000"  # DECIMAL(38, 9)
+    mapped = by_event(result.tables["mapped_tracks"])
+    assert [mapped[k]["revenue"] for k in ("r1", "r2", "r4")] == [None, None, None]
+    assert str(mapped["r3"]["revenue"]) == "19.990000000"
+
+    # A column in both lists is one mapped_tracks column (its first value) and both facts.
+    both = compute(rows, first_columns=("revenue",), sum_columns=("revenue",))
+    assert by_event(both.tables["mapped_tracks"])["r3"]["revenue"] == "19.99"
+    second = {r["session_id"]: r for r in both.tables["session_facts"]}["2 - a"]
+    assert (second["first_revenue"], second["total_revenue"]) == ("19.99", Decimal("25.09"))
