@@ -34,12 +34,13 @@ def ev(
     base: datetime = BASE,
     **columns: Any,
 ) -> dict[str, Any]:
-    """A row of the source tracks table.
+    """A row of a source event table: `tracks`, or the one a keyword `event_table` names (e.g.
+    `event_table="pages"`; tests/warehouses.py writes `event` to that table's event column).
 
     `at` is its timestamp: minutes after `base` (a number), a datetime, or None (a NULL timestamp).
     `received` is its received_at, given the same way; without it, `received_delay` (minutes, or a
     timedelta) after the timestamp, and NULL when the timestamp is. Further keyword arguments are
-    further columns of the row."""
+    further columns of the row (e.g. `revenue=Decimal("9.5")`, `context_campaign_source="ads"`)."""
     timestamp = _time(at, base)
     if received is UNSET:
         delay = received_delay if isinstance(received_delay, timedelta) else timedelta(minutes=received_delay)

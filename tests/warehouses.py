@@ -7,13 +7,22 @@ runs through the real Airflow hook of each engine (`runner`). Every warehouse of
 
 - `config(**overrides)`: a SourceConfig on its connection and schemas;
 - `runner(config)`: a SessionRunner on it;
-- `load_source(rows, append=False, aware=False)`: write rows (tests/rows.py) as the source table;
+- `load_source(rows, append=False, aware=False, *, event_columns=None)`: write rows (tests/rows.py)
+  as the source's event tables (`tracks` unless a row names its `event_table`; below);
 - `query(sql, params)`: rows as dicts (column names lower-case);
-- `tables(schema)`: the names of the tables in a schema;
+- `tables(schema)`: the names of the tables in a schema; `columns(schema, table)`: a table's columns;
 - `snapshot(config)`: every published table exactly, to compare before and after;
-- `source_rows()`, `read_tables(config)`: the source and the five published tables as dicts;
-- `assert_matches_spec(config)`: the five tables equal the SPEC.md model of the whole source;
+- `source_rows(event_tables=None)`, `read_tables(config)`: the source's event tables (one stream)
+  and the published tables (every step of STEPS) as dicts;
+- `assert_matches_spec(config)`: the published tables equal the SPEC.md model of the whole source;
 - `reset()`, `close()` (also as a context manager).
+
+Several event tables (SPEC "Activity from several event tables"): a row goes to the table its
+`event_table` key names (`tracks` without one). Its `event` is written to that table's event column
+(`event_columns`: `event` for tracks, `name` for pages and screens, `event` for any other table, None
+for a table whose events have one fixed name and no column); its keys beyond the standard ones are
+further columns of its table only (their type from the first non-None value: PY_TYPES). So one
+table can lack a column another has, as RudderStack's call tables do.
 
 Only the standard library, duckdb, pyarrow and the package are imported here at import time: the
 other engines' clients (psycopg2, fakesnow, google-cloud-bigquery) when a warehouse of theirs is made.
@@ -22,22 +31,26 @@ other engines' clients (psycopg2, fakesnow, google-cloud-bigquery) when a wareho
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import json
 import multiprocessing
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import duckdb
 import pyarrow as pa
 
 from rudder_sessions.config import SourceConfig
 from rudder_sessions.engine import SessionRunner
+from rudder_sessions.event_tables import KNOWN_EVENT_COLUMNS, EventTable, default_event_tables
 from rudder_sessions.model import STEPS, table, target_table_name
 
 if TYPE_CHECKING:
@@ -56,11 +69,13 @@ SOURCE_SCHEMA = pa.schema(
         ("received_at", pa.timestamp("us")),
     ]
 )
-AWARE_SOURCE_SCHEMA = pa.schema(
-    [f if f.type != pa.timestamp("us") else pa.field(f.name, pa.timestamp("us", tz="UTC")) for f in SOURCE_SCHEMA]
-)
 COLUMNS = SOURCE_SCHEMA.names
 STATE_TABLE = "rudder_sessions_state"
+DEFAULT_TABLE = "tracks"
+DEFAULT_EVENT_TABLES: tuple[EventTable, ...] = (EventTable(DEFAULT_TABLE),)
+# Where each table's rows keep their event name, unless load_source's `event_columns` says otherwise
+# (a table not named here: `event`).
+DEFAULT_EVENT_COLUMNS: dict[str, str | None] = dict(KNOWN_EVENT_COLUMNS)
 
 
 def make_config(**overrides: Any) -> SourceConfig:
@@ -82,7 +97,7 @@ def by_key(step: str, rows: Iterable[Mapping[str, Any]]) -> list:
 
 
 def published_names(config: SourceConfig) -> list[str]:
-    """The tables a snapshot holds: the five published ones and the state."""
+    """The tables a snapshot holds: the published one of every step (STEPS) and the state."""
     return [target_table_name(config, s) for s in STEPS] + [STATE_TABLE]
 
 
@@ -95,6 +110,125 @@ def _naive_utc(value: Any) -> Any:
 def _rows(cursor: Any) -> list[dict]:
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+# -- the event tables of a load -------------------------------------------------------------------
+
+# A further column's kind, from the type of its first non-None value (bool before int: a bool is an
+# int to Python); a column whose values are all None is text. Each engine names the kinds' types.
+PY_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "boolean"),
+    (int, "bigint"),
+    (float, "double"),
+    (Decimal, "numeric"),
+    (datetime, "timestamp"),
+    (str, "text"),
+)
+STANDARD_KINDS = {
+    "id": "text",
+    "anonymous_id": "text",
+    "user_id": "text",
+    "timestamp": "timestamp",
+    "received_at": "timestamp",
+}
+# The keys of a row that are not further columns: the standard ones and the table it goes to.
+ROW_KEYS = frozenset({*COLUMNS, "event_table"})
+NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
+
+
+def _name(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not NAME.match(value):
+        raise ValueError(f"{what} {value!r}: the test harness takes lower-case identifiers only")
+    return value
+
+
+def _kind(column: str, values: Iterable[Any]) -> str:
+    for value in values:
+        if value is None:
+            continue
+        for py_type, kind in PY_TYPES:
+            if isinstance(value, py_type):
+                return kind
+        raise TypeError(f"column {column}: no column type for {type(value).__name__} values ({value!r})")
+    return "text"
+
+
+@dataclass
+class TableLoad:
+    """One event table's rows of a load_source call, by column (a key a row lacks is None)."""
+
+    table: str
+    event_column: str | None
+    columns: list[str]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    # Further columns given by rows that name their event_table: a table they are appended to must
+    # have them. (A row without an event_table key is appended as before tables had further
+    # columns: keys its table lacks are left out, e.g. test_incremental's own `loaded_at`.)
+    required: set[str] = field(default_factory=set)
+
+    @property
+    def standard(self) -> list[str]:
+        event = [self.event_column] if self.event_column else []
+        return ["id", "anonymous_id", "user_id", *event, "timestamp", "received_at"]
+
+    def kinds(self) -> dict[str, str]:
+        standard = {**STANDARD_KINDS, **({self.event_column: "text"} if self.event_column else {})}
+        return {c: standard.get(c) or _kind(c, (r.get(c) for r in self.rows)) for c in self.columns}
+
+    def fit(self, existing: Iterable[str]) -> list[str]:
+        """The columns to write into the table as it exists: a further column it lacks is an error
+        of the test when a row naming its event_table gives it, else left out."""
+        have = {c.lower() for c in existing}
+        missing = sorted(c for c in self.required if c not in have)
+        if missing:
+            raise ValueError(
+                f"table {self.table} exists without column(s) {', '.join(missing)} of the appended rows "
+                "(load_source(append=False) makes the tables anew)"
+            )
+        standard = set(self.standard)
+        return [c for c in self.columns if c in standard or c in have]
+
+    def values(self, columns: Sequence[str]) -> list[tuple]:
+        return [tuple(row.get(c) for c in columns) for row in self.rows]
+
+
+def plan_load(
+    rows: Iterable[Mapping[str, Any]], event_columns: Mapping[str, str | None] | None = None, empty: bool = False
+) -> list[TableLoad]:
+    """Rows grouped by their event table (first appearance first); `empty`: no rows still make an
+    empty `tracks`, as a load that replaces the source does."""
+    named = {**DEFAULT_EVENT_COLUMNS, **(event_columns or {})}
+    loads: dict[str, TableLoad] = {}
+
+    def load_of(table: str) -> TableLoad:
+        if table not in loads:
+            column = named.get(table, "event")
+            if column is not None:
+                _name(column, f"event column of {table}")
+            load = TableLoad(table, column, [])
+            load.columns = list(load.standard)
+            loads[table] = load
+        return loads[table]
+
+    for row in rows:
+        load = load_of(_name(row.get("event_table", DEFAULT_TABLE), "event_table"))
+        record = {c: row.get(c) for c in load.standard if c != load.event_column}
+        if load.event_column:
+            record[load.event_column] = row.get("event")
+        for key, value in row.items():
+            if key in ROW_KEYS:
+                continue
+            if key == load.event_column:
+                raise ValueError(f"a row of {load.table} gives its event name as `event`, not as {key!r}")
+            if key not in load.columns:
+                load.columns.append(_name(key, "column"))
+            if "event_table" in row:
+                load.required.add(key)
+            record[key] = value
+        load.rows.append(record)
+    if empty and not loads:
+        load_of(DEFAULT_TABLE)
+    return list(loads.values())
 
 
 class Warehouse:
@@ -118,9 +252,61 @@ class Warehouse:
     def runner(self, config: SourceConfig) -> SessionRunner:
         return SessionRunner.connect(config)
 
-    def load_source(self, rows: Iterable[Mapping[str, Any]], append: bool = False, aware: bool = False) -> None:
-        """Write rows as the source tracks table (or append them, as a new load would); `aware` makes
-        the timestamp columns time-zone aware where the engine has such a type."""
+    def load_source(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        append: bool = False,
+        aware: bool = False,
+        *,
+        event_columns: Mapping[str, str | None] | None = None,
+    ) -> None:
+        """Write rows as the source's event tables (the module doc): each table the rows name (`tracks`
+        without an `event_table` key) with the standard columns, its event column (`event_columns`,
+        table -> column or None: merged over DEFAULT_EVENT_COLUMNS) and the further keys of its own
+        rows. The source schema then holds exactly these tables (an empty `tracks` for no rows).
+
+        `append`: add the rows to their tables, as a new load would; a table that does not exist yet
+        is made, one that does keeps its columns (appending a further column it lacks raises).
+        `aware`: every timestamp column is time-zone aware where the engine has such a type."""
+        self._load(rows, append, aware, event_columns, self.source_schema)
+
+    def _load(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        append: bool,
+        aware: bool,
+        event_columns: Mapping[str, str | None] | None,
+        schema: str,
+    ) -> None:
+        loads = plan_load(rows, event_columns, empty=not append)
+        self._prepare_schema(schema, replace=not append)
+        for load in loads:
+            existing = self.columns(schema, load.table) if append else None
+            if existing is None:
+                kinds = load.kinds()
+                self._create_table(schema, load.table, [(c, kinds[c]) for c in load.columns], aware)
+                columns = load.columns
+            else:
+                columns = load.fit(existing)
+            if load.rows:
+                self._insert(schema, load.table, columns, load.kinds(), load.values(columns), aware)
+
+    def _prepare_schema(self, schema: str, replace: bool) -> None:
+        """Make the schema if it is missing; `replace`: drop every table in it."""
+        raise NotImplementedError
+
+    def columns(self, schema: str, table: str) -> list[str] | None:
+        """The table's column names (lower-case, in their order), None when it does not exist."""
+        raise NotImplementedError
+
+    def _create_table(self, schema: str, table: str, columns: list[tuple[str, str]], aware: bool) -> None:
+        """A new table of these (column, kind) pairs (kinds: PY_TYPES)."""
+        raise NotImplementedError
+
+    def _insert(
+        self, schema: str, table: str, columns: list[str], kinds: Mapping[str, str], values: list[tuple], aware: bool
+    ) -> None:
+        """Add rows (tuples in the order of `columns`) to an existing table."""
         raise NotImplementedError
 
     def query(self, sql: str, params: list | None = None) -> list[dict]:
@@ -140,14 +326,25 @@ class Warehouse:
             if name in existing
         }
 
-    def source_rows(self) -> list[dict]:
-        """The source as the model reads it (time-zone-aware timestamps as UTC without a zone)."""
-        columns = ", ".join(f'"{c}"' for c in COLUMNS)
-        rows = self.query(f"SELECT {columns} FROM {self.source_schema}.tracks")
-        return [{k: _naive_utc(v) for k, v in row.items()} for row in rows]
+    def source_rows(self, event_tables: Sequence[EventTable] | None = None) -> list[dict]:
+        """The source as the model reads it: the rows of every listed event table (default: `tracks`
+        alone), each with the standard keys, `event` (its table's event column, or the table's fixed
+        event name), `event_table` (its table) and the table's other columns; keys lower-case,
+        time-zone-aware timestamps as UTC without a zone."""
+        result = []
+        for entry in DEFAULT_EVENT_TABLES if event_tables is None else event_tables:
+            for found in self.query(f"SELECT * FROM {self.source_schema}.{_name(entry.table, 'event table')}"):
+                row = {k.lower(): _naive_utc(v) for k, v in found.items()}
+                if entry.event_name is not None:
+                    row["event"] = entry.event_name
+                elif entry.event_column != "event":
+                    row["event"] = row.pop(str(entry.event_column).lower())
+                row["event_table"] = entry.table
+                result.append(row)
+        return result
 
     def read_tables(self, config: SourceConfig) -> dict[str, list[dict]]:
-        """The five published tables, rows as dicts sorted by natural key."""
+        """The published table of every step (STEPS), rows as dicts sorted by natural key."""
         result = {}
         for step in STEPS:
             rows = self.query(f'SELECT * FROM {config.target_schema}."{target_table_name(config, step)}"')
@@ -155,14 +352,28 @@ class Warehouse:
         return result
 
     def assert_matches_spec(self, config: SourceConfig) -> dict[str, list[dict]]:
-        """The five published tables equal the SPEC.md model over the whole current source."""
+        """The published tables equal the SPEC.md model over the whole current source: every event
+        table of the source (`event_streams`; without it, its `source_table`) and its session facts
+        options; each table the model gives is compared (all the published ones are read)."""
         from conftest import assert_rows_equal
         from spec_model import compute
 
-        expected = compute(self.source_rows(), config.timeout_minutes, config.flow_length)
+        event_tables = getattr(config, "event_streams", None) or default_event_tables(config.source_table)
+        options = {
+            "conversion_events": tuple(getattr(config, "conversion_events", ()) or ()),
+            "first_columns": tuple(getattr(config, "session_first_columns", ()) or ()),
+            "sum_columns": tuple(getattr(config, "session_sum_columns", ()) or ()),
+        }
+        # The model takes these options once it computes the facts tables; until then only unset ones
+        # are left out (a set one reaches it, which refuses it rather than ignore it).
+        accepted = inspect.signature(compute).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+        facts = {k: v for k, v in options.items() if v or takes_any or k in accepted}
+        expected = compute(self.source_rows(event_tables), config.timeout_minutes, config.flow_length, **facts)
         actual = self.read_tables(config)
         for step in STEPS:
-            assert_rows_equal(actual[step], expected.tables[step], step)
+            if step in expected.tables:
+                assert_rows_equal(actual[step], expected.tables[step], step)
         return actual
 
     def reset(self) -> None:
@@ -214,18 +425,65 @@ class DuckDBWarehouse(Warehouse):
         append: bool = False,
         aware: bool = False,
         schema: str | None = None,
+        *,
+        event_columns: Mapping[str, str | None] | None = None,
     ) -> None:
         """Also into another `schema` than the source's, e.g. a second source in the same file."""
-        schema = schema or self.source_schema
-        arrow_schema = AWARE_SOURCE_SCHEMA if aware else SOURCE_SCHEMA
-        data = pa.Table.from_pylist([{k: r.get(k) for k in COLUMNS} for r in rows], arrow_schema)
+        self._load(rows, append, aware, event_columns, schema or self.source_schema)
+
+    TYPES: ClassVar[dict[str, str]] = {
+        "text": "VARCHAR",
+        "double": "DOUBLE",
+        "bigint": "BIGINT",
+        "numeric": "DECIMAL(38, 9)",
+        "timestamp": "TIMESTAMP",
+        "boolean": "BOOLEAN",
+    }
+    ARROW: ClassVar[dict[str, pa.DataType]] = {
+        "text": pa.string(),
+        "double": pa.float64(),
+        "bigint": pa.int64(),
+        "numeric": pa.decimal128(38, 9),
+        "timestamp": pa.timestamp("us"),
+        "boolean": pa.bool_(),
+    }
+
+    def _prepare_schema(self, schema: str, replace: bool) -> None:
         with self.connect(read_only=False) as conn:
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            if replace:
+                found = conn.execute(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = ? AND table_type = 'BASE TABLE'",
+                    [schema],
+                ).fetchall()
+                for (name,) in found:
+                    conn.execute(f'DROP TABLE "{schema}"."{name}"')
+
+    def columns(self, schema: str, table: str) -> list[str] | None:
+        with self.connect(read_only=False) as conn:
+            found = conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+                "ORDER BY ordinal_position",
+                [schema, table],
+            ).fetchall()
+        return [r[0].lower() for r in found] or None
+
+    def _create_table(self, schema: str, table: str, columns: list[tuple[str, str]], aware: bool) -> None:
+        types = {**self.TYPES, **({"timestamp": "TIMESTAMPTZ"} if aware else {})}
+        definitions = ", ".join(f'"{c}" {types[k]}' for c, k in columns)
+        with self.connect(read_only=False) as conn:
+            conn.execute(f"CREATE TABLE {schema}.{table} ({definitions})")
+
+    def _insert(
+        self, schema: str, table: str, columns: list[str], kinds: Mapping[str, str], values: list[tuple], aware: bool
+    ) -> None:
+        arrow = {**self.ARROW, **({"timestamp": pa.timestamp("us", tz="UTC")} if aware else {})}
+        arrow_schema = pa.schema([(c, arrow[kinds[c]]) for c in columns])
+        data = pa.Table.from_pylist([dict(zip(columns, row, strict=True)) for row in values], arrow_schema)
+        with self.connect(read_only=False) as conn:
             conn.register("source_rows", data)
-            if append:
-                conn.execute(f"INSERT INTO {schema}.tracks BY NAME SELECT * FROM source_rows")
-            else:
-                conn.execute(f"CREATE OR REPLACE TABLE {schema}.tracks AS SELECT * FROM source_rows")
+            conn.execute(f"INSERT INTO {schema}.{table} BY NAME SELECT * FROM source_rows")
 
     def query(self, sql: str, params: list | None = None) -> list[dict]:
         with self.connect() as conn:
@@ -290,21 +548,43 @@ class PostgresWarehouse(Warehouse):
             {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": "test"}
         )
 
-    def load_source(self, rows: Iterable[Mapping[str, Any]], append: bool = False, aware: bool = False) -> None:
+    TYPES: ClassVar[dict[str, str]] = {
+        "text": "TEXT",
+        "double": "DOUBLE PRECISION",
+        "bigint": "BIGINT",
+        "numeric": "NUMERIC(38, 9)",
+        "timestamp": "TIMESTAMP",
+        "boolean": "BOOLEAN",
+    }
+
+    def _prepare_schema(self, schema: str, replace: bool) -> None:
+        with self.conn.cursor() as cur:
+            if replace:
+                cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+
+    def columns(self, schema: str, table: str) -> list[str] | None:
+        found = self.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+            "ORDER BY ordinal_position",
+            [schema, table],
+        )
+        return [r["column_name"].lower() for r in found] or None
+
+    def _create_table(self, schema: str, table: str, columns: list[tuple[str, str]], aware: bool) -> None:
+        types = {**self.TYPES, **({"timestamp": "TIMESTAMPTZ"} if aware else {})}
+        definitions = ", ".join(f'"{c}" {types[k]}' for c, k in columns)
+        with self.conn.cursor() as cur:
+            cur.execute(f"CREATE TABLE {schema}.{table} ({definitions})")
+
+    def _insert(
+        self, schema: str, table: str, columns: list[str], kinds: Mapping[str, str], values: list[tuple], aware: bool
+    ) -> None:
         from psycopg2.extras import execute_values
 
-        kind = "TIMESTAMPTZ" if aware else "TIMESTAMP"
+        names = ", ".join(f'"{c}"' for c in columns)
         with self.conn.cursor() as cur:
-            if not append:
-                cur.execute(f"DROP SCHEMA IF EXISTS {self.source_schema} CASCADE")
-                cur.execute(f"CREATE SCHEMA {self.source_schema}")
-                cur.execute(
-                    f"CREATE TABLE {self.source_schema}.tracks (id TEXT, anonymous_id TEXT, user_id TEXT, "
-                    f"event TEXT, timestamp {kind}, received_at {kind})"
-                )
-            values = [tuple(r.get(c) for c in COLUMNS) for r in rows]
-            if values:
-                execute_values(cur, f"INSERT INTO {self.source_schema}.tracks ({', '.join(COLUMNS)}) VALUES %s", values)
+            execute_values(cur, f"INSERT INTO {schema}.{table} ({names}) VALUES %s", values)
 
     def query(self, sql: str, params: list | None = None) -> list[dict]:
         with self.conn.cursor() as cur:
@@ -361,26 +641,68 @@ class SnowflakeWarehouse(Warehouse):
 
         return snowflake.connector.connect(database="RS_TEST", schema="PUBLIC")
 
-    def load_source(self, rows: Iterable[Mapping[str, Any]], append: bool = False, aware: bool = False) -> None:
+    def load_source(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        append: bool = False,
+        aware: bool = False,
+        *,
+        event_columns: Mapping[str, str | None] | None = None,
+    ) -> None:
         """Always TIMESTAMP_NTZ columns: `aware` is not offered on fakesnow."""
         if aware:
             raise NotImplementedError("SnowflakeWarehouse loads TIMESTAMP_NTZ columns only")
-        with self._connect() as conn, conn.cursor() as cur:
-            if not append:
-                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {self.source_schema}")
-                cur.execute(
-                    f"CREATE OR REPLACE TABLE {self.source_schema}.tracks (id VARCHAR, anonymous_id VARCHAR, "
-                    "user_id VARCHAR, event VARCHAR, timestamp TIMESTAMP_NTZ, received_at TIMESTAMP_NTZ)"
-                )
-            rows = list(rows)
-            if rows:
-                import pandas as pd
-                from snowflake.connector.pandas_tools import write_pandas
+        self._load(rows, append, aware, event_columns, self.source_schema)
 
-                frame = pd.DataFrame([{c.upper(): r.get(c) for c in COLUMNS} for r in rows])
-                for column in ("TIMESTAMP", "RECEIVED_AT"):
-                    frame[column] = pd.to_datetime(frame[column])
-                write_pandas(conn, frame, "TRACKS", schema=self.source_schema.upper(), database="RS_TEST")
+    TYPES: ClassVar[dict[str, str]] = {
+        "text": "VARCHAR",
+        "double": "DOUBLE",
+        "bigint": "BIGINT",
+        "numeric": "NUMBER(38, 9)",
+        "timestamp": "TIMESTAMP_NTZ",
+        "boolean": "BOOLEAN",
+    }
+
+    def _prepare_schema(self, schema: str, replace: bool) -> None:
+        with self._connect() as conn, conn.cursor() as cur:
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            if replace:
+                cur.execute(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = %s AND table_type = 'BASE TABLE'",
+                    [schema.upper()],
+                )
+                for (name,) in cur.fetchall():
+                    cur.execute(f"DROP TABLE {schema}.{name}")
+
+    def columns(self, schema: str, table: str) -> list[str] | None:
+        found = self.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+            "ORDER BY ordinal_position",
+            [schema.upper(), table.upper()],
+        )
+        return [r["column_name"].lower() for r in found] or None
+
+    def _create_table(self, schema: str, table: str, columns: list[tuple[str, str]], aware: bool) -> None:
+        definitions = ", ".join(f"{c} {self.TYPES[k]}" for c, k in columns)
+        with self._connect() as conn, conn.cursor() as cur:
+            cur.execute(f"CREATE TABLE {schema}.{table} ({definitions})")
+
+    def _insert(
+        self, schema: str, table: str, columns: list[str], kinds: Mapping[str, str], values: list[tuple], aware: bool
+    ) -> None:
+        import pandas as pd
+        from snowflake.connector.pandas_tools import write_pandas
+
+        # Object columns, so a column of ints with a None stays ints (not floats with NaN).
+        frame = pd.DataFrame(
+            {c.upper(): pd.Series([row[i] for row in values], dtype=object) for i, c in enumerate(columns)}
+        )
+        for column in columns:
+            if kinds[column] == "timestamp":
+                frame[column.upper()] = pd.to_datetime(frame[column.upper()])
+        with self._connect() as conn:
+            write_pandas(conn, frame, table.upper(), schema=schema.upper(), database="RS_TEST")
 
     def query(self, sql: str, params: list | None = None) -> list[dict]:
         with self._connect() as conn, conn.cursor() as cur:
@@ -472,32 +794,77 @@ class BigQueryWarehouse(Warehouse):
         ref.location = self.location
         self.client.create_dataset(ref, exists_ok=True)
 
-    def load_source(self, rows: Iterable[Mapping[str, Any]], append: bool = False, aware: bool = False) -> None:
+    def load_source(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        append: bool = False,
+        aware: bool = False,
+        *,
+        event_columns: Mapping[str, str | None] | None = None,
+    ) -> None:
         """BigQuery has one TIMESTAMP type, an instant: naive values are taken as UTC, aware ones
         converted (`aware` changes nothing)."""
+        self._load(rows, append, aware, event_columns, self.source_schema)
+
+    TYPES: ClassVar[dict[str, str]] = {
+        "text": "STRING",
+        "double": "FLOAT64",
+        "bigint": "INT64",
+        "numeric": "NUMERIC",
+        "timestamp": "TIMESTAMP",
+        "boolean": "BOOL",
+    }
+    # A column's type as the API may give it back, as a query parameter's type.
+    PARAMETER_TYPES: ClassVar[dict[str, str]] = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}
+
+    def _table_id(self, schema: str, table: str) -> str:
+        return f"{self.emulator.project}.{schema}.{table}"
+
+    def _prepare_schema(self, schema: str, replace: bool) -> None:
+        self.create_dataset(schema)
+        if replace:
+            for name in self.tables(schema):
+                self.client.delete_table(self._table_id(schema, name), not_found_ok=True)
+
+    def columns(self, schema: str, table: str) -> list[str] | None:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            found = self.client.get_table(self._table_id(schema, table))
+        except NotFound:
+            return None
+        return [f.name.lower() for f in found.schema]
+
+    def _create_table(self, schema: str, table: str, columns: list[tuple[str, str]], aware: bool) -> None:
         from google.cloud import bigquery
 
-        table_id = f"{self.emulator.project}.{self.source_schema}.tracks"
-        schema = [bigquery.SchemaField(c, "STRING") for c in COLUMNS[:4]] + [
-            bigquery.SchemaField(c, "TIMESTAMP") for c in COLUMNS[4:]
-        ]
-        if not append:
-            self.create_dataset(self.source_schema)
-            self.client.delete_table(table_id, not_found_ok=True)
-            self.client.create_table(bigquery.Table(table_id, schema=schema))
-        records = [tuple(_naive_utc(row.get(c)) for c in COLUMNS) for row in rows]
-        # A parameterized INSERT, not a load job: bqemulator refuses the client's multipart upload
-        # ("second part has unsupported Content-Type '*/*'").
-        for start in range(0, len(records), LOAD_BATCH):
-            batch = records[start : start + LOAD_BATCH]
-            values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(batch))
+        fields = [bigquery.SchemaField(c, self.TYPES[k]) for c, k in columns]
+        self.client.create_table(bigquery.Table(self._table_id(schema, table), schema=fields))
+
+    def _insert(
+        self, schema: str, table: str, columns: list[str], kinds: Mapping[str, str], values: list[tuple], aware: bool
+    ) -> None:
+        """A parameterized INSERT, not a load job: bqemulator refuses the client's multipart upload
+        ("second part has unsupported Content-Type '*/*'"). Parameters take the table's own column
+        types (an appended column of None values is no STRING)."""
+        from google.cloud import bigquery
+
+        declared = {f.name.lower(): f.field_type for f in self.client.get_table(self._table_id(schema, table)).schema}
+        types = [self.PARAMETER_TYPES.get(declared[c], declared[c]) for c in columns]
+        records = [tuple(_naive_utc(value) for value in row) for row in values]
+        # LOAD_BATCH rows of the six standard columns: as many values per INSERT with more columns.
+        batch_rows = max(1, LOAD_BATCH * len(COLUMNS) // len(columns))
+        for start in range(0, len(records), batch_rows):
+            batch = records[start : start + batch_rows]
+            row_values = f"({', '.join(['?'] * len(columns))})"
             parameters = [
-                bigquery.ScalarQueryParameter(None, "STRING" if i < 4 else "TIMESTAMP", _utc(value))
+                bigquery.ScalarQueryParameter(None, kind, _utc(value))
                 for row in batch
-                for i, value in enumerate(row)
+                for kind, value in zip(types, row, strict=True)
             ]
             self.client.query(
-                f"INSERT INTO `{self.source_schema}`.tracks ({', '.join(COLUMNS)}) VALUES {values}",
+                f"INSERT INTO `{schema}`.`{table}` ({', '.join(f'`{c}`' for c in columns)}) "
+                f"VALUES {', '.join([row_values] * len(batch))}",
                 job_config=bigquery.QueryJobConfig(query_parameters=parameters),
             ).result()
 
