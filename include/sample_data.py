@@ -1,14 +1,23 @@
-"""Deterministic generator of a realistic RudderStack `tracks` table, for the demo, the tests and benchmarks.
+"""Deterministic generator of realistic RudderStack event tables (`tracks`, `pages`, `screens`), for the
+demo, the tests and benchmarks.
 
 The data has to exercise everything the session model must get right (see SPEC.md): people on several
 devices, anonymous browsing that is identified later, devices that change hands, duplicate and late
 deliveries, and the malformed rows the cleaning step counts. Every one of these occurs at every size from
 1,000 events up, with exact (not merely expected) counts, so a small test table is never missing a case.
 
+One activity feeds every table: the track events of people's sessions, a page call (`pages`, web devices)
+before each track event on a page the device was not already on, a screen call (`screens`, app devices)
+before each track event on a new screen. All rows carry a landing referrer and, on some sessions' landing
+events, a campaign; `order_completed` track events carry a `revenue`. Ids are unique across the tables but
+for the deliberate duplicates: copies within a table, and a few track events delivered again as pages.
+
 Generation is set-wise: numpy (seeded `default_rng`) draws integers and timestamps, DuckDB turns them
-into strings while writing. The same seed, size, window and start always give the same table.
+into strings while writing. The same seed, size, window and start always give the same tables; the
+tracks of `write_events` are those `write_tracks` writes for the same seed and tracks count.
 
     python include/sample_data.py --database demo.duckdb --schema demo --table tracks --events 100000
+    python include/sample_data.py --database demo.duckdb --tables tracks,pages,screens --events 100000
 """
 
 from __future__ import annotations
@@ -17,7 +26,8 @@ import argparse
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -135,7 +145,91 @@ USER_AGENTS = [agent for _, _, agents in PLATFORMS for agent in agents]
 
 _MASK64 = (1 << 64) - 1
 
-# The arrow columns below become the table's columns here; strings are built by DuckDB, set-wise.
+# The event tables `write_events` can write, and how many rows each adds per track event (measured over
+# large tables; `write_events` sizes the activity so the tables together hold about the rows asked for).
+EVENT_TABLES = ("tracks", "pages", "screens")
+ROWS_PER_TRACK = {"tracks": 1.0, "pages": 0.47, "screens": 0.29}
+CROSS_TABLE_RATE = 0.0005  # of pages rows: a track event's id delivered again as a page call
+
+# Page names (the `name` of a page call), one per path of PAGE_PATHS.
+PAGE_NAMES = [
+    "Home",
+    "Category",
+    "Category",
+    "Product",
+    "Product",
+    "Search",
+    "Cart",
+    "Checkout",
+    "Order Complete",
+    "Account",
+    "Sign Up",
+    "Login",
+]
+# Screens of the apps; a track event not tied to one stays on the screen it was on, or browses on to one
+# of the first five.
+SCREEN_NAMES = [
+    "Home",
+    "Categories",
+    "Product List",
+    "Product Detail",
+    "Deals",
+    "Search",
+    "Cart",
+    "Checkout",
+    "Order Confirmation",
+    "Account",
+    "Sign Up",
+    "Login",
+]
+EVENT_SCREEN = {
+    "application_opened": "Home",
+    "product_viewed": "Product Detail",
+    "product_list_viewed": "Product List",
+    "search": "Search",
+    "cart_viewed": "Cart",
+    "checkout_started": "Checkout",
+    "payment_info_entered": "Checkout",
+    "order_completed": "Order Confirmation",
+    "signed_up": "Sign Up",
+    "logged_in": "Login",
+}
+BROWSING_SCREENS = 5
+STAY_ON_SCREEN_SHARE = 0.6
+
+# How sessions arrive: (share of sessions, landing referrer, utm source, medium, campaign names). Apps get
+# no referrer; their campaigns come with deep links.
+CHANNELS: tuple[tuple[float, str | None, str | None, str | None, tuple[str, ...]], ...] = (
+    (0.30, None, None, None, ()),  # direct
+    (0.22, "https://www.google.com/", None, None, ()),  # organic search
+    (0.04, "https://www.bing.com/", None, None, ()),
+    (0.14, "https://www.google.com/", "google", "cpc", ("brand_search", "running_shoes", "spring_sale")),
+    (0.10, "https://l.facebook.com/", "facebook", "paid_social", ("spring_sale", "cart_retargeting")),
+    (0.05, "https://l.instagram.com/", "instagram", "social", ("creator_collab",)),
+    (0.08, None, "newsletter", "email", ("weekly_digest", "spring_sale")),
+    (0.07, "https://www.reddit.com/", None, None, ()),  # referral
+)
+SITE = "https://shop.example.com"
+# Referrers: '' first, then the external ones, then the site's own pages (the page an event came from).
+EXTERNAL_REFERRERS = list(dict.fromkeys(ref for _, ref, _, _, _ in CHANNELS if ref is not None))
+REFERRERS = ["", *EXTERNAL_REFERRERS, *(SITE + path for path in PAGE_PATHS)]
+CAMPAIGN_SOURCES = ["", *dict.fromkeys(src for _, _, src, _, _ in CHANNELS if src is not None)]
+CAMPAIGN_MEDIUMS = ["", *dict.fromkeys(med for _, _, _, med, _ in CHANNELS if med is not None)]
+CAMPAIGN_NAMES = ["", *dict.fromkeys(name for *_, names in CHANNELS for name in names)]
+# After the landing: the page the visitor came from, NULL, or '' (shares of web events).
+TRACK_INTERNAL_REFERRER_SHARE, TRACK_NULL_REFERRER_SHARE = 0.40, 0.45
+PAGE_INTERNAL_REFERRER_SHARE, PAGE_NULL_REFERRER_SHARE = 0.60, 0.30
+LANDING_BLANK_CAMPAIGN_SHARE = 0.10  # landing events without a campaign sending '' rather than NULL
+BLANK_CAMPAIGN_SHARE = 0.03  # later events sending ''
+
+DEVICE_TYPES = ["desktop", "mobile", "tablet"]
+MOBILE_USER_AGENT = 3  # the web user agent of a phone (the others are desktops)
+APP_TABLET_SHARE = 0.15
+REVENUE_MEDIAN_CENTS, REVENUE_SIGMA = 6500, 0.7  # order_completed revenue: lognormal, 2 decimals
+
+
+# The arrow columns below become the tables' columns here; strings are built by DuckDB, set-wise. A table's
+# event name is `event` (tracks) or `name` (pages, screens); only tracks has `revenue`.
 _SELECT = """
 SELECT
     CAST(id AS VARCHAR) AS id,
@@ -143,16 +237,26 @@ SELECT
         ELSE chr(9) END AS anonymous_id,
     CASE user_blank WHEN 0 THEN 'user-' || CAST(user_n AS VARCHAR) WHEN 1 THEN '' WHEN 2 THEN '  '
         ELSE chr(9) END AS user_id,
-    CAST(event AS VARCHAR) AS event,
+    CAST({name} AS VARCHAR) AS {name},
     CAST(ts AS TIMESTAMP) AS "timestamp",
     CAST(received_at AS TIMESTAMP) AS received_at,
     CAST(sent_at AS TIMESTAMP) AS sent_at,
     CAST(library AS VARCHAR) AS context_library_name,
     concat_ws('.', ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255) AS context_ip,
     CAST(page_path AS VARCHAR) AS context_page_path,
-    CAST(user_agent AS VARCHAR) AS context_user_agent
+    CAST(user_agent AS VARCHAR) AS context_user_agent,
+    CAST(referrer AS VARCHAR) AS context_page_referrer,
+    CAST(campaign_source AS VARCHAR) AS context_campaign_source,
+    CAST(campaign_medium AS VARCHAR) AS context_campaign_medium,
+    CAST(campaign_name AS VARCHAR) AS context_campaign_name,
+    CAST(device_type AS VARCHAR) AS context_device_type{extra}
 FROM {source}
 """
+_TABLE_SQL = {
+    "tracks": {"name": "event", "extra": ",\n    CAST(revenue AS DOUBLE) AS revenue"},
+    "pages": {"name": "name", "extra": ""},
+    "screens": {"name": "name", "extra": ""},
+}
 
 
 def write_tracks(
@@ -169,6 +273,46 @@ def write_tracks(
 
     `start` is read as UTC (an aware datetime is converted); events fall in `[start, start + days)`.
     """
+    start_us = _check(schema, events, days, seed, start, table=table)
+    arrow_table = _generate(events, seed, days * DAY_US, start_us, ("tracks",))["tracks"]
+    _write(conn, schema, table, "tracks", arrow_table, f"{seed}_{events}")
+    return arrow_table.num_rows
+
+
+def write_events(
+    conn: duckdb.DuckDBPyConnection,
+    *,
+    schema: str = "rudderstack",
+    events: int = 100_000,
+    seed: int = 42,
+    days: int = 90,
+    start: datetime = datetime(2026, 1, 1),
+    tables: Iterable[str] = EVENT_TABLES,
+) -> dict[str, int]:
+    """(Re)create the event tables `tables` (of EVENT_TABLES, each under its own name) in `schema`, about
+    `events` rows in all; return each table's row count.
+
+    One activity feeds them all: its tracks are the table `write_tracks` writes for the same seed, days
+    and start with as many rows as this `tracks` has (all of `events` when only tracks are asked for).
+    """
+    kinds = tuple(dict.fromkeys(tables))
+    unknown = [kind for kind in kinds if kind not in EVENT_TABLES]
+    if unknown or not kinds:
+        raise ValueError(f"tables must be some of {', '.join(EVENT_TABLES)}, got {list(tables)!r}")
+    per_track = sum(ROWS_PER_TRACK[kind] for kind in kinds)
+    least = int(np.ceil(MIN_EVENTS * per_track))
+    if events < least:
+        raise ValueError(f"events must be at least {least} for the tables {', '.join(kinds)}, got {events}")
+    tracks = round(events / per_track)
+    start_us = _check(schema, tracks, days, seed, start)
+    arrow_tables = _generate(tracks, seed, days * DAY_US, start_us, kinds)
+    for kind in kinds:
+        _write(conn, schema, kind, kind, arrow_tables[kind], f"{seed}_{events}")
+    return {kind: arrow_tables[kind].num_rows for kind in kinds}
+
+
+def _check(schema: str, events: int, days: int, seed: int, start: datetime, *, table: str = "tracks") -> int:
+    """Validate the arguments; return `start` in microseconds since the epoch (UTC)."""
     for name, value in (("schema", schema), ("table", table)):
         if not isinstance(value, str) or not IDENTIFIER.fullmatch(value):
             raise ValueError(f"{name} {value!r} is not a valid identifier (letters, digits and _)")
@@ -180,21 +324,51 @@ def write_tracks(
         raise ValueError(f"seed must be non-negative, got {seed}")
     if start.tzinfo is not None:
         start = start.astimezone(UTC).replace(tzinfo=None)
-    start_us = (start - datetime(1970, 1, 1)) // timedelta(microseconds=1)
+    return (start - datetime(1970, 1, 1)) // timedelta(microseconds=1)
 
-    arrow_table = _generate(events, seed, days * DAY_US, start_us)
-    view = f"_sample_tracks_{seed}_{events}"
+
+def _write(conn: duckdb.DuckDBPyConnection, schema: str, table: str, kind: str, rows: pa.Table, tag: str) -> None:
+    view = f"_sample_{kind}_{tag}"
     conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    conn.register(view, arrow_table)
+    conn.register(view, rows)
     try:
-        conn.execute(f'CREATE OR REPLACE TABLE "{schema}"."{table}" AS ' + _SELECT.format(source=view))
+        select = _SELECT.format(source=view, **_TABLE_SQL[kind])
+        conn.execute(f'CREATE OR REPLACE TABLE "{schema}"."{table}" AS ' + select)
     finally:
         conn.unregister(view)
-    return arrow_table.num_rows
 
 
-def _generate(total: int, seed: int, window_us: int, start_us: int) -> pa.Table:
-    """Draw the whole table as arrow columns of integers, codes and timestamps, ordered by `received_at`."""
+@dataclass
+class _Activity:
+    """The generated activity, one entry per (distinct) track event in session order, or per device."""
+
+    n_ev: int
+    keys: list[int]  # id and anonymous id mixing keys
+    ts: np.ndarray  # µs; the true timestamp (NULLed in some track rows only)
+    ev_pos: np.ndarray  # position in its session
+    ev_dev: np.ndarray
+    user: np.ndarray  # person number, -1: anonymous (before a track row's malformation)
+    login: np.ndarray  # a signed_up / logged_in event: the one that identifies the device
+    event: np.ndarray  # code into EVENT_NAMES
+    page: np.ndarray  # code into PAGE_PATHS, -1 on app devices
+    web: np.ndarray
+    sent: np.ndarray
+    received: np.ndarray
+    referrer: np.ndarray  # codes into REFERRERS, CAMPAIGN_*, -1: NULL
+    campaign_source: np.ndarray
+    campaign_medium: np.ndarray
+    campaign_name: np.ndarray
+    clean: np.ndarray  # delivered exactly once to tracks, and well-formed there
+    dev_anon: np.ndarray
+    dev_ip: np.ndarray
+    dev_agent: np.ndarray
+    dev_platform: np.ndarray
+    dev_type: np.ndarray  # code into DEVICE_TYPES
+
+
+def _generate(total: int, seed: int, window_us: int, start_us: int, kinds: tuple[str, ...]) -> dict[str, pa.Table]:
+    """Draw the activity and the tables `kinds` of it: arrow columns of integers, codes and timestamps, each
+    table ordered by `received_at`. `total` is the number of tracks rows."""
     rng = np.random.default_rng(seed)
     keys = [int(k) for k in rng.integers(0, 2**63, size=4, dtype=np.int64)]
 
@@ -331,7 +505,8 @@ def _generate(total: int, seed: int, window_us: int, start_us: int) -> pa.Table:
     event[~web & (event == EV["page_viewed"])] = EV["screen_viewed"]
     event[first_login] = np.where(dev_local[ev_session[first_login]] == 0, EV["signed_up"], EV["logged_in"])
     event[second_login] = EV["logged_in"]
-    del first_login, second_login, ev_pos
+    login = first_login | second_login
+    del first_login, second_login
     event_page = np.full(len(EVENT_NAMES), -1, dtype=np.int8)
     for name, path in EVENT_PAGE.items():
         event_page[EV[name]] = PAGE_PATHS.index(path)
@@ -339,7 +514,7 @@ def _generate(total: int, seed: int, window_us: int, start_us: int) -> pa.Table:
     browsing = page < 0
     page[browsing] = rng.integers(0, BROWSING_PAGES, size=int(browsing.sum()), dtype=np.int8)
     page[~web] = -1
-    del web, browsing
+    del browsing
 
     # Delivery: sent after an SDK flush delay, received after network latency; some devices were offline.
     flush = np.clip(rng.lognormal(0.0, 0.9, size=n_ev), 0.05, 30.0) * US
@@ -348,6 +523,7 @@ def _generate(total: int, seed: int, window_us: int, start_us: int) -> pa.Table:
     sent = ts + flush.astype(np.int64)
     received = sent + rng.integers(20_000, 400_000, size=n_ev)
     del flush, late
+    true_user = user.copy() if kinds != ("tracks",) else user  # a page or screen call's, whatever its track row
 
     # Malformed rows and duplicated deliveries, on distinct events with exact counts.
     counts = [
@@ -383,48 +559,322 @@ def _generate(total: int, seed: int, window_us: int, start_us: int) -> pa.Table:
     copy_received[earlier] = ts[src] + ((received[src] - ts[src]) * rng.uniform(0.05, 0.95, size=len(earlier))).astype(
         np.int64
     )
+    clean = np.ones(n_ev, dtype=bool)
+    clean[np.concatenate([dup_src, blank, both_null, null_ts, null_id])] = False
 
-    # Rows in arrival order (ties by row number), each one a base event or a copy of one.
-    all_received = np.concatenate([received, copy_received])
+    # Context (from a stream of its own, so the columns above stay what they were): referrers, campaigns,
+    # device types and revenue.
+    ctx = np.random.default_rng([seed, 1])
+    context = _context(ctx, n_sess, ev_session, ev_pos, web, page, event, platform, dev_agent)
+    act = _Activity(
+        n_ev=n_ev,
+        keys=keys,
+        ts=ts,
+        ev_pos=ev_pos,
+        ev_dev=ev_dev,
+        user=true_user,
+        login=login,
+        event=event,
+        page=page,
+        web=web,
+        sent=sent,
+        received=received,
+        referrer=context["referrer"],
+        campaign_source=context["campaign_source"],
+        campaign_medium=context["campaign_medium"],
+        campaign_name=context["campaign_name"],
+        clean=clean,
+        dev_anon=dev_anon,
+        dev_ip=dev_ip,
+        dev_agent=dev_agent,
+        dev_platform=platform,
+        dev_type=context["device_type"],
+    )
+    del ev_session, login, clean, true_user
+
+    tables: dict[str, pa.Table] = {}
+    if "tracks" in kinds:
+        # Rows in arrival order (ties by row number), each one a base event or a copy of one.
+        all_received = np.concatenate([received, copy_received])
+        order = np.argsort(all_received, kind="stable")
+        row_src = np.concatenate([np.arange(n_ev, dtype=np.int64), copy_src])[order]
+        row_received = all_received[order]
+        del all_received, order, copy_received
+        row_sent = np.minimum(sent[row_src], row_received)
+        row_dev = ev_dev[row_src]
+        row_user = user[row_src]
+        revenue = context["revenue"][row_src]
+        tables["tracks"] = pa.table(
+            {
+                "id": _uuids(row_src, id_null[row_src], keys),
+                "anon": pa.array(dev_anon[row_dev], mask=anon_null[row_src]),
+                "anon_blank": anon_blank[row_src],
+                "user_n": pa.array(row_user + 1, mask=row_user < 0),
+                "user_blank": user_blank[row_src],
+                "event": _dictionary(event[row_src], EVENT_NAMES),
+                "ts": pa.array(ts[row_src].view("datetime64[us]"), mask=ts_null[row_src]),
+                "received_at": pa.array(row_received.view("datetime64[us]")),
+                "sent_at": pa.array(row_sent.view("datetime64[us]")),
+                "library": _dictionary(platform[row_dev].astype(np.int8), LIBRARIES),
+                "ip": dev_ip[row_dev],
+                "page_path": _dictionary(page[row_src], PAGE_PATHS),
+                "user_agent": _dictionary(dev_agent[row_dev].astype(np.int8), USER_AGENTS),
+                **_context_columns(act, row_src, row_dev),
+                "revenue": pa.array(revenue, mask=np.isnan(revenue)),
+            }
+        )
+        del row_src, row_received, row_sent, row_dev, row_user, revenue
+    del user, anon_blank, user_blank, anon_null, ts_null, id_null, context
+
+    # Page and screen calls: their ids follow the track events' (pages first, then screens).
+    if "pages" not in kinds and "screens" not in kinds:
+        return tables
+    page_calls = _call_events(act, act.page)
+    if "pages" in kinds:
+        tables["pages"] = _calls(act, np.random.default_rng([seed, 2]), page_calls, act.page, act.n_ev, pages=True)
+    if "screens" in kinds:
+        screens = np.random.default_rng([seed, 3])
+        screen = _screens(act, screens)
+        tables["screens"] = _calls(
+            act, screens, _call_events(act, screen), screen, act.n_ev + len(page_calls), pages=False
+        )
+    return tables
+
+
+def _context(
+    rng: np.random.Generator,
+    n_sess: int,
+    ev_session: np.ndarray,
+    ev_pos: np.ndarray,
+    web: np.ndarray,
+    page: np.ndarray,
+    event: np.ndarray,
+    platform: np.ndarray,
+    dev_agent: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Track events' referrer and campaign codes (the session's channel on its landing event), device types
+    and order revenue."""
+    n_ev = len(ev_session)
+    landing = np.flatnonzero(ev_pos == 0)  # the first event of each session, in session order
+    # Each session arrives through a channel: its referrer (web only) and campaign go on the landing event.
+    channel = np.searchsorted(np.cumsum([share for share, *_ in CHANNELS]), rng.random(n_sess), side="right")
+    channel = np.minimum(channel, len(CHANNELS) - 1)
+    ch_referrer = np.array([-1 if ref is None else REFERRERS.index(ref) for _, ref, _, _, _ in CHANNELS], np.int8)
+    ch_source = np.array([-1 if src is None else CAMPAIGN_SOURCES.index(src) for _, _, src, _, _ in CHANNELS], np.int8)
+    ch_medium = np.array([-1 if med is None else CAMPAIGN_MEDIUMS.index(med) for _, _, _, med, _ in CHANNELS], np.int8)
+    ch_names = [[CAMPAIGN_NAMES.index(name) for name in names] for *_, names in CHANNELS]
+    ch_name_count = np.array([len(names) for names in ch_names])
+    ch_name_base = np.cumsum(ch_name_count) - ch_name_count
+    name_codes = np.array([code for names in ch_names for code in names] or [0], dtype=np.int8)
+    pick = (rng.random(n_sess) * np.maximum(ch_name_count[channel], 1)).astype(np.int64)
+    sess_name = np.where(
+        ch_name_count[channel] > 0,
+        name_codes[np.minimum(ch_name_base[channel] + pick, len(name_codes) - 1)],
+        np.int8(-1),
+    )
+
+    # Referrers: the landing's external one (NULL for direct visits and in apps); after it, on the web, the
+    # page the visitor came from, NULL or ''.
+    came_from = np.empty_like(page)
+    came_from[0] = 0
+    came_from[1:] = page[:-1] + np.int8(1 + len(EXTERNAL_REFERRERS))
+    draw = rng.random(n_ev, dtype=np.float32)
+    referrer = np.where(
+        draw < TRACK_INTERNAL_REFERRER_SHARE,
+        came_from,
+        np.where(draw < TRACK_INTERNAL_REFERRER_SHARE + TRACK_NULL_REFERRER_SHARE, np.int8(-1), np.int8(0)),
+    )
+    del came_from
+    referrer[landing] = ch_referrer[channel]
+    referrer[~web] = -1
+
+    # Campaigns: on the landing events of the sessions that came through one; NULL or '' elsewhere.
+    blank = rng.random(n_ev, dtype=np.float32) < BLANK_CAMPAIGN_SHARE
+    blank[landing] = rng.random(n_sess) < LANDING_BLANK_CAMPAIGN_SHARE
+    empty = np.where(blank, np.int8(0), np.int8(-1))
+    del draw, blank
+    campaign = {}
+    for column, per_session in (("source", ch_source[channel]), ("medium", ch_medium[channel]), ("name", sess_name)):
+        codes = empty.copy()
+        codes[landing] = np.where(per_session >= 0, per_session, empty[landing])
+        campaign[f"campaign_{column}"] = codes
+
+    # Device types: web browsers by user agent, app devices phones or tablets.
+    device_type = np.where(
+        platform == 0,
+        np.where(dev_agent == MOBILE_USER_AGENT, 1, 0),
+        np.where(rng.random(len(platform)) < APP_TABLET_SHARE, 2, 1),
+    ).astype(np.int8)
+
+    # Revenue of completed orders, in cents; NaN (NULL) on every other event.
+    orders = np.flatnonzero(event == EV["order_completed"])
+    cents = np.clip(np.rint(rng.lognormal(np.log(REVENUE_MEDIAN_CENTS), REVENUE_SIGMA, size=len(orders))), 199, 500_000)
+    revenue = np.full(n_ev, np.nan)
+    revenue[orders] = cents / 100
+    return {"referrer": referrer, **campaign, "device_type": device_type, "revenue": revenue}
+
+
+def _context_columns(act: _Activity, src: np.ndarray, dev: np.ndarray) -> dict[str, pa.DictionaryArray]:
+    """The context columns every table has, for rows of the activity's events `src` on devices `dev`."""
+    return {
+        "referrer": _dictionary(act.referrer[src], REFERRERS),
+        "campaign_source": _dictionary(act.campaign_source[src], CAMPAIGN_SOURCES),
+        "campaign_medium": _dictionary(act.campaign_medium[src], CAMPAIGN_MEDIUMS),
+        "campaign_name": _dictionary(act.campaign_name[src], CAMPAIGN_NAMES),
+        "device_type": _dictionary(act.dev_type[dev], DEVICE_TYPES),
+    }
+
+
+def _screens(act: _Activity, rng: np.random.Generator) -> np.ndarray:
+    """The screen (code into SCREEN_NAMES) of each app event, -1 on the web: the event's own screen, else
+    the one it was on (a session opens on Home) or a browsing screen."""
+    event_screen = np.full(len(EVENT_NAMES), -1, dtype=np.int8)
+    for name, screen_name in EVENT_SCREEN.items():
+        event_screen[EV[name]] = SCREEN_NAMES.index(screen_name)
+    screen = event_screen[act.event]
+    app = ~act.web
+    screen[app & (act.ev_pos == 0) & (screen < 0)] = SCREEN_NAMES.index("Home")
+    free = app & (screen < 0)
+    browse = free & (rng.random(act.n_ev) >= STAY_ON_SCREEN_SHARE)
+    screen[browse] = rng.integers(0, BROWSING_SCREENS, size=int(browse.sum()), dtype=np.int8)
+    stays = app & (screen < 0)  # forward-filled within the session, whose first event has a screen
+    source = np.where(stays, 0, np.arange(act.n_ev, dtype=np.int64))
+    screen = screen[np.maximum.accumulate(source)]
+    screen[~app] = -1
+    return screen
+
+
+def _call_events(act: _Activity, spot: np.ndarray) -> np.ndarray:
+    """The track events a page or screen call precedes: those on a page or screen (`spot` >= 0) that opens
+    their session or differs from the previous event's."""
+    changed = np.ones(act.n_ev, dtype=bool)
+    changed[1:] = spot[1:] != spot[:-1]
+    return np.flatnonzero((spot >= 0) & (changed | (act.ev_pos == 0)))
+
+
+def _calls(
+    act: _Activity, rng: np.random.Generator, before: np.ndarray, spot: np.ndarray, id_base: int, *, pages: bool
+) -> pa.Table:
+    """A pages (`pages`) or screens table: one call shortly before each track event of `before`, named after
+    `spot` (its page or screen), its ids from `id_base` on; a few copies, blank anonymous ids, and (pages) a
+    few track events delivered again as page calls."""
+    n = len(before)
+    first = act.ev_pos[before] == 0
+    gap = act.ts[before] - act.ts[before - 1]  # from the previous event of the session (unless first)
+    lead = rng.uniform(0.3, 3.0, size=n) * US
+    lead = np.where(first, lead, np.minimum(lead, gap * rng.uniform(0.2, 0.8, size=n))).astype(np.int64)
+    if pages:
+        draw = rng.random(n)
+        internal = 1 + len(EXTERNAL_REFERRERS) + act.page[before - 1].astype(np.int64)
+        referrer = np.where(
+            draw < PAGE_INTERNAL_REFERRER_SHARE,
+            internal,
+            np.where(draw < PAGE_INTERNAL_REFERRER_SHARE + PAGE_NULL_REFERRER_SHARE, -1, 0),
+        )
+        referrer = np.where(first, act.referrer[before], referrer).astype(np.int8)
+    else:
+        referrer = np.full(n, -1, dtype=np.int8)
+    blank_campaign = np.where(rng.random(n) < BLANK_CAMPAIGN_SHARE, 0, -1).astype(np.int8)
+    campaign = {
+        column: np.where(first, getattr(act, column)[before], blank_campaign).astype(np.int8)
+        for column in ("campaign_source", "campaign_medium", "campaign_name")
+    }
+    call = {
+        "src": id_base + np.arange(n, dtype=np.int64),
+        "event": before,
+        "user": np.where(act.login[before], -1, act.user[before]),  # the call before a login is anonymous
+        "name": spot[before],
+        "ts": act.ts[before] - lead,
+        "sent": act.sent[before],  # flushed with the event it precedes
+        "received": act.sent[before] + rng.integers(20_000, 400_000, size=n),
+        "referrer": referrer,
+        **campaign,
+    }
+
+    if pages:  # track events delivered again, as page calls with the track event's id: earlier or later
+        candidates = np.flatnonzero(act.web & act.clean)
+        again = np.sort(
+            rng.choice(candidates, size=min(len(candidates), max(1, round(CROSS_TABLE_RATE * n))), replace=False)
+        )
+        later = act.received[again] + np.exp(rng.uniform(np.log(0.5 * US), np.log(6.0 * HOUR_US), size=len(again)))
+        earlier = act.ts[again] + (act.received[again] - act.ts[again]) * rng.uniform(0.05, 0.95, size=len(again))
+        received = np.where(np.arange(len(again)) % 2 == 0, earlier, later).astype(np.int64)
+        extra = {
+            "src": again,
+            "event": again,
+            "user": act.user[again],
+            "name": act.page[again],
+            "ts": act.ts[again],
+            "sent": np.minimum(act.sent[again], received),
+            "received": received,
+            "referrer": act.referrer[again],
+            **{column: getattr(act, column)[again] for column in campaign},
+        }
+        call = {column: np.concatenate([values, extra[column]]) for column, values in call.items()}
+
+    # Copies of some calls (SDK retries), mostly received later, and blank anonymous ids on a few others.
+    n_calls = len(call["src"])
+    n_dup = min(n, max(1, round(DUPLICATE_RATE * n)))
+    n_blank = min(n - n_dup, max(1, round(BLANK_ID_RATE * n)))
+    dup, blank = np.split(rng.choice(n, size=n_dup + n_blank, replace=False), [n_dup])
+    copy_received = call["received"][dup] + np.exp(
+        rng.uniform(np.log(0.5 * US), np.log(6.0 * HOUR_US), size=len(dup))
+    ).astype(np.int64)
+    early = rng.random(len(dup)) < EARLIER_COPY_SHARE
+    copy_received[early] = (
+        call["ts"][dup[early]]
+        + (call["received"][dup[early]] - call["ts"][dup[early]]) * rng.uniform(0.05, 0.95, size=int(early.sum()))
+    ).astype(np.int64)
+    anon_blank = np.zeros(n_calls, dtype=np.int8)
+    anon_blank[blank] = np.arange(len(blank)) % 3 + 1  # '', '  ', '\t' in turn
+
+    all_received = np.concatenate([call["received"], copy_received])
     order = np.argsort(all_received, kind="stable")
-    row_src = np.concatenate([np.arange(n_ev, dtype=np.int64), copy_src])[order]
+    row = np.concatenate([np.arange(n_calls, dtype=np.int64), dup])[order]
     row_received = all_received[order]
-    del all_received, order, copy_received, received
-    row_sent = np.minimum(sent[row_src], row_received)
-    del sent
+    del all_received, order
+    src = call["event"][row]
+    dev = act.ev_dev[src]
+    user = call["user"][row]
+    return pa.table(
+        {
+            "id": _uuids(call["src"][row], None, act.keys),
+            "anon": act.dev_anon[dev],
+            "anon_blank": anon_blank[row],
+            "user_n": pa.array(user + 1, mask=user < 0),
+            "user_blank": np.zeros(len(row), dtype=np.int8),
+            "name": _dictionary(call["name"][row], PAGE_NAMES if pages else SCREEN_NAMES),
+            "ts": pa.array(call["ts"][row].view("datetime64[us]")),
+            "received_at": pa.array(row_received.view("datetime64[us]")),
+            "sent_at": pa.array(np.minimum(call["sent"][row], row_received).view("datetime64[us]")),
+            "library": _dictionary(act.dev_platform[dev].astype(np.int8), LIBRARIES),
+            "ip": act.dev_ip[dev],
+            "page_path": _dictionary(act.page[src] if pages else np.full(len(row), -1, dtype=np.int8), PAGE_PATHS),
+            "user_agent": _dictionary(act.dev_agent[dev].astype(np.int8), USER_AGENTS),
+            "referrer": _dictionary(call["referrer"][row], REFERRERS),
+            "campaign_source": _dictionary(call["campaign_source"][row], CAMPAIGN_SOURCES),
+            "campaign_medium": _dictionary(call["campaign_medium"][row], CAMPAIGN_MEDIUMS),
+            "campaign_name": _dictionary(call["campaign_name"][row], CAMPAIGN_NAMES),
+            "device_type": _dictionary(act.dev_type[dev], DEVICE_TYPES),
+        }
+    )
 
-    hi = _mix64(row_src.astype(np.uint64), keys[1])
-    lo = _mix64(row_src.astype(np.uint64), keys[2])
-    # UUID v4 layout; lo is a bijection of the row, so ids are unique. Its top two bits, overwritten by the
-    # variant, move into hi's two lowest bits to keep it that way.
+
+def _uuids(src: np.ndarray, null: np.ndarray | None, keys: list[int]) -> pa.ExtensionArray:
+    """UUID v4 ids of activity numbers `src` (distinct numbers give distinct ids); NULL where `null`."""
+    hi = _mix64(src.astype(np.uint64), keys[1])
+    lo = _mix64(src.astype(np.uint64), keys[2])
+    # UUID v4 layout; lo is a bijection of the number, so ids are unique. Its top two bits, overwritten by
+    # the variant, move into hi's two lowest bits to keep it that way.
     hi = (hi & np.uint64(0xFFFF_FFFF_FFFF_0FFC)) | np.uint64(0x4000) | (lo >> np.uint64(62))
     lo = (lo & np.uint64(0x3FFF_FFFF_FFFF_FFFF)) | np.uint64(0x8000_0000_0000_0000)
-    id_bytes = np.empty((len(row_src), 2), dtype=">u8")
+    id_bytes = np.empty((len(src), 2), dtype=">u8")
     id_bytes[:, 0] = hi
     id_bytes[:, 1] = lo
     del hi, lo
-    id_valid = pa.py_buffer(np.packbits(~id_null[row_src], bitorder="little"))
-    id_storage = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(row_src), [id_valid, pa.py_buffer(id_bytes)])
-
-    row_dev = ev_dev[row_src]
-    row_user = user[row_src]
-    return pa.table(
-        {
-            "id": pa.ExtensionArray.from_storage(pa.uuid(), id_storage),
-            "anon": pa.array(dev_anon[row_dev], mask=anon_null[row_src]),
-            "anon_blank": anon_blank[row_src],
-            "user_n": pa.array(row_user + 1, mask=row_user < 0),
-            "user_blank": user_blank[row_src],
-            "event": _dictionary(event[row_src], EVENT_NAMES),
-            "ts": pa.array(ts[row_src].view("datetime64[us]"), mask=ts_null[row_src]),
-            "received_at": pa.array(row_received.view("datetime64[us]")),
-            "sent_at": pa.array(row_sent.view("datetime64[us]")),
-            "library": _dictionary(platform[row_dev].astype(np.int8), LIBRARIES),
-            "ip": dev_ip[row_dev],
-            "page_path": _dictionary(page[row_src], PAGE_PATHS),
-            "user_agent": _dictionary(dev_agent[row_dev].astype(np.int8), USER_AGENTS),
-        }
-    )
+    valid = None if null is None else pa.py_buffer(np.packbits(~null, bitorder="little"))
+    storage = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(src), [valid, pa.py_buffer(id_bytes)])
+    return pa.ExtensionArray.from_storage(pa.uuid(), storage)
 
 
 def _exact_flags(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
@@ -484,29 +934,57 @@ def _bounded_int(low: int, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def _tables(value: str) -> tuple[str, ...]:
+    kinds = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    unknown = [kind for kind in kinds if kind not in EVENT_TABLES]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"{value!r}: name some of {','.join(EVENT_TABLES)}")
+    return kinds
+
+
+_tables.__name__ = "tables"  # argparse names the type in its messages
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command line: write a sample tracks table into a DuckDB file."""
-    parser = argparse.ArgumentParser(description="Write a deterministic sample RudderStack tracks table.")
+    """Command line: write sample event tables (by default only tracks) into a DuckDB file."""
+    parser = argparse.ArgumentParser(description="Write deterministic sample RudderStack event tables.")
     parser.add_argument("--database", required=True, type=Path, help="DuckDB database file (created if missing)")
     parser.add_argument("--schema", default="rudderstack", type=_identifier)
-    parser.add_argument("--table", default="tracks", type=_identifier)
+    parser.add_argument("--table", default="tracks", type=_identifier, help="the tracks table's name (tracks only)")
+    parser.add_argument(
+        "--tables",
+        default=("tracks",),
+        type=_tables,
+        help=f"comma-separated event tables to write, each under its own name, of {','.join(EVENT_TABLES)} "
+        "(default: tracks)",
+    )
     parser.add_argument(
         "--events",
         default=100_000,
         type=_bounded_int(CLI_MIN_EVENTS, CLI_MAX_EVENTS),
-        help="about this many rows",
+        help="about this many rows (in all the tables)",
     )
     parser.add_argument("--seed", default=42, type=_bounded_int(0))
     parser.add_argument("--days", default=90, type=_bounded_int(1), help="length of the event window")
     args = parser.parse_args(argv)
+    if args.tables != ("tracks",) and args.table != "tracks":
+        parser.error("--table names the tracks table when it is the only one: with --tables, tables keep their names")
 
     database = args.database.resolve()
     began = time.perf_counter()
     with duckdb.connect(str(database)) as conn:
-        rows = write_tracks(
-            conn, schema=args.schema, table=args.table, events=args.events, seed=args.seed, days=args.days
-        )
-    print(f"wrote {rows} rows to {args.schema}.{args.table} in {database} ({time.perf_counter() - began:.1f}s)")
+        if args.tables == ("tracks",):
+            counts = {
+                args.table: write_tracks(
+                    conn, schema=args.schema, table=args.table, events=args.events, seed=args.seed, days=args.days
+                )
+            }
+        else:
+            counts = write_events(
+                conn, schema=args.schema, events=args.events, seed=args.seed, days=args.days, tables=args.tables
+            )
+    written = ", ".join(f"{rows} rows to {args.schema}.{table}" for table, rows in counts.items())
+    print(f"wrote {written} in {database} ({time.perf_counter() - began:.1f}s)")
     return 0
 
 
