@@ -18,7 +18,8 @@ from pathlib import Path
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sample_data import write_tracks
+from rudder_sessions.model import STEPS
+from sample_data import write_events
 
 ROOT = Path(__file__).resolve().parents[1]
 DAG_ID = "rudder_sessions__demo"
@@ -65,8 +66,9 @@ def main() -> None:
     started = time.monotonic()
     database.unlink(missing_ok=True)
     with duckdb.connect(str(database)) as conn:
-        rows = write_tracks(conn, schema="rudderstack", table="tracks", events=args.events, seed=args.seed)
-    print(f"1. generated {rows} tracks rows in {database} ({time.monotonic() - started:.1f}s)")
+        counts = write_events(conn, schema="rudderstack", events=args.events, seed=args.seed)
+    written = ", ".join(f"{rows} {table}" for table, rows in counts.items())
+    print(f"1. generated {written} rows in {database} ({time.monotonic() - started:.1f}s)")
 
     started = time.monotonic()
     airflow(["db", "migrate"], env, log)
@@ -90,13 +92,7 @@ def main() -> None:
             "rows per table",
             " UNION ALL ".join(
                 f"SELECT '{t}' AS table_name, COUNT(*) AS rows FROM rudder_sessions.{t}"
-                for t in (
-                    "dbt_aliases_mapping",
-                    "dbt_mapped_tracks",
-                    "dbt_session_tracks",
-                    "dbt_track_facts",
-                    "dbt_tracks_flow",
-                )
+                for t in (f"dbt_{step}" for step in STEPS)
             ),
         )
         show(
@@ -113,6 +109,20 @@ def main() -> None:
             "FROM rudder_sessions.dbt_tracks_flow "
             "WHERE track_sequence_number = 1 AND event_3 IS NOT NULL "
             "ORDER BY session_id LIMIT 5",
+        )
+        show(
+            conn,
+            "the converted sessions of a few visitors (dbt_session_facts)",
+            "SELECT session_id, duration_seconds, event_count, first_event, last_event, conversion_count, "
+            "first_context_campaign_source, total_revenue FROM rudder_sessions.dbt_session_facts "
+            "WHERE converted ORDER BY session_id LIMIT 5",
+        )
+        show(
+            conn,
+            "visitors (dbt_user_session_facts)",
+            "SELECT COUNT(*) AS visitors, SUM(session_count) AS sessions, "
+            "SUM(CASE WHEN converted_session_count > 0 THEN 1 ELSE 0 END) AS converted_visitors "
+            "FROM rudder_sessions.dbt_user_session_facts",
         )
 
 

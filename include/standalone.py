@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sample_data import write_tracks
+from sample_data import write_events
 
 ROOT = Path(__file__).resolve().parents[1]
 DAG_ID = "rudder_sessions__demo"
@@ -129,13 +129,14 @@ def ensure_demo_data(database: Path, events: int, seed: int) -> bool:
     """Write the demo tracks table unless the file already has one; True when it was written."""
     database.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(database)) as conn:
+        # the demo source's three event tables (a file of an older demo has tracks alone: regenerated)
         exists = conn.execute(
             "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = 'rudderstack' AND table_name = 'tracks'"
+            "WHERE table_schema = 'rudderstack' AND table_name IN ('tracks', 'pages', 'screens')"
         ).fetchone()[0]
-        if exists:
+        if exists == 3:
             return False
-        write_tracks(conn, schema="rudderstack", table="tracks", events=events, seed=seed)
+        write_events(conn, schema="rudderstack", events=events, seed=seed)
     return True
 
 

@@ -16,7 +16,7 @@ import pytest
 from conftest import require_postgres
 from rudder_sessions.assets import table_assets
 from rudder_sessions.config import load_config
-from sample_data import write_tracks
+from sample_data import write_events
 from stack import RUN_TIMEOUT, running_stack, utc
 from warehouses import ROOT, DuckDBWarehouse
 
@@ -35,7 +35,7 @@ def stack(tmp_path):
     require_postgres()
     database = tmp_path / "demo.duckdb"
     with duckdb.connect(str(database)) as conn:
-        write_tracks(conn, schema="rudderstack", table="tracks", events=3000, seed=7, days=DATA_DAYS, start=DATA_START)
+        write_events(conn, schema="rudderstack", events=3000, seed=7, days=DATA_DAYS, start=DATA_START)
     with running_stack(tmp_path, database) as airflow:
         yield airflow, database
 
