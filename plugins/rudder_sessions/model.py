@@ -183,7 +183,7 @@ TABLES: tuple[Table, ...] = (
             ("starts_session", "bool"),
             ("event_table", "text"),
         ),
-        extras_note="`event_table`: the table the event came from; after them the event columns the session facts read",
+        extras_note="where it came from, then the event columns the session facts read",
         carries=True,
         time_column="timestamp",
         since="reopen_at",
