@@ -33,7 +33,7 @@ def table_assets(source: SourceConfig) -> dict[str, object]:
                 "table": f"{source.target_schema}.{name}",
                 "grain": table.grain,
                 "key": list(table.key),
-                "columns": [{"name": c, "type": kind} for c, kind in table.typed_columns(source.flow_length)],
+                "columns": [{"name": c, "type": kind} for c, kind in table.typed_columns(source.shape)],
             },
         )
     return assets

@@ -43,9 +43,9 @@ class EventTable:
 
 
 def default_event_tables(source_table: str) -> tuple[EventTable, ...]:
-    """A source without `event_tables`: its `source_table` alone, events named by `event` (or by
-    `name`, for RudderStack's pages and screens)."""
-    return (EventTable(source_table, KNOWN_EVENT_COLUMNS.get(source_table, "event")),)
+    """A source without `event_tables`: its `source_table` alone, events named by `event` (as
+    before sources listed their tables, whatever the table's name)."""
+    return (EventTable(source_table),)
 
 
 def _entry(value: Any, where: str) -> EventTable:

@@ -3,6 +3,7 @@ state: a run under other values rebuilds everything and says why; a backfill ref
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -91,7 +92,59 @@ def test_another_source_table_rebuilds(warehouse):
     assert summary["rows_mapped_tracks"] == len(HISTORY) - 1
 
 
-SETTINGS = st.fixed_dictionaries({"timeout_minutes": st.sampled_from([30, 45, 60]), "flow_length": st.integers(2, 4)})
+def test_an_upgrade_that_adds_settings_and_columns_keeps_the_model_incremental(warehouse):
+    """A model published before event tables and session facts: no stored event_tables or facts
+    settings, no event_table column. The upgrade adds the column (every event came from the one
+    table) and the settings count as their defaults: the next run stays incremental."""
+    config = warehouse.config()
+    warehouse.load_source(HISTORY)
+    warehouse.runner(config).run("r1", "full_refresh")
+    with warehouse.connect() as conn:
+        (stored,) = conn.execute("SELECT settings FROM sessions.rudder_sessions_state").fetchone()
+        old = {
+            k: v
+            for k, v in json.loads(stored).items()
+            if k in ("source_schema", "source_table", "timeout_minutes", "flow_length", "watermark_column")
+        }
+        conn.execute("UPDATE sessions.rudder_sessions_state SET settings = ?", [json.dumps(old)])
+        conn.execute("DROP TABLE sessions.rudder_sessions_watermarks")
+        for table in ("dbt_mapped_tracks", "dbt_track_facts"):
+            conn.execute(f"ALTER TABLE sessions.{table} DROP COLUMN event_table")
+    warehouse.load_source([ev("e5", "a1", None, 200)], append=True)
+    summary = warehouse.runner(config).run("r2", "incremental")
+    assert (summary["mode"], summary["reason"]) == ("incremental", None)
+    published = warehouse.assert_matches_spec(config)
+    assert {row["event_table"] for row in published["mapped_tracks"]} == {"tracks"}
+
+
+def test_facts_settings_rebuild_and_leave_no_stale_columns(wh):
+    warehouse = wh
+    rows = [{**row, "context_campaign_source": "ads", "revenue": 2.5} for row in HISTORY]
+    warehouse.load_source(rows)
+    first = warehouse.config(session_first_columns=["context_campaign_source"], session_sum_columns=["revenue"])
+    warehouse.runner(first).run("r1", "full_refresh")
+    # revenue moves from summed to first-touch text, the campaign goes: a rebuild in the new shape
+    second = warehouse.config(session_first_columns=["revenue"], conversion_events=["view"])
+    summary = warehouse.runner(second).run("r2", "incremental")
+    assert summary["mode"] == "full_refresh"
+    assert "session_first_columns changed ['context_campaign_source'] -> ['revenue']" in summary["reason"]
+    assert "conversion_events changed [] -> ['view']" in summary["reason"]
+    published = warehouse.assert_matches_spec(second)
+    assert "context_campaign_source" not in published["mapped_tracks"][0]
+    assert {"first_revenue"} == {c for c in published["session_facts"][0] if c.startswith(("first_", "total_"))} - {
+        "first_event"
+    }
+    assert published["mapped_tracks"][0]["revenue"] == "2.5"
+    assert all(row["converted"] for row in published["session_facts"])
+
+
+SETTINGS = st.fixed_dictionaries(
+    {
+        "timeout_minutes": st.sampled_from([30, 45, 60]),
+        "flow_length": st.integers(2, 4),
+        "conversion_events": st.sampled_from([[], ["view"]]),
+    }
+)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
