@@ -11,7 +11,7 @@ import pytest
 from conftest import assert_rows_equal
 from rows import ev as source_row
 from rudder_sessions.model import DROP_REASONS, STEPS
-from sample_data import write_tracks
+from sample_data import write_events, write_tracks
 from spec_model import compute
 
 T0 = datetime(2026, 3, 1, 12, 0, 0)
@@ -142,6 +142,50 @@ def test_generated_data_matches_spec(wh, seed):
 
 
 # Not on fakesnow, which does not emulate Snowflake's TIMESTAMP_TZ conversions (see the golden SQL).
+# The demo's source: tracks, pages and screens, with session facts on orders, first touches and revenue.
+EVENT_FACTS = {
+    "event_tables": ["tracks", "pages", "screens"],
+    "conversion_events": ["order_completed", "signed_up"],
+    "session_first_columns": ["context_campaign_source", "context_page_referrer", "context_device_type"],
+    "session_sum_columns": ["revenue"],
+}
+
+
+def generated_event_rows(events, seed, days):
+    """The generator's three event tables as rows of the harness (`event_table`, `event` from each
+    table's event column, the facts' columns where the table has them)."""
+    facts = [*EVENT_FACTS["session_first_columns"], *EVENT_FACTS["session_sum_columns"]]
+    with duckdb.connect() as conn:
+        write_events(conn, schema="gen", events=events, seed=seed, days=days)
+        rows = []
+        for table, event in (("tracks", "event"), ("pages", "name"), ("screens", "name")):
+            have = {r[0] for r in conn.execute(f"DESCRIBE gen.{table}").fetchall()}
+            columns = ", ".join(c for c in facts if c in have)
+            cursor = conn.execute(
+                f"SELECT id, anonymous_id, user_id, {event} AS event, timestamp, received_at, {columns} "
+                f"FROM gen.{table}"
+            )
+            names = [d[0] for d in cursor.description]
+            rows += [{**dict(zip(names, row, strict=True)), "event_table": table} for row in cursor.fetchall()]
+        return rows
+
+
+def test_generated_event_tables_match_spec(wh):
+    rows = generated_event_rows(12_000, 3, 10)
+    assert {r["event_table"] for r in rows} == {"tracks", "pages", "screens"}
+    wh.load_source(rows)
+    config = wh.config(**EVENT_FACTS)
+    summary = wh.runner(config).run("events", "full_refresh")
+    actual = wh.assert_matches_spec(config)
+    assert summary["rows_read"] == len(rows)
+    assert summary["rows_session_facts"] == summary["sessions"] == len(actual["session_facts"])
+    # the generated activity shows in the facts: conversions, revenue, first touches, three tables
+    assert any(r["converted"] for r in actual["session_facts"])
+    assert any(r["total_revenue"] for r in actual["session_facts"])
+    assert any(r["first_context_campaign_source"] for r in actual["session_facts"])
+    assert {r["event_table"] for r in actual["mapped_tracks"]} == {"tracks", "pages", "screens"}
+
+
 @pytest.mark.parametrize("wh", ["duckdb", "postgres"], indirect=True)
 def test_time_zone_aware_source_columns(wh):
     """TIMESTAMP WITH TIME ZONE sources give the same tables as the same instants without a zone."""
