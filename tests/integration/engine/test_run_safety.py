@@ -10,7 +10,7 @@ import pytest
 
 from rows import BASE, FIRST, SECOND, ev
 from rudder_sessions.errors import AuditFailed
-from rudder_sessions.model import PHASES, PUBLISH
+from rudder_sessions.model import BY_VISITOR, PHASES, PUBLISH, TABLES
 from spec_model import compute
 from warehouses import assert_killed_run_changes_nothing, publish_after_another
 
@@ -165,7 +165,8 @@ def test_publish_without_delete_using_deletes_the_same_rows(published, monkeypat
     runner = warehouse.runner(config)
     plan = runner.plan("second", "incremental")
     publish = runner.render(PUBLISH, plan)
-    assert "USING" not in publish and publish.count("WHERE EXISTS") == 4
+    by_visitor = [t for t in TABLES if t.found_by == BY_VISITOR]
+    assert "USING" not in publish and publish.count("WHERE EXISTS") == len(by_visitor) == 5
     for phase in PHASES:
         runner.execute(phase, plan)
     warehouse.assert_matches_spec(config)
