@@ -13,6 +13,9 @@ data and each in a fresh child process (so the peak RSS is the case's own):
 - `lower_bound`: `sql/lower_bound.sql`, one scan and window functions (DuckDB only);
 - `original`: `sql/original/*.sql`, the five original dbt models as tables (DuckDB only).
 
+The engine builds its seven tables in every case (the five of the original and the session and
+visitor facts, with no facts settings); `facts_cost.py` measures what the two facts tables cost.
+
     .venv/bin/python benchmarks/run.py --sizes 1e6 1e7 --postgres-sizes 1e6 [--workdir DIR] [--days 90]
     .venv/bin/python benchmarks/run.py --report benchmarks/results/FILE.json   # its tables again
 
@@ -175,6 +178,9 @@ def _engine_case(spec: dict[str, Any]) -> dict[str, Any]:
         source_table=spec["source_table"],
         target_schema=spec["target_schema"],
         table_prefix=spec["prefix"],
+        # the session-facts settings (conversion_events, session_first_columns, session_sum_columns);
+        # none by default, as a source that sets none
+        **spec.get("facts", {}),
     )
     if duck:
         from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
@@ -253,14 +259,13 @@ def _sql_case(spec: dict[str, Any]) -> dict[str, Any]:
 # -- the parent: data, cases, checks, report ---------------------------------------------------------
 
 
-def measured(spec: dict[str, Any], env: dict[str, str], label: str) -> dict[str, Any]:
-    """Run `child(spec)` in a fresh interpreter; its figures plus the load average before it."""
+def measured(spec: dict[str, Any], env: dict[str, str], label: str, script: str = __file__) -> dict[str, Any]:
+    """Run `child(spec)` in a fresh interpreter (`script _child SPEC`: this file's, or another
+    benchmark's that hands the spec on to `child`); its figures plus the load average before it."""
     load = os.getloadavg()[0]
     print(f"  {label} ...", end="", flush=True)
     began = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, __file__, "_child", json.dumps(spec)], env=env, capture_output=True, text=True
-    )
+    done = subprocess.run([sys.executable, script, "_child", json.dumps(spec)], env=env, capture_output=True, text=True)
     if done.returncode != 0:
         print()
         sys.exit(f"{label} failed:\n{done.stdout[-4000:]}{done.stderr[-8000:]}")
@@ -397,7 +402,7 @@ def duckdb_execute(database: Path) -> Callable[[str], Any]:
     return execute
 
 
-def duckdb_new_day(database: Path, args: argparse.Namespace) -> dict[str, Any]:
+def duckdb_new_day(database: Path, args: argparse.Namespace, prefix: str = INCREMENTAL_PREFIX) -> dict[str, Any]:
     import duckdb
 
     with duckdb.connect(str(database), read_only=True) as conn:
@@ -405,15 +410,21 @@ def duckdb_new_day(database: Path, args: argparse.Namespace) -> dict[str, Any]:
         def fetch_one(sql: str, params: list[Any]) -> tuple:
             return conn.execute(sql, params).fetchone()
 
-        return new_day(fetch_one, SOURCE_SCHEMA, TARGET_SCHEMA, "?", args)
+        return new_day(fetch_one, SOURCE_SCHEMA, TARGET_SCHEMA, "?", args, prefix)
 
 
 def new_day(
-    fetch_one: Callable[[str, list[Any]], tuple], source_schema: str, target_schema: str, placeholder: str, args: Any
+    fetch_one: Callable[[str, list[Any]], tuple],
+    source_schema: str,
+    target_schema: str,
+    placeholder: str,
+    args: Any,
+    prefix: str = INCREMENTAL_PREFIX,
 ) -> dict[str, Any]:
-    """The new day's size, and how many of its visitors already had sessions in the published history."""
+    """The new day's size, and how many of its visitors already had sessions in the history
+    published under `prefix`."""
     source = f"{source_schema}.{SOURCE_TABLE}"
-    sql = NEW_DAY_SQL.format(source=source, target=target_schema, prefix=INCREMENTAL_PREFIX, placeholder=placeholder)
+    sql = NEW_DAY_SQL.format(source=source, target=target_schema, prefix=prefix, placeholder=placeholder)
     row = fetch_one(sql, [new_day_start(args)] * 2)
     history = fetch_one(f"SELECT COUNT(*) FROM {source_schema}.{HISTORY_TABLE}", [])[0]
     return new_day_figures(history, row)
@@ -599,6 +610,12 @@ PG_COLUMNS = {
     "context_ip": "TEXT",
     "context_page_path": "TEXT",
     "context_user_agent": "TEXT",
+    "context_page_referrer": "TEXT",
+    "context_campaign_source": "TEXT",
+    "context_campaign_medium": "TEXT",
+    "context_campaign_name": "TEXT",
+    "context_device_type": "TEXT",
+    "revenue": "DOUBLE PRECISION",
 }
 
 
@@ -885,6 +902,15 @@ def markdown(result: dict[str, Any]) -> str:
 # -- main --------------------------------------------------------------------------------------------
 
 
+def child_environment(workdir: Path) -> dict[str, str]:
+    """The environment of the child processes: Airflow quiet, its home in the workdir."""
+    return {
+        **os.environ,
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
+        "AIRFLOW_HOME": os.environ.get("AIRFLOW_HOME", str(workdir / "airflow")),
+    }
+
+
 def parse_size(value: str) -> int:
     try:
         number = float(value)
@@ -934,11 +960,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args.workdir = args.workdir.resolve()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
-        "AIRFLOW_HOME": os.environ.get("AIRFLOW_HOME", str(args.workdir / "airflow")),
-    }
+    env = child_environment(args.workdir)
     began, stamp, code = time.perf_counter(), datetime.now(UTC), code_state()
     runs = []
     for events in sorted(set(args.sizes) | set(args.postgres_sizes)):
