@@ -122,3 +122,17 @@ def test_a_duckdb_file_held_by_another_process_is_one_line(wh, capsys):
         holder.stdin.close()
         holder.wait(timeout=30)
     assert cli(capsys, *RUN)[0] == 0  # free again
+
+
+def test_event_tables_and_facts_flags(capsys):
+    code, out, _ = cli(
+        capsys, "render", "--dialect", "duckdb", "--step", "plan", "--event-table", "tracks", "--event-table",
+        "clicks:action", "--event-table", "orders=order's placed", "--session-first-columns", "context_campaign_source",
+    )  # fmt: skip
+    assert code == 0
+    assert '"action" AS event' in out and "'order''s placed' AS event" in out
+    assert out.count('AS "context_campaign_source"') == 3  # read from each of the three tables
+    code, _, err = cli(capsys, "render", "--dialect", "duckdb", "--event-table", "clicks;drop")
+    assert code == 2 and err.startswith("rudder-sessions: error: --event-table: ") and "not a valid identifier" in err
+    code, _, err = cli(capsys, "render", "--dialect", "duckdb", "--session-sum-columns", "event")
+    assert code == 2 and err.startswith("rudder-sessions: error: --session-sum-columns: ")

@@ -50,6 +50,23 @@ def test_repository_config_is_valid():
         ({"pool": ""}, "pool", "not an Airflow pool name"),
         ({"pool": 1}, "pool", "not an Airflow pool name"),
         ({"pool": "p" * 257}, "pool", "not an Airflow pool name"),
+        ({"event_tables": []}, "event_tables", "non-empty list"),
+        ({"event_tables": ["tracks", "orders"]}, "event_tables", "event_column (a column of it) or event_name"),
+        ({"event_tables": ["tracks", "TRACKS"]}, "event_tables", "listed twice"),
+        ({"event_tables": ["tracks; DROP TABLE x"]}, "event_tables", "not a valid identifier"),
+        ({"event_tables": [{"table": "t", "event_column": "a b"}]}, "event_tables", "not a valid identifier"),
+        ({"event_tables": [{"table": "t", "event_name": "x", "event_column": "e"}]}, "event_tables", "not both"),
+        ({"event_tables": [{"table": "t", "event_name": "two\nlines"}]}, "event_tables", "printable"),
+        ({"event_tables": [{"table": "t", "colour": "x"}]}, "event_tables", "unknown key 'colour'"),
+        ({"event_tables": [{"table": "t", "event_column": "id"}]}, "event_tables", "columns every event table has"),
+        ({"event_tables": ["pages"], "source_table": "web"}, "event_tables", "not both"),
+        ({"conversion_events": "order,order"}, "conversion_events", "listed twice"),
+        ({"conversion_events": 5}, "conversion_events", "not a list"),
+        ({"session_first_columns": ["context campaign"]}, "session_first_columns", "not valid"),
+        ({"session_first_columns": ["event"]}, "session_first_columns", "a column of the model itself"),
+        ({"session_first_columns": ["event_2"]}, "session_first_columns", "a column of the model itself"),
+        ({"session_sum_columns": ["c" * 58]}, "session_sum_columns", "longer than 57"),
+        ({"session_first_columns": ["revenue"], "session_sum_columns": ["revenue"]}, "session_sum_columns", "not both"),
     ],
 )
 def test_invalid_field_names_source_and_field(override, field, fragment):
@@ -74,6 +91,34 @@ def test_pools_name_the_sources_that_share_them(tmp_path):
         """,
     )
     assert load_config(path).pools == {"local.duckdb-1": ["app", "shop"], "bigquery_jobs": ["cloud"]}
+
+
+def test_event_tables_and_facts_settings_normalize():
+    config = SourceConfig.from_mapping(
+        "shop",
+        {
+            **GOOD,
+            "event_tables": ["tracks", "pages", {"table": "orders", "event_name": "order's \\ done"}],
+            "conversion_events": "order_completed, signed_up",
+            "session_first_columns": ["context_campaign_source"],
+            "session_sum_columns": ["revenue"],
+        },
+    )
+    assert [t.describe() for t in config.event_streams] == [
+        "tracks(event)",
+        "pages(name)",
+        'orders="order\'s \\\\ done"',
+    ]
+    assert config.conversion_events == ("order_completed", "signed_up")
+    assert config.carried_columns == (("context_campaign_source", "text"), ("revenue", "numeric"))
+    stored = config.model_settings()
+    assert stored["event_tables"][2] == {"table": "orders", "event_name": "order's \\ done"}
+    assert stored["conversion_events"] == ["order_completed", "signed_up"]
+    # tracks alone, however it is said, is the source without event_tables: nothing to rebuild
+    for same in (["tracks"], [{"table": "tracks", "event_column": "event"}], None):
+        assert (
+            SourceConfig.from_mapping("shop", {**GOOD, "event_tables": same}).model_settings()["event_tables"] is None
+        )
 
 
 def test_missing_required_field():
