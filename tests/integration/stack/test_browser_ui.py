@@ -34,6 +34,7 @@ from conftest import require, require_postgres
 from rudder_sessions.assets import table_assets
 from rudder_sessions.config import load_config
 from sample_data import write_events
+from spec_model import compute
 from stack import RUN_TIMEOUT, AirflowStack, running_stack, utc
 from warehouses import ROOT, DuckDBWarehouse
 
@@ -196,6 +197,9 @@ def test_trigger_backfill_and_bad_triggers_through_the_ui(stack, request):
     airflow, database = stack
     config = load_config(ROOT / "include" / "sources.yaml").sources["demo"]
     warehouse = DuckDBWarehouse(database, config.source_schema, read_only=True)
+    # What the full refresh's note must count: the source's rows, and its events (the SPEC model's)
+    source = warehouse.source_rows(config.event_streams)
+    events = len(compute(source).tables["mapped_tracks"])
     timings: dict[str, float] = {}
     began = time.monotonic()
     airflow.wait_for_dag(DAG_ID)
@@ -231,8 +235,9 @@ def test_trigger_backfill_and_bad_triggers_through_the_ui(stack, request):
         (full,) = airflow.wait_for_runs(DAG_ID, [full_id], timeout=RUN_TIMEOUT)
         assert full["run_type"] == "manual" and full["conf"]["mode"] == "full_refresh", full
         # The run's note, which the scheduler writes as the run ends, says what it did.
-        assert full["note"].startswith("**full_refresh, published**: 2,958 events changed"), full
-        assert "- rows read 3,000, dropped" in full["note"] and "published; asset events sent" in full["note"], full
+        assert full["note"].startswith(f"**full_refresh, published**: {events:,} events changed"), full
+        assert f"- rows read {len(source):,}, dropped" in full["note"], full
+        assert "published; asset events sent" in full["note"], full
         ui.run_page(full_id)
         ui.expect(page.get_by_text("Success", exact=True).first).to_be_visible()
         ui.expect(page.get_by_text("full_refresh, published").first).to_be_visible()  # the note's first line
