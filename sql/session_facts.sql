@@ -1,5 +1,5 @@
 -- Session facts: one row per session of the events this run recomputes, from track_facts (its
--- session and place) and mapped_tracks (the event columns the facts read): start, end, duration
+-- session, place and the event columns the facts read): start, end, duration
 -- in fractional seconds, events, first and last event, conversions
 -- ({% for name in cfg.conversion_events %}{{ d.literal(name) }}{{ ', ' if not loop.last }}{% else %}none configured{% endfor %}), first-touch values (the
 -- first non-blank one in event order) and totals. One pass of window aggregates per session and
@@ -25,11 +25,8 @@ WITH session_events AS (
         facts.dbt_visitor_id,
         facts.{{ ts }},
         facts.event,
-        facts.track_sequence_number{{ carried('mapped') }}
+        facts.track_sequence_number{{ carried('facts') }}
     FROM {{ t.stage('track_facts') }} AS facts
-{%- if cfg.carried_columns %}
-    JOIN {{ t.stage('mapped_tracks') }} AS mapped ON mapped.event_id = facts.event_id
-{%- endif %}
 ),
 placed AS (
     SELECT

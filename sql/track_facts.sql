@@ -3,6 +3,7 @@
 -- session starts, the place is the event’s number minus that of its session’s first event.
 -- No range join against session_tracks, and no second sort per session.
 {% set ts = d.quote('timestamp') %}
+{%- from 'macros.sql' import carried with context %}
 {%- set visitor_order -%}
 PARTITION BY mapped.dbt_visitor_id ORDER BY mapped.{{ ts }}, {{ d.text_order('mapped.event_id') }}
 {%- endset %}
@@ -35,7 +36,7 @@ SELECT
     {{ d.session_id('numbered.session_sequence_number', 'numbered.dbt_visitor_id') }} AS session_id,
     numbered.dbt_visitor_id,
     numbered.visitor_event_number - session_firsts.first_number + 1 AS track_sequence_number,
-    numbered.event_table
+    numbered.event_table{{ carried('numbered') }}
 FROM numbered
 JOIN session_firsts
     ON session_firsts.dbt_visitor_id = numbered.dbt_visitor_id

@@ -218,6 +218,9 @@ TABLES: tuple[Table, ...] = (
             ("track_sequence_number", "bigint"),
         ),
         extras=(("event_table", "text"),),
+        extras_note="where it came from, then the event columns the session facts read",
+        # the session facts aggregate this table alone: no join back to dbt_mapped_tracks
+        carries=True,
         time_column="timestamp",
         since="reopen_at",
     ),

@@ -54,7 +54,10 @@ CREATE TABLE IF NOT EXISTS `sessions`.`dbt_track_facts` (
     `session_id` STRING,
     `dbt_visitor_id` STRING,
     `track_sequence_number` INT64,
-    `event_table` STRING
+    `event_table` STRING,
+    `context_campaign_source` STRING,
+    `context_page_referrer` STRING,
+    `revenue` NUMERIC
 )
 PARTITION BY DATE(`timestamp`)
 CLUSTER BY `dbt_visitor_id`;
@@ -154,8 +157,8 @@ FROM `sessions`.`__rs_a330a0bc481b_session_tracks`;
 
 DELETE FROM `sessions`.`dbt_track_facts` WHERE TRUE;
 
-INSERT INTO `sessions`.`dbt_track_facts` (`anonymous_id`, `timestamp`, `event_id`, `event`, `session_id`, `dbt_visitor_id`, `track_sequence_number`, `event_table`)
-SELECT `anonymous_id`, `timestamp`, `event_id`, `event`, `session_id`, `dbt_visitor_id`, `track_sequence_number`, `event_table`
+INSERT INTO `sessions`.`dbt_track_facts` (`anonymous_id`, `timestamp`, `event_id`, `event`, `session_id`, `dbt_visitor_id`, `track_sequence_number`, `event_table`, `context_campaign_source`, `context_page_referrer`, `revenue`)
+SELECT `anonymous_id`, `timestamp`, `event_id`, `event`, `session_id`, `dbt_visitor_id`, `track_sequence_number`, `event_table`, `context_campaign_source`, `context_page_referrer`, `revenue`
 FROM `sessions`.`__rs_a330a0bc481b_track_facts`;
 
 DELETE FROM `sessions`.`dbt_tracks_flow` WHERE TRUE;

@@ -54,7 +54,10 @@ CREATE TABLE IF NOT EXISTS `sessions`.`dbt_track_facts` (
     `session_id` STRING,
     `dbt_visitor_id` STRING,
     `track_sequence_number` INT64,
-    `event_table` STRING
+    `event_table` STRING,
+    `context_campaign_source` STRING,
+    `context_page_referrer` STRING,
+    `revenue` NUMERIC
 )
 PARTITION BY DATE(`timestamp`)
 CLUSTER BY `dbt_visitor_id`;
@@ -197,8 +200,8 @@ INSERT INTO `sessions`.`dbt_session_tracks` (`session_id`, `dbt_visitor_id`, `se
 SELECT `session_id`, `dbt_visitor_id`, `session_start_at`, `session_sequence_number`, `next_session_start_at`
 FROM `sessions`.`__rs_a330a0bc481b_session_tracks`;
 
-INSERT INTO `sessions`.`dbt_track_facts` (`anonymous_id`, `timestamp`, `event_id`, `event`, `session_id`, `dbt_visitor_id`, `track_sequence_number`, `event_table`)
-SELECT `anonymous_id`, `timestamp`, `event_id`, `event`, `session_id`, `dbt_visitor_id`, `track_sequence_number`, `event_table`
+INSERT INTO `sessions`.`dbt_track_facts` (`anonymous_id`, `timestamp`, `event_id`, `event`, `session_id`, `dbt_visitor_id`, `track_sequence_number`, `event_table`, `context_campaign_source`, `context_page_referrer`, `revenue`)
+SELECT `anonymous_id`, `timestamp`, `event_id`, `event`, `session_id`, `dbt_visitor_id`, `track_sequence_number`, `event_table`, `context_campaign_source`, `context_page_referrer`, `revenue`
 FROM `sessions`.`__rs_a330a0bc481b_track_facts`;
 
 INSERT INTO `sessions`.`dbt_tracks_flow` (`event_id`, `session_id`, `track_sequence_number`, `event`, `dbt_visitor_id`, `timestamp`, `event_2`, `event_3`, `event_4`, `event_5`)

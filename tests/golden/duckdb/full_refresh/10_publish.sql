@@ -49,7 +49,10 @@ CREATE TABLE IF NOT EXISTS "sessions"."dbt_track_facts" (
     "session_id" VARCHAR,
     "dbt_visitor_id" VARCHAR,
     "track_sequence_number" BIGINT,
-    "event_table" VARCHAR
+    "event_table" VARCHAR,
+    "context_campaign_source" VARCHAR,
+    "context_page_referrer" VARCHAR,
+    "revenue" DECIMAL(38, 9)
 );
 
 CREATE TABLE IF NOT EXISTS "sessions"."dbt_tracks_flow" (

@@ -30,7 +30,7 @@ SELECT
     CAST(numbered.session_sequence_number AS VARCHAR) || ' - ' || numbered.dbt_visitor_id AS session_id,
     numbered.dbt_visitor_id,
     numbered.visitor_event_number - session_firsts.first_number + 1 AS track_sequence_number,
-    numbered.event_table
+    numbered.event_table, numbered."context_campaign_source", numbered."context_page_referrer", numbered."revenue"
 FROM numbered
 JOIN session_firsts
     ON session_firsts.dbt_visitor_id = numbered.dbt_visitor_id

@@ -52,7 +52,10 @@ CREATE TABLE IF NOT EXISTS "sessions"."dbt_track_facts" (
     "session_id" VARCHAR(65535) COLLATE CASE_SENSITIVE,
     "dbt_visitor_id" VARCHAR(65535) COLLATE CASE_SENSITIVE,
     "track_sequence_number" BIGINT,
-    "event_table" VARCHAR(65535) COLLATE CASE_SENSITIVE
+    "event_table" VARCHAR(65535) COLLATE CASE_SENSITIVE,
+    "context_campaign_source" VARCHAR(65535) COLLATE CASE_SENSITIVE,
+    "context_page_referrer" VARCHAR(65535) COLLATE CASE_SENSITIVE,
+    "revenue" DECIMAL(38, 9)
 )
 DISTKEY ("dbt_visitor_id") COMPOUND SORTKEY ("dbt_visitor_id", "timestamp");
 
@@ -170,8 +173,8 @@ INSERT INTO "sessions"."dbt_session_tracks" ("session_id", "dbt_visitor_id", "se
 SELECT "session_id", "dbt_visitor_id", "session_start_at", "session_sequence_number", "next_session_start_at"
 FROM "sessions"."__rs_a330a0bc481b_session_tracks";
 
-INSERT INTO "sessions"."dbt_track_facts" ("anonymous_id", "timestamp", "event_id", "event", "session_id", "dbt_visitor_id", "track_sequence_number", "event_table")
-SELECT "anonymous_id", "timestamp", "event_id", "event", "session_id", "dbt_visitor_id", "track_sequence_number", "event_table"
+INSERT INTO "sessions"."dbt_track_facts" ("anonymous_id", "timestamp", "event_id", "event", "session_id", "dbt_visitor_id", "track_sequence_number", "event_table", "context_campaign_source", "context_page_referrer", "revenue")
+SELECT "anonymous_id", "timestamp", "event_id", "event", "session_id", "dbt_visitor_id", "track_sequence_number", "event_table", "context_campaign_source", "context_page_referrer", "revenue"
 FROM "sessions"."__rs_a330a0bc481b_track_facts";
 
 INSERT INTO "sessions"."dbt_tracks_flow" ("event_id", "session_id", "track_sequence_number", "event", "dbt_visitor_id", "timestamp", "event_2", "event_3", "event_4", "event_5")

@@ -52,7 +52,10 @@ CREATE TABLE IF NOT EXISTS "sessions"."dbt_track_facts" (
     "session_id" VARCHAR(65535) COLLATE CASE_SENSITIVE,
     "dbt_visitor_id" VARCHAR(65535) COLLATE CASE_SENSITIVE,
     "track_sequence_number" BIGINT,
-    "event_table" VARCHAR(65535) COLLATE CASE_SENSITIVE
+    "event_table" VARCHAR(65535) COLLATE CASE_SENSITIVE,
+    "context_campaign_source" VARCHAR(65535) COLLATE CASE_SENSITIVE,
+    "context_page_referrer" VARCHAR(65535) COLLATE CASE_SENSITIVE,
+    "revenue" DECIMAL(38, 9)
 )
 DISTKEY ("dbt_visitor_id") COMPOUND SORTKEY ("dbt_visitor_id", "timestamp");
 
@@ -147,8 +150,8 @@ FROM "sessions"."__rs_a330a0bc481b_session_tracks";
 
 DELETE FROM "sessions"."dbt_track_facts" WHERE TRUE;
 
-INSERT INTO "sessions"."dbt_track_facts" ("anonymous_id", "timestamp", "event_id", "event", "session_id", "dbt_visitor_id", "track_sequence_number", "event_table")
-SELECT "anonymous_id", "timestamp", "event_id", "event", "session_id", "dbt_visitor_id", "track_sequence_number", "event_table"
+INSERT INTO "sessions"."dbt_track_facts" ("anonymous_id", "timestamp", "event_id", "event", "session_id", "dbt_visitor_id", "track_sequence_number", "event_table", "context_campaign_source", "context_page_referrer", "revenue")
+SELECT "anonymous_id", "timestamp", "event_id", "event", "session_id", "dbt_visitor_id", "track_sequence_number", "event_table", "context_campaign_source", "context_page_referrer", "revenue"
 FROM "sessions"."__rs_a330a0bc481b_track_facts";
 
 DELETE FROM "sessions"."dbt_tracks_flow" WHERE TRUE;

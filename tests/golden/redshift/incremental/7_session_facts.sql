@@ -1,5 +1,5 @@
 -- Session facts: one row per session of the events this run recomputes, from track_facts (its
--- session and place) and mapped_tracks (the event columns the facts read): start, end, duration
+-- session, place and the event columns the facts read): start, end, duration
 -- in fractional seconds, events, first and last event, conversions
 -- ('order_completed', 'signed_up'), first-touch values (the
 -- first non-blank one in event order) and totals. One pass of window aggregates per session and
@@ -15,9 +15,8 @@ WITH session_events AS (
         facts.dbt_visitor_id,
         facts."timestamp",
         facts.event,
-        facts.track_sequence_number, mapped."context_campaign_source", mapped."context_page_referrer", mapped."revenue"
+        facts.track_sequence_number, facts."context_campaign_source", facts."context_page_referrer", facts."revenue"
     FROM "sessions"."__rs_a330a0bc481b_track_facts" AS facts
-    JOIN "sessions"."__rs_a330a0bc481b_mapped_tracks" AS mapped ON mapped.event_id = facts.event_id
 ),
 placed AS (
     SELECT

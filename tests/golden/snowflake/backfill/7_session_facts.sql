@@ -1,5 +1,5 @@
 -- Session facts: one row per session of the events this run recomputes, from track_facts (its
--- session and place) and mapped_tracks (the event columns the facts read): start, end, duration
+-- session, place and the event columns the facts read): start, end, duration
 -- in fractional seconds, events, first and last event, conversions
 -- ('order_completed', 'signed_up'), first-touch values (the
 -- first non-blank one in event order) and totals. One pass of window aggregates per session and
@@ -15,9 +15,8 @@ WITH session_events AS (
         facts.dbt_visitor_id,
         facts."TIMESTAMP",
         facts.event,
-        facts.track_sequence_number, mapped."CONTEXT_CAMPAIGN_SOURCE", mapped."CONTEXT_PAGE_REFERRER", mapped."REVENUE"
+        facts.track_sequence_number, facts."CONTEXT_CAMPAIGN_SOURCE", facts."CONTEXT_PAGE_REFERRER", facts."REVENUE"
     FROM "SESSIONS"."__RS_A330A0BC481B_TRACK_FACTS" AS facts
-    JOIN "SESSIONS"."__RS_A330A0BC481B_MAPPED_TRACKS" AS mapped ON mapped.event_id = facts.event_id
 ),
 placed AS (
     SELECT
