@@ -12,7 +12,16 @@ from typing import NamedTuple
 
 from rudder_sessions.config import SourceConfig
 from rudder_sessions.errors import SettingsChanged, SourceError
-from rudder_sessions.model import RUN_LOG_COLUMNS, SOURCE_COLUMNS, STATE_COLUMNS, STEPS, Tables, run_key, typed_columns
+from rudder_sessions.model import (
+    RUN_LOG_COLUMNS,
+    SOURCE_COLUMNS,
+    STATE_COLUMNS,
+    STEPS,
+    TABLES,
+    Tables,
+    run_key,
+    typed_columns,
+)
 from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan, check_request
 from rudder_sessions.run_log import RunLog, settings_changes
 from rudder_sessions.sql_session import SqlSession
@@ -100,7 +109,8 @@ class Planner:
         watermark, version, stored = self.run_log.state(tables)
         stored_watermarks = self.run_log.watermarks(tables)
         retired, retyped = carried_changes(stored, config)
-        self.drop_retyped_columns(tables.target_name("mapped_tracks"), retyped, columns)
+        for carrier in (t for t in TABLES if t.carries):
+            self.drop_retyped_columns(tables.target_name(carrier.step), retyped, columns)
         for step in STEPS:
             self.add_missing_columns(tables.target_name(step), typed_columns(step, config.shape), columns)
         drop_dead_stages(self.session, self.run_log, tables, version, columns)
