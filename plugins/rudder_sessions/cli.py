@@ -61,9 +61,14 @@ def _add_model_flags(parser: argparse.ArgumentParser, command: str, *, require_c
             )  # fmt: skip
         elif command in setting.cli and setting.name not in OWN_FLAGS:
             default = setting.cli_value
-            shown = f" (default: {default})" if default not in (None, "") else ""
+            shown = default if not isinstance(default, tuple) else ",".join(default)
+            shown = f" (default: {shown})" if default not in (None, "") else ""
             parser.add_argument(
-                setting.flag, type=CONVERT.get(setting.kind, str), default=default, help=f"{setting.help}{shown}"
+                setting.flag,
+                type=CONVERT.get(setting.kind, str),
+                default=default,
+                choices=setting.choices or None,
+                help=f"{setting.help}{shown}",
             )
     parser.add_argument("--source-name", default="cli", help="name of the source in the run state")
     if require_conn:

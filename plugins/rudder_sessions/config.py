@@ -28,7 +28,13 @@ from rudder_sessions.model import (
     published_columns,
 )
 from rudder_sessions.settings import (
+    BY_NAME,
+    DEFAULT_IDENTITY_EXCLUDE,
     FORM_SETTINGS,
+    GRAPH,
+    GRAPH_SETTINGS,
+    LAST_TOUCH,
+    LIST_KINDS,
     MODEL_SETTINGS,
     REQUIRED_SETTINGS,
     SETTINGS,
@@ -126,6 +132,12 @@ class SourceConfig:
     conversion_events: Any = ()
     session_first_columns: Any = ()
     session_sum_columns: Any = ()
+    # Identity (SPEC "Identity graph"): last_touch, or graph with its link tables and junk guards.
+    identity: str = LAST_TOUCH
+    identifies_table: str = ""
+    aliases_table: str = ""
+    identity_exclude: Any = DEFAULT_IDENTITY_EXCLUDE
+    max_users_per_anonymous_id: int = 1
     table_prefix: str = ""
     timeout_minutes: float = 30
     flow_length: int = 5
@@ -153,10 +165,11 @@ class SourceConfig:
             if problem:
                 problems.add(setting.name, problem)
         for setting in SETTINGS:
-            if setting.kind in ("names", "identifiers") and not any(e.field == setting.name for e in problems.found):
+            if setting.kind in LIST_KINDS and not any(e.field == setting.name for e in problems.found):
                 object.__setattr__(self, setting.name, tuple(as_list(getattr(self, setting.name)) or ()))
         self._check_event_tables(problems)
         self._check_fact_columns(problems)
+        self._check_identity(problems)
         if not any(error.field in ("flow_length", *FACT_SETTINGS) for error in problems.found):  # the layout's columns
             with problems:
                 object.__setattr__(self, "layout", parse_layout(self.layout, source=src, shape=self.shape))
@@ -202,6 +215,39 @@ class SourceConfig:
                 f"{both[0]!r} is also in session_first_columns: a column is first-touch "
                 "text or a summed number, not both",
             )
+
+    def _check_identity(self, problems: Problems) -> None:
+        """The graph's settings mean nothing to last_touch: one given there is a mistake, not a no-op
+        (and it would rebuild the model for nothing); the link tables are not event tables."""
+        if self.identity != GRAPH:
+            for name in GRAPH_SETTINGS:
+                if any(e.field == name for e in problems.found):
+                    continue
+                if getattr(self, name) != BY_NAME[name].default:
+                    problems.add(name, "applies to identity: graph only (this source's identity is last_touch)")
+            return
+        events = {et.table.lower() for et in self.event_streams}
+        links = [t for t in (self.identifies_table, self.aliases_table) if t]
+        for name in ("identifies_table", "aliases_table"):
+            table = getattr(self, name)
+            if table and table.lower() in events:
+                problems.add(name, f"{table!r} is one of the source's event tables")
+        if len(links) == 2 and links[0].lower() == links[1].lower():
+            problems.add("aliases_table", "is the identifies_table too")
+
+    @property
+    def identity_tables(self) -> tuple[tuple[str, str], ...]:
+        """(kind, table) of the link tables the graph reads: identifies, aliases (graph mode only)."""
+        if self.identity != GRAPH:
+            return ()
+        links = (("identifies", self.identifies_table), ("aliases", self.aliases_table))
+        return tuple((kind, table) for kind, table in links if table)
+
+    @property
+    def excluded_ids(self) -> tuple[str, ...]:
+        """The junk values as compared: trimmed, lower-case, blank left out (blank is NULL anyway)."""
+        values = (str(v).strip(" \t\n\f\r").lower() for v in self.identity_exclude)
+        return tuple(sorted({v for v in values if v}))
 
     @property
     def event_streams(self) -> tuple[EventTable, ...]:

@@ -17,6 +17,12 @@ from rudder_sessions.identifiers import IDENTIFIER, IDENTIFIER_PATTERN, IDENTIFI
 
 REQUIRED = object()  # no default: the config entry must give it
 
+LAST_TOUCH, GRAPH = "last_touch", "graph"
+IDENTITY_MODES = (LAST_TOUCH, GRAPH)
+DEFAULT_IDENTITY_EXCLUDE = ("", "null", "undefined", "anonymous", "0")
+# The settings only identity `graph` reads.
+GRAPH_SETTINGS = ("identifies_table", "aliases_table", "identity_exclude", "max_users_per_anonymous_id")
+
 CONN_ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$"
 DURATION_PATTERN = r"^\s*\d+\s*(minute|minutes|hour|hours|day|days)\s*$"
 DIALECT_NAMES = ("duckdb", "postgres", "snowflake", "bigquery", "redshift")
@@ -82,14 +88,21 @@ def _kind_problem(setting: Setting, value: Any) -> str | None:
         except ValueError as exc:
             return str(exc)
         return None
+    if kind == "choice":
+        assert setting.choices, f"choice setting {setting.name} declares no choices"
+        return None if value in setting.choices else f"{value!r} is not one of {', '.join(setting.choices)}"
     if kind in LIST_KINDS:
         items = as_list(value)
         if items is None:
             return f"{value!r} is not a list (in YAML a list; on the command line comma-separated)"
-        pattern, rule = (
-            (EVENT_NAME, "1 to 255 printable characters") if kind == "names" else (IDENTIFIER, IDENTIFIER_RULE)
-        )
-        bad = [item for item in items if not isinstance(item, str) or not pattern.match(item) or not item.strip()]
+        if kind == "values":  # any text, blank included: compared trimmed and case-insensitively
+            bad = [item for item in items if not isinstance(item, str) or not (item == "" or EVENT_NAME.match(item))]
+            rule = "at most 255 printable characters"
+        else:
+            pattern, rule = (
+                (EVENT_NAME, "1 to 255 printable characters") if kind == "names" else (IDENTIFIER, IDENTIFIER_RULE)
+            )
+            bad = [item for item in items if not isinstance(item, str) or not pattern.match(item) or not item.strip()]
         if bad:
             return f"{bad[0]!r} is not valid ({rule})"
         twice = sorted({item for item in items if items.count(item) > 1})
@@ -98,7 +111,7 @@ def _kind_problem(setting: Setting, value: Any) -> str | None:
 
 
 # Settings that hold a list: YAML gives a list, the CLI a comma-separated string.
-LIST_KINDS = ("names", "identifiers")
+LIST_KINDS = ("names", "identifiers", "values")
 
 
 def as_list(value: Any) -> list[Any] | None:
@@ -114,7 +127,7 @@ def as_list(value: Any) -> list[Any] | None:
 class Setting:
     name: str
     kind: str  # conn_id, identifier, number, integer, duration, size, cron, dialect, layout, pool,
-    # event_tables, names (event names), identifiers (column names)
+    # event_tables, names (event names), identifiers (column names), values (any text), choice
     default: Any
     help: str
     # Decides what the tables contain: stored with the run state, a change rebuilds (SPEC
@@ -129,6 +142,8 @@ class Setting:
     bounds: tuple[int, int] | None = None
     # The CLI flag, when not the name's (`--event-table`, given once per table).
     cli_flag: str | None = None
+    # The values a `choice` setting takes.
+    choices: tuple[str, ...] = ()
 
     @property
     def required(self) -> bool:
@@ -186,6 +201,19 @@ SETTINGS: tuple[Setting, ...] = (
             "dbt_session_facts keeps as first_<column> (e.g. context_campaign_source)", shapes_model=True),
     Setting("session_sum_columns", "identifiers", (), "numeric event columns dbt_session_facts sums per session "
             "as total_<column> (e.g. revenue)", shapes_model=True),
+    Setting("identity", "choice", LAST_TOUCH, "how events find their visitor: `last_touch` (an anonymous id "
+            "belongs to the user of its latest identified event) or `graph` (the identity graph: every id linked "
+            "by events, identifies and aliases is one visitor; README \"Identity graph\")", shapes_model=True,
+            choices=IDENTITY_MODES),
+    Setting("identifies_table", "identifier", "", "graph only: RudderStack's identifies table in the source "
+            "schema (anonymous_id, user_id), read as links", shapes_model=True),
+    Setting("aliases_table", "identifier", "", "graph only: RudderStack's aliases table in the source schema "
+            "(previous_id, user_id), read as links", shapes_model=True),
+    Setting("identity_exclude", "values", DEFAULT_IDENTITY_EXCLUDE, "graph only: junk id values that count as "
+            "NULL, compared trimmed and case-insensitively (comma-separated on the CLI)", shapes_model=True),
+    Setting("max_users_per_anonymous_id", "integer", 1, "graph only: an anonymous id linked to more user ids "
+            "than this (a shared device, a kiosk) links none and keeps the last-touch rule", shapes_model=True,
+            bounds=(1, 1000)),
     Setting("target_schema", "identifier", REQUIRED, "where the published tables, the run state and the run log go "
             "(created if missing)", cli_default="rudder_sessions", form_title="Target schema"),
     Setting("table_prefix", "identifier", "", "prefix of the table names (another prefix is another model, "

@@ -76,6 +76,8 @@ REFUSED = {
     "event_tables": [{"table": "orders"}],  # neither its event column nor a fixed name
     "names": ["order\ncompleted"],
     "identifiers": ["context campaign"],
+    "choice": "sometimes",
+    "values": ["tab\there"],
 }
 
 
