@@ -38,6 +38,31 @@ Session and visitor facts (SPEC "Session and visitor facts"):
   last session's end, ``event_count`` all the visitor's events, ``converted_session_count`` its
   sessions with ``converted``;
 - a first or sum column may not be named like a column ``mapped_tracks`` already has.
+
+Identity graph (SPEC "Identity graph", ``identity="graph"``; the default ``last_touch`` keeps table
+1's rule without exclusion, and refuses identifies or aliases rows rather than ignore them):
+
+- junk: an anonymous_id, user_id or previous_id whose value stripped of the blank characters and
+  ``str.lower()``-ed is an ``identity_exclude`` entry (compared stripped and lower-cased too) is
+  NULL. Events are junk-cleaned before the drop reasons and deduplication (both ids junk:
+  ``no_identifier``; the dedup key holds the nulled values); ``id`` and ``event`` never are;
+- link rows (identifies: id, anonymous_id, user_id, timestamp; aliases: id, previous_id,
+  user_id, timestamp; received_at unused) have their identifiers cleaned like an event's, ``id``
+  left as is; a row with NULL id or NULL timestamp is ignored; link rows are not deduplicated
+  (edges are a set, first-seen a minimum) and are not counted in ``rows_read`` or ``dropped``;
+- nodes: every identifier of a clean event or a valid link row; edges: (anonymous_id, user_id) of
+  clean events and identifies rows, (previous_id, user_id) of aliases rows;
+- user values: values seen in any user_id column; the others are anonymous values;
+- hubs: an anonymous value X whose distinct user_ids over clean events and identifies rows with
+  anonymous_id = X (aliases do not count) number more than ``max_users_per_anonymous_id``. A hub
+  loses every incident edge (aliases ones too) and maps to the visitor of the user_id of its
+  latest such link by ``(timestamp, id)``, ties by the greater user_id. A user value is never a hub
+  (so ``max_users_per_anonymous_id`` may be 0, never negative: a hub always has a latest link);
+- a visitor is a connected component of the remaining graph; its id is the user value seen first
+  (smallest ``(timestamp, id)`` over rows with it in a user_id column), else the anonymous value
+  seen first (over anonymous_id and previous_id columns), ties by value in code point order;
+- ``aliases_mapping`` has one row per node; an event's visitor is the mapping of its user_id when
+  it has one, else of its anonymous_id.
 """
 
 from __future__ import annotations
@@ -55,6 +80,11 @@ BLANK_CHARS = " \t\n\f\r"
 """Characters whose only presence makes an id blank (treated as NULL)."""
 
 DROP_REASONS = ("null_id", "null_timestamp", "no_identifier", "duplicate")
+
+IDENTITY_MODES = ("last_touch", "graph")
+
+DEFAULT_IDENTITY_EXCLUDE = ("", "null", "undefined", "anonymous", "0")
+"""Identifier values that are junk (NULL) in graph mode, compared stripped and lower-cased."""
 
 DEFAULT_EVENT_TABLE = "tracks"
 """The table of a source row that does not name its ``event_table``."""
@@ -94,6 +124,7 @@ class SpecResult:
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
     rows_read: int = 0
+    hubs: set[str] = field(default_factory=set)  # graph mode's hub anonymous ids; last_touch has none
 
 
 @dataclass(frozen=True)
@@ -146,6 +177,21 @@ def clean_id(value: str | None) -> str | None:
     return value
 
 
+def exclusion(values: Iterable[str]) -> frozenset[str]:
+    """The junk values as compared: stripped of the blank characters and lower-cased."""
+    if isinstance(values, str):  # one value would otherwise count as its characters
+        raise TypeError(f"identity_exclude must be a collection of values, not a string: {values!r}")
+    return frozenset(str(v).strip(BLANK_CHARS).lower() for v in values)
+
+
+def clean_identity(value: str | None, exclude: frozenset[str] = frozenset()) -> str | None:
+    """An identifier cleaned like an id, then None when it is junk (see :func:`exclusion`)."""
+    value = clean_id(value)
+    if value is not None and value.strip(BLANK_CHARS).lower() in exclude:
+        return None
+    return value
+
+
 def clean_first(value: Any) -> str | None:
     """A first column's value: its text, cleaned like an id (None or blank: None)."""
     return None if value is None else clean_id(str(value))
@@ -170,17 +216,17 @@ def _dedup_key(ev: _Event) -> tuple[tuple[Any, ...], ...]:
 
 
 def clean_rows(
-    rows: Iterable[Mapping[str, Any]], columns: _Columns = _Columns()
+    rows: Iterable[Mapping[str, Any]], columns: _Columns = _Columns(), exclude: frozenset[str] = frozenset()
 ) -> tuple[list[_Event], dict[str, int], int]:
-    """Clean, drop (first matching reason wins) and deduplicate across event tables; return events,
-    drop counts, rows read."""
+    """Clean (junk ids in ``exclude``, as :func:`exclusion` gives it, are NULL too), drop (first
+    matching reason wins) and deduplicate across event tables; return events, drop counts, rows read."""
     dropped = dict.fromkeys(DROP_REASONS, 0)
     rows_read = 0
     by_id: dict[str, list[_Event]] = defaultdict(list)
     for row in rows:
         rows_read += 1
-        anonymous_id = clean_id(row["anonymous_id"])
-        user_id = clean_id(row["user_id"])
+        anonymous_id = clean_identity(row["anonymous_id"], exclude)
+        user_id = clean_identity(row["user_id"], exclude)
         if row["id"] is None:
             dropped["null_id"] += 1
         elif row["timestamp"] is None:
@@ -231,10 +277,127 @@ def alias_mapping(events: list[_Event]) -> dict[str, str]:
     return mapping
 
 
+@dataclass(frozen=True)
+class _Link:
+    """One valid identifies or aliases row, reduced to what the graph reads."""
+
+    kind: str  # "identifies" or "aliases"
+    id: str
+    anonymous: str | None  # anonymous_id (identifies) or previous_id (aliases)
+    user_id: str | None
+    timestamp: dt.datetime
+
+    @property
+    def order(self) -> tuple[dt.datetime, str]:
+        return (self.timestamp, self.id)
+
+
+def clean_links(
+    identifies: Iterable[Mapping[str, Any]], aliases: Iterable[Mapping[str, Any]], exclude: frozenset[str]
+) -> list[_Link]:
+    """The valid link rows, identifiers cleaned and junk-nulled; no deduplication (repeats are harmless)."""
+    links = []
+    for kind, rows, anonymous_column in (
+        ("identifies", identifies, "anonymous_id"),
+        ("aliases", aliases, "previous_id"),
+    ):
+        for row in rows:
+            if row["id"] is None or row["timestamp"] is None:
+                continue
+            anonymous = clean_identity(row[anonymous_column], exclude)
+            user_id = clean_identity(row["user_id"], exclude)
+            links.append(_Link(kind, row["id"], anonymous, user_id, row["timestamp"]))
+    return links
+
+
+@dataclass(frozen=True)
+class IdentityGraph:
+    """Graph mode's identity: every node's dbt_visitor_id, and the hub anonymous ids."""
+
+    mapping: dict[str, str]
+    hubs: frozenset[str]
+
+
+def identity_graph(
+    events: Iterable[_Event],
+    identifies: Iterable[Mapping[str, Any]] = (),
+    aliases: Iterable[Mapping[str, Any]] = (),
+    exclude: Iterable[str] = DEFAULT_IDENTITY_EXCLUDE,
+    max_users: int = 1,
+) -> IdentityGraph:
+    """Map every identifier of the clean ``events`` and the link rows to its visitor (module docstring).
+
+    ``events`` come from :func:`clean_rows`; their ids are junk-cleaned again here (a no-op when
+    ``clean_rows`` had the same exclusion), so the graph never sees a junk value.
+    """
+    junk = exclusion(exclude)
+    # Every row as (kind, anonymous side, user_id, (timestamp, id)).
+    sightings: list[tuple[str, str | None, str | None, tuple[dt.datetime, str]]] = [
+        ("event", clean_identity(ev.anonymous_id, junk), clean_identity(ev.user_id, junk), ev.order) for ev in events
+    ]
+    sightings += [
+        (link.kind, link.anonymous, link.user_id, link.order) for link in clean_links(identifies, aliases, junk)
+    ]
+
+    users = {user for _, _, user, _ in sightings if user is not None}
+    first_user: dict[str, tuple[dt.datetime, str]] = {}
+    first_anonymous: dict[str, tuple[dt.datetime, str]] = {}
+    linked_users: dict[str, set[str]] = defaultdict(set)
+    latest_link: dict[str, tuple[dt.datetime, str, str]] = {}
+    for kind, anonymous, user, order in sightings:
+        if user is not None and (user not in first_user or order < first_user[user]):
+            first_user[user] = order
+        if anonymous is not None and (anonymous not in first_anonymous or order < first_anonymous[anonymous]):
+            first_anonymous[anonymous] = order
+        if kind != "aliases" and anonymous is not None and user is not None:
+            linked_users[anonymous].add(user)
+            link = (*order, user)  # ties in (timestamp, id): the greater user_id is the latest
+            if anonymous not in latest_link or link > latest_link[anonymous]:
+                latest_link[anonymous] = link
+    hubs = frozenset(x for x, linked in linked_users.items() if x not in users and len(linked) > max_users)
+
+    parent = {node: node for node in (*first_user, *first_anonymous)}
+
+    def root(node: str) -> str:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for _, anonymous, user, _ in sightings:
+        if anonymous is not None and user is not None and anonymous not in hubs:
+            parent[root(anonymous)] = root(user)
+
+    members: dict[str, list[str]] = defaultdict(list)
+    for node in parent:
+        if node not in hubs:
+            members[root(node)].append(node)
+    canonical: dict[str, str] = {}
+    for component, nodes in members.items():
+        named = [(first_user[v], v) for v in nodes if v in users] or [(first_anonymous[v], v) for v in nodes]
+        canonical[component] = min(named)[1]
+    mapping = {node: canonical[root(node)] for node in parent if node not in hubs}
+    for hub in hubs:
+        mapping[hub] = mapping[latest_link[hub][2]]
+    return IdentityGraph(mapping, hubs)
+
+
+def graph_mapping(
+    events: Iterable[_Event],
+    identifies: Iterable[Mapping[str, Any]] = (),
+    aliases: Iterable[Mapping[str, Any]] = (),
+    exclude: Iterable[str] = DEFAULT_IDENTITY_EXCLUDE,
+    max_users: int = 1,
+) -> dict[str, str]:
+    """Graph mode's dbt_aliases_mapping as a dict: every node to its dbt_visitor_id."""
+    return identity_graph(events, identifies, aliases, exclude, max_users).mapping
+
+
 def visitor_id(ev: _Event, mapping: Mapping[str, str]) -> str:
-    """``dbt_visitor_id``: the event's user_id, else the mapping of its anonymous_id."""
+    """``dbt_visitor_id``: the mapping of the event's user_id (in last_touch a user_id maps to
+    itself), else of its anonymous_id."""
     if ev.user_id is not None:
-        return ev.user_id
+        return mapping[ev.user_id]
     assert ev.anonymous_id is not None  # rows with neither id were dropped
     return mapping[ev.anonymous_id]
 
@@ -247,15 +410,34 @@ def compute(
     conversion_events: Iterable[str] = (),
     first_columns: Sequence[str] = (),
     sum_columns: Sequence[str] = (),
+    identity: str = "last_touch",
+    identifies: Iterable[Mapping[str, Any]] = (),
+    aliases: Iterable[Mapping[str, Any]] = (),
+    identity_exclude: Iterable[str] = DEFAULT_IDENTITY_EXCLUDE,
+    max_users_per_anonymous_id: int = 1,
 ) -> SpecResult:
-    """Compute the SPEC.md tables from raw event rows of one or more event tables, as a full rebuild would."""
+    """Compute the SPEC.md tables from raw event rows of one or more event tables (and, in graph
+    mode, the identifies and aliases rows), as a full rebuild would."""
     if flow_length < 1:
         raise ValueError(f"flow_length must be >= 1, got {flow_length}")
+    if identity not in IDENTITY_MODES:
+        raise ValueError(f"identity must be one of {IDENTITY_MODES}, got {identity!r}")
+    identifies, aliases = list(identifies), list(aliases)
+    if identity == "last_touch" and (identifies or aliases):
+        raise ValueError("identifies and aliases rows are read in identity='graph' mode only")
+    if max_users_per_anonymous_id < 0:
+        raise ValueError(f"max_users_per_anonymous_id must be >= 0, got {max_users_per_anonymous_id}")
     columns = _Columns.of(first_columns, sum_columns)
     conversions = frozenset(conversion_events)
     timeout_us = timeout_minutes * _US_PER_MINUTE
-    events, dropped, rows_read = clean_rows(rows, columns)
-    mapping = alias_mapping(events)
+    hubs: set[str] = set()
+    if identity == "graph":
+        events, dropped, rows_read = clean_rows(rows, columns, exclusion(identity_exclude))
+        graph = identity_graph(events, identifies, aliases, identity_exclude, max_users_per_anonymous_id)
+        mapping, hubs = graph.mapping, set(graph.hubs)
+    else:
+        events, dropped, rows_read = clean_rows(rows, columns)
+        mapping = alias_mapping(events)
 
     by_visitor: dict[str, list[_Event]] = defaultdict(list)
     for ev in events:
@@ -353,9 +535,9 @@ def compute(
             }
         )
 
-    aliases = [{"alias": alias, "dbt_visitor_id": visitor} for alias, visitor in mapping.items()]
+    alias_rows = [{"alias": alias, "dbt_visitor_id": visitor} for alias, visitor in mapping.items()]
     tables = {
-        "aliases_mapping": aliases,
+        "aliases_mapping": alias_rows,
         "mapped_tracks": mapped_tracks,
         "session_tracks": session_tracks,
         "track_facts": track_facts,
@@ -363,7 +545,9 @@ def compute(
         "session_facts": session_facts,
         "user_session_facts": user_session_facts,
     }
-    return SpecResult(tables={t: _by_key(t, rows) for t, rows in tables.items()}, dropped=dropped, rows_read=rows_read)
+    return SpecResult(
+        tables={t: _by_key(t, rows) for t, rows in tables.items()}, dropped=dropped, rows_read=rows_read, hubs=hubs
+    )
 
 
 def _session_facts(
