@@ -52,3 +52,63 @@ DECLARE {{ name }} STRUCT<lo {{ d.timestamp_type }}, hi {{ d.timestamp_type }}>;
 {%- macro carried_order() -%}
 {%- for name, kind in cfg.carried_columns %}, {{ d.text_order(d.quote(name)) if kind == 'text' else d.quote(name) }} NULLS LAST{% endfor -%}
 {%- endmacro %}
+
+{#- Whether an id column holds a junk value of the identity graph (identity_exclude: compared
+    trimmed and case-insensitively). -#}
+{%- macro is_junk(column) -%}
+LOWER({{ d.trim_blank(column) }}) IN ({% for value in cfg.excluded_ids %}{{ d.literal(value) }}{{ ', ' if not loop.last }}{% endfor %})
+{%- endmacro %}
+
+{#- An id column as the run reads it: blank is NULL, and under the identity graph a junk value too. -#}
+{%- macro clean_id(column) -%}
+{%- if cfg.identity == 'graph' and cfg.excluded_ids -%}
+CASE WHEN {{ is_junk(column) }} THEN NULL ELSE {{ d.blank_to_null(column) }} END
+{%- else -%}
+{{ d.blank_to_null(column) }}
+{%- endif -%}
+{%- endmacro %}
+
+{#- How many of the listed id columns of a row hold a junk value (0 outside the identity graph). -#}
+{%- macro junk_count(columns) -%}
+{%- if cfg.identity == 'graph' and cfg.excluded_ids -%}
+{%- for column in columns %}CASE WHEN {{ is_junk(column) }} THEN 1 ELSE 0 END{{ ' + ' if not loop.last }}{% endfor -%}
+{%- else -%}
+0
+{%- endif -%}
+{%- endmacro %}
+
+{#- The identifier an event's visitor is looked up by in the aliases mapping (`row`: its alias):
+    the last touch maps anonymous ids only (a user id is its own visitor); the identity graph maps
+    the user id when there is one, else the anonymous id. -#}
+{%- macro visitor_key(row) -%}
+{%- if cfg.identity == 'graph' -%}
+COALESCE({{ row }}.user_id, {{ row }}.anonymous_id)
+{%- else -%}
+{{ row }}.anonymous_id
+{%- endif -%}
+{%- endmacro %}
+
+{#- An event's visitor, from its row and its looked-up mapping row `aliases`. -#}
+{%- macro visitor_of(row) -%}
+{%- if cfg.identity == 'graph' -%}
+aliases.dbt_visitor_id
+{%- else -%}
+COALESCE({{ row }}.user_id, aliases.dbt_visitor_id)
+{%- endif -%}
+{%- endmacro %}
+
+{#- The published events whose visitor follows a remapped identifier (of `remapped`): under the
+    last touch the anonymous events of a remapped anonymous id; under the graph every event keyed
+    by it. -#}
+{%- macro follows_remapped(row, remapped) -%}
+{%- if cfg.identity == 'graph' -%}
+({{ row }}.user_id IN (SELECT alias FROM ({{ remapped }}
+          ))
+           OR ({{ row }}.user_id IS NULL AND {{ row }}.anonymous_id IN (SELECT alias FROM ({{ remapped }}
+          ))))
+{%- else -%}
+{{ row }}.user_id IS NULL
+          AND {{ row }}.anonymous_id IN (SELECT alias FROM ({{ remapped }}
+          ))
+{%- endif -%}
+{%- endmacro %}

@@ -7,7 +7,7 @@
 -- follows its unchanged published event at affected.previous_at.
 {%- endif %}
 {% set ts = d.quote('timestamp') %}
-{%- from 'macros.sql' import carried with context %}
+{%- from 'macros.sql' import carried, visitor_key, visitor_of with context %}
 {{ d.drop_table(t.stage('mapped_tracks')) }};
 
 CREATE TABLE {{ t.stage('mapped_tracks') }} AS
@@ -17,7 +17,7 @@ WITH visited AS (
         events.id AS event_id,
         events.anonymous_id,
         events.user_id,
-        COALESCE(events.user_id, aliases.dbt_visitor_id) AS dbt_visitor_id,
+        {{ visitor_of('events') }} AS dbt_visitor_id,
         events.{{ ts }},
         events.received_at,
         events.event,
@@ -25,7 +25,7 @@ WITH visited AS (
         CAST(NULL AS {{ d.timestamp_type }}) AS previous_at
     FROM {{ t.stage('events') }} AS events
     LEFT JOIN {{ t.stage('aliases_mapping') }} AS aliases
-        ON aliases.alias = events.anonymous_id
+        ON aliases.alias = {{ visitor_key('events') }}
 {%- else %}
     SELECT
         region.event_id, region.anonymous_id, region.user_id, region.dbt_visitor_id, region.{{ ts }},

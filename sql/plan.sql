@@ -19,7 +19,7 @@
 {%- if plan.absent_columns %}
 -- Event tables without a column the session facts read give NULL for it: {{ plan.absent_columns | join(', ') }}.
 {%- endif %}
-{%- from 'macros.sql' import within, declare_span, carried, carried_nulls, carried_order with context %}
+{%- from 'macros.sql' import within, declare_span, carried, carried_nulls, carried_order, clean_id, junk_count with context %}
 {%- set wm = d.quote(cfg.watermark_column) %}
 {%- if plan.backfill %}
 {%- set window_ids %}
@@ -63,13 +63,16 @@ WITH cleaned AS (
 {%- endif %}
     SELECT
         {{ d.exact_text('id') }} AS id,
-        {{ d.exact_text(d.blank_to_null('anonymous_id')) }} AS anonymous_id,
-        {{ d.exact_text(d.blank_to_null('user_id')) }} AS user_id,
+        {{ d.exact_text(clean_id('anonymous_id')) }} AS anonymous_id,
+        {{ d.exact_text(clean_id('user_id')) }} AS user_id,
         {{ d.literal(et.event_name) if et.event_name is not none else d.quote(et.event_column) }} AS event,
         {{ src(et, 'timestamp') }} AS {{ ts }},
         {{ src(et, 'received_at') }} AS received_at,
         {{ src(et, cfg.watermark_column) }} AS watermark_value,
         {{ d.literal(et.table) }} AS event_table
+{%- if cfg.identity == 'graph' %},
+        {{ junk_count(['anonymous_id', 'user_id']) }} AS junk_ids
+{%- endif %}
 {%- for name, kind in cfg.carried_columns %},
         {% if et.table ~ '.' ~ name in plan.absent_columns -%}
         CAST(NULL AS {{ d.column_type(kind) }})
@@ -125,6 +128,45 @@ ranked AS (
 SELECT id, anonymous_id, user_id, event, {{ ts }}, received_at, watermark_value, event_table{{ carried() }}, copy_rank
 FROM ranked;
 
+{%- if cfg.identity == 'graph' %}
+{{ d.drop_table(t.stage('links')) }};
+
+-- The identity graph’s link rows ({% for kind, table in cfg.identity_tables %}{{ table }}{{ ', ' if not loop.last }}{% endfor %}{{ 'none configured' if not cfg.identity_tables }}), ids cleaned like the events’: all of
+-- them, as a touched component is decided again from every row naming its identifiers;
+-- `in_window` marks the rows new to this run (an incremental run starts from their identifiers).
+CREATE TABLE {{ t.stage('links') }} AS
+SELECT
+    CAST(NULL AS {{ d.text_type }}) AS link_kind,
+    CAST(NULL AS {{ d.text_type }}) AS id,
+    CAST(NULL AS {{ d.text_type }}) AS anonymous_id,
+    CAST(NULL AS {{ d.text_type }}) AS user_id,
+    CAST(NULL AS {{ d.timestamp_type }}) AS {{ ts }},
+    CAST(NULL AS {{ d.timestamp_type }}) AS watermark_value,
+    FALSE AS in_window,
+    0 AS junk_ids
+FROM {{ t.stage('events') }}
+WHERE FALSE
+{%- for kind, link in cfg.link_streams %}
+{%- set window_start = plan.window_start_of(link.table) %}
+{%- set from_id = 'previous_id' if kind == 'aliases' else 'anonymous_id' %}
+UNION ALL
+SELECT
+    {{ d.literal(kind) }},
+    {{ d.exact_text('id') }},
+    {{ d.exact_text(clean_id(from_id)) }},
+    {{ d.exact_text(clean_id('user_id')) }},
+    {{ src(link, 'timestamp') }},
+    {{ src(link, cfg.watermark_column) }},
+{%- if plan.incremental and window_start is not none %}
+    ({{ src(link, cfg.watermark_column) }} > {{ d.timestamp_literal(window_start) }} OR {{ d.quote(cfg.watermark_column) }} IS NULL),
+{%- else %}
+    {{ 'TRUE' if plan.full else 'FALSE' }},
+{%- endif %}
+    {{ junk_count([from_id, 'user_id']) }}
+FROM {{ t.event_source(link) }}
+{%- endfor %};
+{%- endif %}
+
 {{ d.drop_table(t.stage('run')) }};
 
 CREATE TABLE {{ t.stage('run') }} AS
@@ -141,7 +183,23 @@ SELECT
 {%- for et in cfg.event_streams %}
     MAX(CASE WHEN event_table = {{ d.literal(et.table) }} THEN watermark_value END) AS max_watermark_{{ loop.index }},
 {%- endfor %}
-    MAX(watermark_value) AS max_watermark
+    MAX(watermark_value) AS max_watermark,
+{%- for kind, table in cfg.identity_tables %}
+    (SELECT MAX(watermark_value) FROM {{ t.stage('links') }} WHERE link_kind = {{ d.literal(kind) }}) AS link_watermark_{{ loop.index }},
+{%- endfor %}
+{%- if cfg.identity == 'graph' %}
+    -- the identity graph's counts: junk ids read as NULL here; its step sets the others
+    CAST(COALESCE(SUM(junk_ids), 0) + (SELECT COALESCE(SUM(junk_ids), 0) FROM {{ t.stage('links') }} WHERE in_window) AS {{ d.bigint_type }})
+        AS identity_excluded,
+    CAST(0 AS {{ d.bigint_type }}) AS identity_iterations,
+    CAST(0 AS {{ d.bigint_type }}) AS identity_hub_ids,
+    CAST(0 AS {{ d.bigint_type }}) AS identity_remapped,
+    CAST(0 AS {{ d.bigint_type }}) AS identity_merged
+{%- else %}
+{%- for name in identity_counts %}
+    CAST(NULL AS {{ d.bigint_type }}) AS {{ name }}{{ ',' if not loop.last }}
+{%- endfor %}
+{%- endif %}
 FROM {{ t.stage('events') }};
 
 DELETE FROM {{ t.stage('events') }}

@@ -14,15 +14,15 @@ COALESCE(GREATEST(run.max_watermark, {{ d.timestamp_literal(plan.watermark_befor
 run.max_watermark
 {%- endif -%}
 {%- endset %}
-{#- Each event table's watermark after the run, from its column of the stage `run` #}
-{%- macro table_watermark(et, index) -%}
+{#- Each event or link table's watermark after the run, from its column of the stage `run` #}
+{%- macro table_watermark(et, column) -%}
 {%- set before = d.timestamp_literal(plan.watermark_of(et.table)) -%}
 {%- if plan.incremental -%}
-COALESCE(GREATEST(run.max_watermark_{{ index }}, {{ before }}), run.max_watermark_{{ index }}, {{ before }})
+COALESCE(GREATEST(run.{{ column }}, {{ before }}), run.{{ column }}, {{ before }})
 {%- elif plan.backfill -%}
 {{ before }}
 {%- else -%}
-run.max_watermark_{{ index }}
+run.{{ column }}
 {%- endif -%}
 {%- endmacro %}
 {%- set target = 'target' if d.delete_alias else none %}
@@ -61,7 +61,14 @@ DELETE FROM {{ t.watermarks }} WHERE source = {{ d.literal(cfg.name) }};
 
 INSERT INTO {{ t.watermarks }} (source, event_table, watermark)
 {%- for et in cfg.event_streams %}
-SELECT {{ d.literal(cfg.name) }}, {{ d.literal(et.table) }}, {{ table_watermark(et, loop.index) }}
+SELECT {{ d.literal(cfg.name) }}, {{ d.literal(et.table) }}, {{ table_watermark(et, 'max_watermark_' ~ loop.index) }}
+FROM {{ t.stage('run') }} AS run
+{%- if not loop.last or cfg.link_streams %}
+UNION ALL
+{%- endif %}
+{%- endfor %}
+{%- for kind, link in cfg.link_streams %}
+SELECT {{ d.literal(cfg.name) }}, {{ d.literal(link.table) }}, {{ table_watermark(link, 'link_watermark_' ~ loop.index) }}
 FROM {{ t.stage('run') }} AS run
 {%- if not loop.last %}
 UNION ALL
@@ -122,7 +129,8 @@ INSERT INTO {{ t.runs }} (
     started_at, finished_at, outcome, rows_read,
 {%- for reason in drop_reasons %} dropped_{{ reason }},{% endfor %}
     events_changed, visitors_affected, visitors, sessions,
-{%- for step in steps %} rows_{{ step }},{% endfor %} state_version, reason
+{%- for step in steps %} rows_{{ step }},{% endfor %} state_version, reason,
+   {% for name in identity_counts %} {{ name }}{{ ',' if not loop.last }}{% endfor %}
 )
 SELECT
     run.run_id,
@@ -153,7 +161,10 @@ SELECT
     (SELECT COUNT(*) FROM {{ t.stage(step) }}),
 {%- endfor %}
     {{ plan.state_version }},
-    {{ d.literal(plan.reason) if plan.reason else 'CAST(NULL AS ' ~ d.text_type ~ ')' }}
+    {{ d.literal(plan.reason) if plan.reason else 'CAST(NULL AS ' ~ d.text_type ~ ')' }},
+{%- for name in identity_counts %}
+    run.{{ name }}{{ ',' if not loop.last }}
+{%- endfor %}
 FROM {{ t.stage('run') }} AS run
 -- Visitors and sessions of the model as published, in one scan of session_tracks (every visitor
 -- has a session: several times fewer rows than its events).

@@ -15,7 +15,7 @@
 -- A backfill recomputes every visitor with an event in [{{ plan.window_start }}, {{ plan.window_end }}) whole.
 {%- endif %}
 {% set ts = d.quote('timestamp') %}
-{% from 'macros.sql' import in_recomputed_part, within, declare_span, earliest_rewrite, carried with context -%}
+{% from 'macros.sql' import in_recomputed_part, within, declare_span, earliest_rewrite, carried, visitor_key, visitor_of, follows_remapped with context -%}
 {%- set remapped %}
     SELECT staged.alias, staged.dbt_visitor_id
     FROM {{ t.stage('aliases_mapping') }} AS staged
@@ -33,9 +33,7 @@ IF EXISTS ({{ remapped }}
     SET remapped_span = (
         SELECT AS STRUCT MIN(mapped.{{ ts }}) AS lo, MAX(mapped.{{ ts }}) AS hi
         FROM {{ t.target('mapped_tracks') }} AS mapped
-        WHERE mapped.user_id IS NULL
-          AND mapped.anonymous_id IN (SELECT alias FROM ({{ remapped }}
-          ))
+        WHERE {{ follows_remapped('mapped', remapped) }}
     );
 END IF;
 {%- endif %}
@@ -51,11 +49,11 @@ SELECT
     changes.{{ ts }},
     changes.received_at,
     changes.event_table{{ carried('changes') }},
-    CASE WHEN changes.present THEN COALESCE(changes.user_id, aliases.dbt_visitor_id) END AS new_visitor_id,
+    CASE WHEN changes.present THEN {{ visitor_of('changes') }} END AS new_visitor_id,
     changes.old_visitor_id,
     changes.old_timestamp
 FROM {{ t.stage('changes') }} AS changes
-LEFT JOIN {{ t.stage('aliases_mapping') }} AS aliases ON aliases.alias = changes.anonymous_id
+LEFT JOIN {{ t.stage('aliases_mapping') }} AS aliases ON aliases.alias = {{ visitor_key('changes') }}
 UNION ALL
 SELECT
     mapped.event_id,
@@ -70,8 +68,8 @@ SELECT
     mapped.{{ ts }}
 FROM {{ t.target('mapped_tracks') }} AS mapped
 JOIN ({{ remapped }}
-) AS remapped ON remapped.alias = mapped.anonymous_id
-WHERE mapped.user_id IS NULL{{ within('mapped', ts, 'remapped_span') }}
+) AS remapped ON remapped.alias = {{ visitor_key('mapped') }}
+WHERE {{ 'TRUE' if cfg.identity == 'graph' else 'mapped.user_id IS NULL' }}{{ within('mapped', ts, 'remapped_span') }}
   AND NOT EXISTS (
       SELECT 1 FROM {{ t.stage('changes') }} AS changes WHERE changes.event_id = mapped.event_id
   );

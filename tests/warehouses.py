@@ -131,6 +131,17 @@ STANDARD_KINDS = {
     "timestamp": "timestamp",
     "received_at": "timestamp",
 }
+# The identity graph's link tables as the harness makes them (RudderStack's columns the model reads).
+LINK_COLUMNS: dict[str, dict[str, str]] = {
+    "identifies": {**STANDARD_KINDS},
+    "aliases": {
+        "id": "text",
+        "previous_id": "text",
+        "user_id": "text",
+        "timestamp": "timestamp",
+        "received_at": "timestamp",
+    },
+}
 # The keys of a row that are not further columns: the standard ones and the table it goes to.
 ROW_KEYS = frozenset({*COLUMNS, "event_table"})
 NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
@@ -343,6 +354,31 @@ class Warehouse:
                 result.append(row)
         return result
 
+    def load_links(
+        self, identifies: Iterable[Mapping[str, Any]] = (), aliases: Iterable[Mapping[str, Any]] = ()
+    ) -> None:
+        """Append rows to the source's `identifies` (id, anonymous_id, user_id, timestamp,
+        received_at) and `aliases` (id, previous_id, user_id, ...) tables, made (empty) when
+        missing: the identity graph's link tables. load_source(append=False) drops them."""
+        for link, rows in (("identifies", list(identifies)), ("aliases", list(aliases))):
+            columns = LINK_COLUMNS[link]
+            if self.columns(self.source_schema, link) is None:
+                self._create_table(self.source_schema, link, list(columns.items()), False)
+            if rows:
+                names = list(columns)
+                values = [tuple(row.get(c) for c in names) for row in rows]
+                self._insert(self.source_schema, link, names, columns, values, False)
+
+    def source_links(self, config: SourceConfig) -> dict[str, list[dict]]:
+        """The link tables a graph source reads, as rows with lower-case keys (naive UTC times)."""
+        links: dict[str, list[dict]] = {"identifies": [], "aliases": []}
+        for kind in links:
+            table = getattr(config, f"{kind}_table", "")
+            if table:
+                found = self.query(f"SELECT * FROM {self.source_schema}.{_name(table, 'link table')}")
+                links[kind] = [{k.lower(): _naive_utc(v) for k, v in row.items()} for row in found]
+        return links
+
     def read_tables(self, config: SourceConfig) -> dict[str, list[dict]]:
         """The published table of every step (STEPS), rows as dicts sorted by natural key."""
         result = {}
@@ -369,6 +405,13 @@ class Warehouse:
         accepted = inspect.signature(compute).parameters
         takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
         facts = {k: v for k, v in options.items() if v or takes_any or k in accepted}
+        if getattr(config, "identity", "last_touch") == "graph":
+            facts.update(
+                identity="graph",
+                identity_exclude=tuple(config.identity_exclude),
+                max_users_per_anonymous_id=config.max_users_per_anonymous_id,
+                **self.source_links(config),
+            )
         expected = compute(self.source_rows(event_tables), config.timeout_minutes, config.flow_length, **facts)
         actual = self.read_tables(config)
         for step in STEPS:

@@ -244,6 +244,16 @@ class SourceConfig:
         return tuple((kind, table) for kind, table in links if table)
 
     @property
+    def link_streams(self) -> tuple[tuple[str, EventTable], ...]:
+        """The link tables as the plan reads them (one watermark each, like an event table)."""
+        return tuple((kind, EventTable(table, event_column=None)) for kind, table in self.identity_tables)
+
+    @property
+    def watermarked_tables(self) -> tuple[str, ...]:
+        """Every table the run reads by its own watermark: the event tables, then the link tables."""
+        return (*(et.table for et in self.event_streams), *(table for _, table in self.identity_tables))
+
+    @property
     def excluded_ids(self) -> tuple[str, ...]:
         """The junk values as compared: trimmed, lower-case, blank left out (blank is NULL anyway)."""
         values = (str(v).strip(" \t\n\f\r").lower() for v in self.identity_exclude)

@@ -142,6 +142,10 @@ class Dialect:
     def blank_to_null(self, expr: str) -> str:
         return f"CASE WHEN TRIM(BOTH {self.whitespace_chars()} FROM {expr}) = '' THEN NULL ELSE {expr} END"
 
+    def trim_blank(self, expr: str) -> str:
+        """The text without the blank characters at either end (how junk ids are compared)."""
+        return f"TRIM(BOTH {self.whitespace_chars()} FROM {expr})"
+
     def epoch_us(self, expr: str) -> str:
         raise NotImplementedError
 
@@ -308,6 +312,9 @@ class DuckDBDialect(Dialect):
     def blank_to_null(self, expr: str) -> str:
         return f"CASE WHEN trim({expr}, {self.whitespace_chars()}) = '' THEN NULL ELSE {expr} END"
 
+    def trim_blank(self, expr: str) -> str:
+        return f"trim({expr}, {self.whitespace_chars()})"
+
     placeholder = "?"
 
 
@@ -321,6 +328,9 @@ class PostgresDialect(Dialect):
 
     def text_order(self, expr: str) -> str:
         return f'{expr} COLLATE "C"'
+
+    def trim_blank(self, expr: str) -> str:
+        return f"BTRIM({expr}, {self.whitespace_chars()})"
 
     def analyze(self, table: str) -> str:
         # A table created by CTAS has no statistics until autovacuum gets to it: without them the
@@ -374,6 +384,10 @@ class SnowflakeDialect(Dialect):
         # TRANSLATE deletes the listed characters (what TRIM(x, chars) also does on Snowflake,
         # but fakesnow's translation of that TRIM ignores the characters).
         return f"CASE WHEN TRANSLATE({expr}, {self.whitespace_chars()}, '') = '' THEN NULL ELSE {expr} END"
+
+    def trim_blank(self, expr: str) -> str:
+        # docs.snowflake.com/en/sql-reference/functions/trim: TRIM(<expr>, <characters>)
+        return f"TRIM({expr}, {self.whitespace_chars()})"
 
 
 class BigQueryDialect(Dialect):
@@ -452,6 +466,9 @@ class BigQueryDialect(Dialect):
 
     def blank_to_null(self, expr: str) -> str:
         return f"CASE WHEN TRIM({expr}, {self.whitespace_chars()}) = '' THEN NULL ELSE {expr} END"
+
+    def trim_blank(self, expr: str) -> str:
+        return f"TRIM({expr}, {self.whitespace_chars()})"
 
     def commit(self) -> str:
         return "COMMIT TRANSACTION"
@@ -553,6 +570,9 @@ class RedshiftDialect(PostgresDialect):
 
     def blank_to_null(self, expr: str) -> str:
         return f"CASE WHEN BTRIM({expr}, {self.whitespace_chars()}) = '' THEN NULL ELSE {expr} END"
+
+    def trim_blank(self, expr: str) -> str:
+        return f"BTRIM({expr}, {self.whitespace_chars()})"
 
 
 DIALECTS: dict[str, type[Dialect]] = {

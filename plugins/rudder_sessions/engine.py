@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 from rudder_sessions.config import SourceConfig
 from rudder_sessions.dialects import Dialect
 from rudder_sessions.driver_errors import phase_error
-from rudder_sessions.errors import AuditFailed
+from rudder_sessions.errors import AuditFailed, GraphDidNotConverge
 from rudder_sessions.hooks import get_hook, resolve_dialect
-from rudder_sessions.model import CHECKS, PHASES, PLAN, PUBLISH, STEPS, Tables
+from rudder_sessions.model import CHECKS, GRAPH_ITERATIONS, PHASES, PLAN, PUBLISH, STEPS, Tables
 from rudder_sessions.plan import INCREMENTAL, RunPlan
 from rudder_sessions.planning import Planner, drop_stage_statements
 from rudder_sessions.publishing import Publisher
@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 log = logging.getLogger(__name__)
+
+# The lines around the part of a phase's SQL that repeats (sql/identity_graph.sql).
+REPEAT_START = "-- @repeat until it counts 0"
+REPEAT_END = "-- @end repeat"
 
 
 @dataclass(frozen=True)
@@ -102,9 +106,11 @@ class SessionRunner:
                 self.drop_stages(plan)
             else:
                 self.publisher.publish(statements, plan, tables)
+        elif REPEAT_START in sql:
+            self._execute_repeating(sql, phase, tables)
+            rows[phase] = self.session.count(tables.stage(phase))
         else:
-            # Script variables live for one script: there, the phase runs whole as one job.
-            self.session.execute([sql] if statements and runs_as_script(self.dialect, phase) else statements, phase)
+            self._execute_part(sql, phase)
             if phase in STEPS:
                 rows[phase] = self.session.count(tables.stage(phase))
             elif phase == PLAN:
@@ -112,6 +118,38 @@ class SessionRunner:
         result = PhaseResult(phase, time.monotonic() - started, rows)
         log.info("%s finished in %.2fs %s", phase, result.seconds, rows or "")
         return result
+
+    def _execute_part(self, sql: str, phase: str) -> None:
+        # Script variables live for one script: there, the phase runs whole as one job.
+        statements = self.session.statements(sql)
+        self.session.execute([sql] if statements and runs_as_script(self.dialect, phase) else statements, phase)
+
+    def _execute_repeating(self, sql: str, phase: str, tables: Tables) -> None:
+        """A phase with a repeated part (the identity graph's label propagation): the part between
+        its markers runs again until its last statement counts 0, at most GRAPH_ITERATIONS times; a
+        part still changing then fails the run rather than publish a partial graph."""
+        before, rest = sql.split(REPEAT_START, 1)
+        body, after = rest.split(REPEAT_END, 1)
+        body = body.split("\n", 1)[1]  # the marker's line ends with its bound
+        *steps, counting = self.session.statements(body)
+        self._execute_part(before, phase)
+        for iteration in range(1, GRAPH_ITERATIONS + 1):
+            self.session.execute(steps, phase)
+            try:
+                changed = int(self.hook.get_first(counting)[0] or 0)
+            except Exception as exc:
+                raise phase_error(phase, self.config.name, exc) from exc
+            log.info("%s: step %d changed %d labels", phase, iteration, changed)
+            if changed == 0:
+                break
+        else:
+            raise GraphDidNotConverge(
+                f"identity graph of source {self.config.name!r}: labels still changed after {GRAPH_ITERATIONS} "
+                "steps of label propagation; nothing was published. A chain of links this long is most "
+                "likely junk: find the identifier with the most links and add it to identity_exclude"
+            )
+        self._execute_part(after, phase)
+        self.session.execute([f"UPDATE {tables.stage('run')} SET identity_iterations = {iteration} WHERE TRUE"], phase)
 
     def _audit(self, statements: list[str]) -> None:
         failed = []

@@ -53,3 +53,7 @@ class PublishConflict(RudderSessionsError):
 
 class SettingsChanged(RudderSessionsError):
     """A run that cannot rebuild (a backfill) under settings other than the published model's."""
+
+
+class GraphDidNotConverge(RudderSessionsError):
+    """The identity graph's label propagation hit its bound; nothing was published."""

@@ -311,7 +311,21 @@ RUN_TABLES: tuple[str, ...] = (
     "moves",
     "affected",
     "region",
+    # the identity graph's (aliases_mapping by identity: graph)
+    "links",
+    "graph_seeds",
+    "graph_nodes",
+    "graph_rows",
+    "graph_facts",
+    "graph_edges",
+    "graph_labels",
+    "graph_step",
 )
+
+# The identity graph's label propagation repeats its step at most this often: a run whose labels
+# still change then stops with an error rather than publish a partial graph. Each step at least
+# doubles how far a label has travelled along a chain of links, so real graphs converge in a few.
+GRAPH_ITERATIONS = 100
 
 # What every event table must have, besides its event name's column and the watermark column.
 SOURCE_COLUMNS: tuple[str, ...] = ("id", "anonymous_id", "user_id", "timestamp", "received_at")
@@ -404,6 +418,16 @@ WATERMARK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("watermark", "timestamp"),
 )
 DROP_REASONS: tuple[str, ...] = ("null_id", "null_timestamp", "no_identifier", "duplicate")
+# What the identity graph did in a run (NULL under last_touch): ids read as NULL because they are
+# junk (identity_exclude), label propagation steps, hub ids (max_users_per_anonymous_id), ids whose
+# visitor changed, published visitors merged into another.
+IDENTITY_COUNTS: tuple[str, ...] = (
+    "identity_excluded",
+    "identity_iterations",
+    "identity_hub_ids",
+    "identity_remapped",
+    "identity_merged",
+)
 RUN_LOG_COLUMNS: tuple[tuple[str, str], ...] = (
     ("run_id", "text"),
     ("source", "text"),
@@ -428,6 +452,7 @@ RUN_LOG_COLUMNS: tuple[tuple[str, str], ...] = (
     ("state_version", "bigint"),
     # Why the run's mode differs from the requested one ("timeout_minutes changed 30 -> 60").
     ("reason", "text"),
+    *((name, "bigint") for name in IDENTITY_COUNTS),
 )
 
 

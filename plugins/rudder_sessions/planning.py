@@ -74,6 +74,8 @@ class Planner:
                     raise SourceError(
                         f"{where}: session_sum_columns sums {column}, which is {types[column.lower()]}, not a number"
                     )
+        for kind, link in cfg.link_streams:
+            aware += self._check_link_table(kind, link.table)
         nowhere = [column for column, _ in cfg.carried_columns if column not in present]
         if nowhere:
             tables = ", ".join(et.table for et in cfg.event_streams)
@@ -86,6 +88,23 @@ class Planner:
                 "event tables without a column the session facts read (NULL for their rows): %s", ", ".join(absent)
             )
         return SourceColumns(tuple(aware), tuple(absent))
+
+    def _check_link_table(self, kind: str, table: str) -> list[str]:
+        """A link table of the identity graph has its ids, timestamp and watermark column; return
+        its time-zone-aware timestamp columns ("table.column")."""
+        cfg, d = self.session.config, self.session.dialect
+        types = self.session.column_types(cfg.source_schema, table)
+        setting = f"{kind}_table"
+        where = f"{setting} {cfg.source_schema}.{table} (connection {cfg.conn_id!r})"
+        if not types:
+            raise SourceError(f"{where} does not exist")
+        ids = ("previous_id", "user_id") if kind == "aliases" else ("anonymous_id", "user_id")
+        needed = dict.fromkeys(("id", *ids, "timestamp", cfg.watermark_column))
+        missing = [c for c in needed if c.lower() not in types]
+        if missing:
+            raise SourceError(f"{where} has no column(s): {', '.join(missing)}")
+        timestamps = dict.fromkeys(("timestamp", cfg.watermark_column))
+        return [f"{table}.{c}" for c in timestamps if d.is_time_zone_aware(types[c.lower()])]
 
     def plan(
         self,
@@ -130,7 +149,7 @@ class Planner:
             effective, reason = FULL_REFRESH, "no watermark stored yet"
         # Each event table's watermark; one the state does not name yet (published before this version
         # kept one watermark) has the source's.
-        watermarks = tuple((et.table, stored_watermarks.get(et.table, watermark)) for et in config.event_streams)
+        watermarks = tuple((table, stored_watermarks.get(table, watermark)) for table in config.watermarked_tables)
         windows: tuple[tuple[str, datetime | None], ...] = ()
         if effective == INCREMENTAL:
             start, end = watermark - config.lookback_delta, None

@@ -19,6 +19,8 @@ from rudder_sessions.dialects import Dialect
 from rudder_sessions.model import (
     CHECKS,
     DROP_REASONS,
+    GRAPH_ITERATIONS,
+    IDENTITY_COUNTS,
     PHASES,
     PUBLISH,
     RUN_LOG_COLUMNS,
@@ -81,6 +83,8 @@ def render_template(name: str, config: SourceConfig, dialect: Dialect, tables: T
             watermark_columns=WATERMARK_COLUMNS,
             run_log_columns=RUN_LOG_COLUMNS,
             drop_reasons=DROP_REASONS,
+            identity_counts=IDENTITY_COUNTS,
+            graph_iterations=GRAPH_ITERATIONS,
             settings_json=json.dumps(config.model_settings(), sort_keys=True),  # stored by publish
         )
     )
