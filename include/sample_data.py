@@ -1,5 +1,5 @@
-"""Deterministic generator of realistic RudderStack event tables (`tracks`, `pages`, `screens`), for the
-demo, the tests and benchmarks.
+"""Deterministic generator of realistic RudderStack event tables (`tracks`, `pages`, `screens`, and on
+request the `identifies` and `aliases` link tables), for the demo, the tests and benchmarks.
 
 The data has to exercise everything the session model must get right (see SPEC.md): people on several
 devices, anonymous browsing that is identified later, devices that change hands, duplicate and late
@@ -18,6 +18,16 @@ tracks of `write_events` are those `write_tracks` writes for the same seed and t
 
     python include/sample_data.py --database demo.duckdb --schema demo --table tracks --events 100000
     python include/sample_data.py --database demo.duckdb --tables tracks,pages,screens --events 100000
+    python include/sample_data.py --database demo.duckdb --tables tracks,pages,screens --identity-links
+
+With `identity_links` (`--identity-links`) the generator also writes RudderStack's `identifies` and
+`aliases` tables and gives the events what only an identity graph (SPEC.md "Identity graph") stitches:
+renamed users (an alias row from the old user id to the new one, the later events with the new id), some
+of them renamed twice; people identified server-side only, whose devices' events carry no user id and
+are linked through identifies rows alone (with an earlier anonymous id only identifies has); kiosks, one
+anonymous id that a different person logs into each session; and junk ids ('null', 'undefined',
+'anonymous', '0' in several spellings, blanks) in events and link rows. These come from random streams of
+their own: without the option every table is exactly what it was.
 """
 
 from __future__ import annotations
@@ -227,16 +237,37 @@ MOBILE_USER_AGENT = 3  # the web user agent of a phone (the others are desktops)
 APP_TABLET_SHARE = 0.15
 REVENUE_MEDIAN_CENTS, REVENUE_SIGMA = 6500, 0.7  # order_completed revenue: lognormal, 2 decimals
 
+# Identity links (identity_links=True): the `identifies` and `aliases` tables, and what the identity graph
+# must see through in the events. Shares of identified people, of devices or of rows; every case occurs at
+# least once. Drawn from streams of their own: without the option every table stays what it was.
+LINK_TABLES = ("identifies", "aliases")
+SERVER_IDENTIFY_SHARE = 0.05  # people on 2+ devices identified server-side only: their user id never in events
+KIOSK_SHARE = 0.003  # devices (3+ sessions) where every session is someone else's, identified at its start
+RENAME_SHARE = 0.03  # identified people whose user id changes (an alias row); the later events carry the new id
+RENAME_AGAIN_SHARE = 0.25  # of those, renamed twice: a chain of two aliases
+SIGNUP_ALIAS_SHARE = 0.25  # sign-ups that also alias the device's anonymous id to the new user id
+JUNK_ID_RATE = 0.002  # rows with a junk id ('null', 'undefined', ...): junk user ids on anonymous rows,
+# junk anonymous ids on identified ones, a fifth of the former with both ids junk
+JUNK_LINK_RATE = 0.01  # extra link rows with a junk or missing id
+CLIENT_IDENTIFY_LEAD_S = (0.05, 1.0)  # an SDK's identify or alias call comes just before its track event
+SERVER_IDENTIFY_DELAY_S = (0.2, 3.0)  # a backend identifies just after the login it handled
+SERVER_LIBRARY = "@rudderstack/rudder-sdk-node"
+LINK_LIBRARIES = [*LIBRARIES, SERVER_LIBRARY]
+# Values of an id column that identify nobody, by code - 1 (code 0 is a real id): the blanks every table
+# has, then junk that stripped and lower-cased is one of the identity graph's default exclusions.
+JUNK_IDS = ("null", "undefined", "anonymous", "0", "NULL", " undefined ", "Null", "ANONYMOUS", "\tnull", "Undefined")
+NOT_IDS = ("", "  ", "\t", *JUNK_IDS)
+FIRST_JUNK_CODE = 4
+LINK_ID_BASE = 1 << 62  # link rows' activity numbers (their ids), far above every event's
+
 
 # The arrow columns below become the tables' columns here; strings are built by DuckDB, set-wise. A table's
 # event name is `event` (tracks) or `name` (pages, screens); only tracks has `revenue`.
 _SELECT = """
 SELECT
     CAST(id AS VARCHAR) AS id,
-    CASE anon_blank WHEN 0 THEN 'anon-' || format('{{:016x}}', anon) WHEN 1 THEN '' WHEN 2 THEN '  '
-        ELSE chr(9) END AS anonymous_id,
-    CASE user_blank WHEN 0 THEN 'user-' || CAST(user_n AS VARCHAR) WHEN 1 THEN '' WHEN 2 THEN '  '
-        ELSE chr(9) END AS user_id,
+    {anonymous_id} AS anonymous_id,
+    {user_id} AS user_id,
     CAST({name} AS VARCHAR) AS {name},
     CAST(ts AS TIMESTAMP) AS "timestamp",
     CAST(received_at AS TIMESTAMP) AS received_at,
@@ -259,6 +290,51 @@ _TABLE_SQL = {
 }
 
 
+def _sql_string(value: str) -> str:
+    """A SQL expression for `value`, its tabs spelled chr(9) (a literal tab would be easy to miss)."""
+    return " || ".join("chr(9)" if part == "\t" else f"'{part}'" for part in re.split("(\t)", value) if part) or "''"
+
+
+_NOT_IDS = "[" + ", ".join(_sql_string(value) for value in NOT_IDS) + "]"
+
+
+def _id_sql(code: str, real: str) -> str:
+    """An id column: `real` where `code` is 0, else the NOT_IDS value it numbers (from 1)."""
+    return f"CASE {code} WHEN 0 THEN {real} ELSE {_NOT_IDS}[{code}] END"
+
+
+_ANON_SQL = "'anon-' || format('{{:016x}}', {})"
+_USER_SQL = "'user-' || CAST({} AS VARCHAR)"
+_EVENT_IDS = {
+    "anonymous_id": _id_sql("anon_blank", _ANON_SQL.format("anon")),
+    "user_id": _id_sql("user_blank", _USER_SQL.format("user_n")),
+}
+# The link tables (identity_links=True), RudderStack's columns of identify and alias calls; FROM follows.
+_LINK_SELECT = {
+    "identifies": f"""
+SELECT
+    CAST(id AS VARCHAR) AS id,
+    {_id_sql("anon_code", _ANON_SQL.format("anon"))} AS anonymous_id,
+    {_id_sql("user_code", _USER_SQL.format("user_n"))} AS user_id,
+    CAST(ts AS TIMESTAMP) AS "timestamp",
+    CAST(received_at AS TIMESTAMP) AS received_at,
+    CAST(sent_at AS TIMESTAMP) AS sent_at,
+    CAST(library AS VARCHAR) AS context_library_name,
+    'customer-' || CAST(person AS VARCHAR) || '@example.com' AS context_traits_email
+""",
+    "aliases": f"""
+SELECT
+    CAST(id AS VARCHAR) AS id,
+    {_id_sql("prev_code", f"coalesce({_ANON_SQL.format('prev_anon')}, {_USER_SQL.format('prev_n')})")} AS previous_id,
+    {_id_sql("user_code", _USER_SQL.format("user_n"))} AS user_id,
+    CAST(ts AS TIMESTAMP) AS "timestamp",
+    CAST(received_at AS TIMESTAMP) AS received_at,
+    CAST(sent_at AS TIMESTAMP) AS sent_at,
+    CAST(library AS VARCHAR) AS context_library_name
+""",
+}
+
+
 def write_tracks(
     conn: duckdb.DuckDBPyConnection,
     *,
@@ -268,15 +344,22 @@ def write_tracks(
     seed: int = 42,
     days: int = 90,
     start: datetime = datetime(2026, 1, 1),
+    identity_links: bool = False,
 ) -> int:
     """(Re)create `schema.table` with about `events` rows, duplicates and bad rows included; return the count.
 
     `start` is read as UTC (an aware datetime is converted); events fall in `[start, start + days)`.
+    With `identity_links`, also (re)create `schema.identifies` and `schema.aliases` (LINK_TABLES) and give
+    the events what the identity graph must handle (see `write_events`).
     """
     start_us = _check(schema, events, days, seed, start, table=table)
-    arrow_table = _generate(events, seed, days * DAY_US, start_us, ("tracks",))["tracks"]
-    _write(conn, schema, table, "tracks", arrow_table, f"{seed}_{events}")
-    return arrow_table.num_rows
+    if identity_links and table in LINK_TABLES:
+        raise ValueError(f"table {table!r} is a link table's name: with identity_links, name the tracks otherwise")
+    arrow_tables = _generate(events, seed, days * DAY_US, start_us, ("tracks",), links=identity_links)
+    names = {"tracks": table, **{kind: kind for kind in LINK_TABLES}}
+    for kind, rows in arrow_tables.items():
+        _write(conn, schema, names[kind], kind, rows, f"{seed}_{events}")
+    return arrow_tables["tracks"].num_rows
 
 
 def write_events(
@@ -288,12 +371,21 @@ def write_events(
     days: int = 90,
     start: datetime = datetime(2026, 1, 1),
     tables: Iterable[str] = EVENT_TABLES,
+    identity_links: bool = False,
 ) -> dict[str, int]:
     """(Re)create the event tables `tables` (of EVENT_TABLES, each under its own name) in `schema`, about
     `events` rows in all; return each table's row count.
 
     One activity feeds them all: its tracks are the table `write_tracks` writes for the same seed, days
     and start with as many rows as this `tracks` has (all of `events` when only tracks are asked for).
+
+    `identity_links` also writes the link tables `identifies` (id, anonymous_id, user_id, timestamp,
+    received_at, sent_at, context_library_name, context_traits_email) and `aliases` (id, previous_id,
+    user_id, timestamp, received_at, sent_at, context_library_name), counted in the result, and changes
+    the events so that only an identity graph stitches them: renamed users (an alias row, later events
+    with the new id), people identified server-side only (their user id only in identifies, their devices
+    linked through it), kiosks (one anonymous id, a different user each session) and junk ids ('null',
+    'undefined', ...) in events and link rows. Without it the tables are exactly what they always were.
     """
     kinds = tuple(dict.fromkeys(tables))
     unknown = [kind for kind in kinds if kind not in EVENT_TABLES]
@@ -305,10 +397,10 @@ def write_events(
         raise ValueError(f"events must be at least {least} for the tables {', '.join(kinds)}, got {events}")
     tracks = round(events / per_track)
     start_us = _check(schema, tracks, days, seed, start)
-    arrow_tables = _generate(tracks, seed, days * DAY_US, start_us, kinds)
-    for kind in kinds:
-        _write(conn, schema, kind, kind, arrow_tables[kind], f"{seed}_{events}")
-    return {kind: arrow_tables[kind].num_rows for kind in kinds}
+    arrow_tables = _generate(tracks, seed, days * DAY_US, start_us, kinds, links=identity_links)
+    for kind, rows in arrow_tables.items():
+        _write(conn, schema, kind, kind, rows, f"{seed}_{events}")
+    return {kind: rows.num_rows for kind, rows in arrow_tables.items()}
 
 
 def _check(schema: str, events: int, days: int, seed: int, start: datetime, *, table: str = "tracks") -> int:
@@ -332,7 +424,10 @@ def _write(conn: duckdb.DuckDBPyConnection, schema: str, table: str, kind: str, 
     conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     conn.register(view, rows)
     try:
-        select = _SELECT.format(source=view, **_TABLE_SQL[kind])
+        if kind in LINK_TABLES:
+            select = _LINK_SELECT[kind] + f"FROM {view}\n"
+        else:
+            select = _SELECT.format(source=view, **_TABLE_SQL[kind], **_EVENT_IDS)
         conn.execute(f'CREATE OR REPLACE TABLE "{schema}"."{table}" AS ' + select)
     finally:
         conn.unregister(view)
@@ -366,7 +461,9 @@ class _Activity:
     dev_type: np.ndarray  # code into DEVICE_TYPES
 
 
-def _generate(total: int, seed: int, window_us: int, start_us: int, kinds: tuple[str, ...]) -> dict[str, pa.Table]:
+def _generate(
+    total: int, seed: int, window_us: int, start_us: int, kinds: tuple[str, ...], *, links: bool = False
+) -> dict[str, pa.Table]:
     """Draw the activity and the tables `kinds` of it: arrow columns of integers, codes and timestamps, each
     table ordered by `received_at`. `total` is the number of tracks rows."""
     rng = np.random.default_rng(seed)
@@ -523,6 +620,35 @@ def _generate(total: int, seed: int, window_us: int, start_us: int, kinds: tuple
     sent = ts + flush.astype(np.int64)
     received = sent + rng.integers(20_000, 400_000, size=n_ev)
     del flush, late
+
+    # Identity links: the events' people changed (from a stream of their own) and the link tables.
+    link_tables: dict[str, pa.Table] = {}
+    if links:
+        lrng = np.random.default_rng([seed, 4])
+        link_rows = _identity_links(
+            lrng,
+            keys,
+            user,
+            ts,
+            login=login,
+            event=event,
+            ev_pos=ev_pos,
+            ev_session=ev_session,
+            ev_dev=ev_dev,
+            sess_first_ev=sess_first_ev,
+            sess_dev=sess_dev,
+            dev_owner=dev_owner,
+            new_owner=new_owner,
+            dev_sess_count=dev_sess_count,
+            dev_events=dev_events,
+            identified=identified,
+            platform=platform,
+            dev_anon=dev_anon,
+            window=(start_us, start_us + window_us),
+        )
+        for number, (kind, rows) in enumerate(link_rows.items()):
+            link_tables[kind] = _link_table(rows, lrng, keys, LINK_ID_BASE + (number << 56))
+        del link_rows
     true_user = user.copy() if kinds != ("tracks",) else user  # a page or screen call's, whatever its track row
 
     # Malformed rows and duplicated deliveries, on distinct events with exact counts.
@@ -561,6 +687,9 @@ def _generate(total: int, seed: int, window_us: int, start_us: int, kinds: tuple
     )
     clean = np.ones(n_ev, dtype=bool)
     clean[np.concatenate([dup_src, blank, both_null, null_ts, null_id])] = False
+    if links:  # junk ids on a few well-formed events (no longer clean: the cleaning step sees them)
+        junk = np.random.default_rng([seed, 5])
+        clean[_add_junk_ids(junk, max(2, round(JUNK_ID_RATE * total / 2)), user, clean, anon_blank, user_blank)] = False
 
     # Context (from a stream of its own, so the columns above stay what they were): referrers, campaigns,
     # device types and revenue.
@@ -628,17 +757,324 @@ def _generate(total: int, seed: int, window_us: int, start_us: int, kinds: tuple
 
     # Page and screen calls: their ids follow the track events' (pages first, then screens).
     if "pages" not in kinds and "screens" not in kinds:
-        return tables
+        return {**tables, **link_tables}
     page_calls = _call_events(act, act.page)
     if "pages" in kinds:
-        tables["pages"] = _calls(act, np.random.default_rng([seed, 2]), page_calls, act.page, act.n_ev, pages=True)
+        junk = np.random.default_rng([seed, 6]) if links else None
+        tables["pages"] = _calls(
+            act, np.random.default_rng([seed, 2]), page_calls, act.page, act.n_ev, pages=True, junk=junk
+        )
     if "screens" in kinds:
         screens = np.random.default_rng([seed, 3])
         screen = _screens(act, screens)
+        junk = np.random.default_rng([seed, 7]) if links else None
         tables["screens"] = _calls(
-            act, screens, _call_events(act, screen), screen, act.n_ev + len(page_calls), pages=False
+            act, screens, _call_events(act, screen), screen, act.n_ev + len(page_calls), pages=False, junk=junk
         )
-    return tables
+    return {**tables, **link_tables}
+
+
+def _identity_links(
+    rng: np.random.Generator,
+    keys: list[int],
+    user: np.ndarray,
+    ts: np.ndarray,
+    *,
+    login: np.ndarray,
+    event: np.ndarray,
+    ev_pos: np.ndarray,
+    ev_session: np.ndarray,
+    ev_dev: np.ndarray,
+    sess_first_ev: np.ndarray,
+    sess_dev: np.ndarray,
+    dev_owner: np.ndarray,
+    new_owner: np.ndarray,
+    dev_sess_count: np.ndarray,
+    dev_events: np.ndarray,
+    identified: np.ndarray,
+    platform: np.ndarray,
+    dev_anon: np.ndarray,
+    window: tuple[int, int],
+) -> dict[str, dict[str, np.ndarray]]:
+    """Change the events' people (`user`, in place) into what only an identity graph stitches, and draw the
+    identifies and aliases rows that link them (their columns, see `_link_table`).
+
+    Kiosks: a few devices where each session is another identified person's, logged in from its start.
+    Renames: a person's user id changes at one of their identified events (an alias row just before it),
+    some twice; user values from `n_people` on are the new ids. Server-side identification: a few people
+    on 2+ devices whose events carry no user id at all, linked by the identifies rows of their logins
+    (and of an earlier anonymous id never seen in events). Every login is an identify call; some sign-ups
+    alias the anonymous id too; a few link rows carry junk or missing ids.
+    """
+    n_people, n_dev = len(identified), len(dev_owner)
+    n_identified = int(np.count_nonzero(identified))
+
+    # Identified server-side only: people with 2+ devices in use, none of them handed over.
+    in_use = np.bincount(dev_owner, weights=dev_events > 0, minlength=n_people)
+    handed_over = np.bincount(dev_owner, weights=new_owner >= 0, minlength=n_people)
+    candidates = np.flatnonzero(identified & (in_use >= 2) & (handed_over == 0))
+    n_server = min(len(candidates), max(1, round(SERVER_IDENTIFY_SHARE * n_identified)))
+    server = np.zeros(n_people, dtype=bool)
+    server[rng.choice(candidates, size=n_server, replace=False)] = True
+
+    # Kiosks: each session a different person's (the identified ones in turn, from a random one on).
+    candidates = np.flatnonzero((dev_sess_count >= 3) & (new_owner < 0) & ~server[dev_owner])
+    pool = np.flatnonzero(identified & ~server)
+    n_kiosk = min(len(candidates), max(1, round(KIOSK_SHARE * np.count_nonzero(dev_sess_count)))) if len(pool) else 0
+    kiosk = np.zeros(n_dev, dtype=bool)
+    kiosk[rng.choice(candidates, size=n_kiosk, replace=False)] = True
+    kiosk_sess = np.flatnonzero(kiosk[sess_dev])
+    kiosk_sess = kiosk_sess[np.argsort(sess_dev[kiosk_sess], kind="stable")]  # by device, then in time order
+    per_kiosk = dev_sess_count[kiosk]
+    turn = np.arange(len(kiosk_sess)) - np.repeat(np.cumsum(per_kiosk) - per_kiosk, per_kiosk)
+    turn += np.repeat(rng.integers(0, max(1, len(pool)), size=n_kiosk), per_kiosk)
+    sess_user = np.full(len(sess_dev), -1, dtype=np.int64)
+    sess_user[kiosk_sess] = pool[turn % max(1, len(pool))]
+    on_kiosk = kiosk[ev_dev]
+    user[on_kiosk] = sess_user[ev_session[on_kiosk]]
+    del sess_user
+
+    # Renames, at a person's k-th identified event (k >= 1: the old id is on earlier events).
+    events_of = np.bincount(user[user >= 0], minlength=n_people)
+    candidates = np.flatnonzero(identified & ~server & (events_of >= 2))
+    n_renamed = min(len(candidates), max(1, round(RENAME_SHARE * n_identified)))
+    many = candidates[events_of[candidates] >= 3]
+    chained = rng.choice(many, size=min(1, n_renamed, len(many)), replace=False)
+    if len(chained) < n_renamed:  # one who can be renamed twice (when anyone can), then any of them
+        others = np.setdiff1d(candidates, chained, assume_unique=True)
+        chained = np.concatenate([chained, rng.choice(others, size=n_renamed - len(chained), replace=False)])
+    renamed = np.sort(chained)
+    count = events_of[renamed]
+    again_candidates = np.flatnonzero(count >= 3)
+    twice = np.zeros(n_renamed, dtype=bool)
+    n_twice = min(len(again_candidates), max(1, round(RENAME_AGAIN_SHARE * n_renamed)))
+    twice[rng.choice(again_candidates, size=n_twice, replace=False)] = True
+    is_renamed = np.zeros(n_people + 1, dtype=bool)  # by user + 1
+    is_renamed[renamed + 1] = True
+    their = np.flatnonzero(is_renamed[user + 1])
+    their = their[np.lexsort((ts[their], user[their]))]  # each renamed person's events in time order
+    first = np.cumsum(count) - count
+    k1 = 1 + (rng.random(n_renamed) * (count - 1 - twice)).astype(np.int64)
+    k2 = np.where(twice, k1 + 1 + (rng.random(n_renamed) * (count - 1 - k1)).astype(np.int64), count)
+    new1 = n_people + np.arange(n_renamed, dtype=np.int64)
+    new2 = n_people + n_renamed + np.cumsum(twice) - 1
+    owner = np.repeat(np.arange(n_renamed), count)
+    pos = np.arange(len(their)) - first[owner]
+    user[their] = np.where(pos >= k2[owner], new2[owner], np.where(pos >= k1[owner], new1[owner], user[their]))
+    at = np.concatenate([their[first + k1], their[first[twice] + k2[twice]]])  # the first event with the new id
+    before = np.concatenate([their[first + k1 - 1], their[first[twice] + k2[twice] - 1]])
+    del their, owner, pos, is_renamed
+    person_of = np.concatenate([np.arange(n_people), renamed, renamed[twice]])  # of every user value
+
+    def lead(n: int, span_s: tuple[float, float]) -> np.ndarray:
+        return (rng.uniform(*span_s, size=n) * US).astype(np.int64)
+
+    identifies: list[dict[str, np.ndarray]] = []
+    aliases: list[dict[str, np.ndarray]] = []
+
+    # An identify call at each login (after its track event when a backend makes it), and at the start of
+    # each kiosk session; a server-identified person's first login also links an earlier anonymous id.
+    logins = np.flatnonzero(login & ~on_kiosk)
+    login_user = user[logins]
+    by_server = server[person_of[login_user]]
+    identifies.append(
+        _link_rows(
+            anon=dev_anon[ev_dev[logins]],
+            user=login_user,
+            ts=np.where(
+                by_server,
+                ts[logins] + lead(len(logins), SERVER_IDENTIFY_DELAY_S),
+                ts[logins] - lead(len(logins), CLIENT_IDENTIFY_LEAD_S),
+            ),
+            library=np.where(by_server, len(LIBRARIES), platform[ev_dev[logins]]),
+        )
+    )
+    opening = sess_first_ev[kiosk_sess]
+    identifies.append(
+        _link_rows(
+            anon=dev_anon[ev_dev[opening]],
+            user=user[opening],
+            ts=ts[opening] - lead(len(opening), CLIENT_IDENTIFY_LEAD_S),
+            library=platform[ev_dev[opening]],
+        )
+    )
+    _, first_login = np.unique(login_user[by_server], return_index=True)
+    first_login = logins[by_server][first_login]
+    identifies.append(
+        _link_rows(
+            anon=_mix64(n_dev + np.arange(len(first_login), dtype=np.uint64), keys[0]),  # no device has it
+            user=user[first_login],
+            ts=ts[first_login] + lead(len(first_login), SERVER_IDENTIFY_DELAY_S),
+            library=np.full(len(first_login), len(LIBRARIES)),
+        )
+    )
+    sign_ups = logins[(event[logins] == EV["signed_up"]) & ~by_server]
+    sign_ups = sign_ups[rng.random(len(sign_ups)) < SIGNUP_ALIAS_SHARE]
+    aliases.append(
+        _link_rows(
+            prev_anon=dev_anon[ev_dev[sign_ups]],
+            user=user[sign_ups],
+            ts=ts[sign_ups] - lead(len(sign_ups), CLIENT_IDENTIFY_LEAD_S),
+            library=platform[ev_dev[sign_ups]],
+        )
+    )
+    # An alias comes before the page or screen call that precedes its event (up to 3 s before the first
+    # event of a session, 80% of the gap before a later one), after the last event with the old id.
+    calls_lead = np.where(ev_pos[at] == 0, 3 * US, (ts[at] - ts[np.maximum(at - 1, 0)]) * 4 // 5)
+    room = ts[at] - ts[before] - calls_lead
+    alias_lead = calls_lead + np.minimum(lead(len(at), CLIENT_IDENTIFY_LEAD_S), room // 2)
+    aliases.append(
+        _link_rows(
+            prev_user=np.concatenate([renamed, new1[twice]]),
+            user=user[at],
+            ts=ts[at] - np.maximum(np.minimum(alias_lead, ts[at] - ts[before] - 1), 0),
+            library=platform[ev_dev[at]],
+        )
+    )
+    del login_user, by_server
+
+    # Junk: identifies with a junk user id, a junk or missing anonymous id, or both junk; aliases from a
+    # junk previous id or to a junk user id. At events of the people concerned, by their clients.
+    with_user = np.flatnonzero(user >= 0)
+    if len(with_user) == 0:  # nobody identified (only in tables far below 1,000 events)
+        with_user = np.arange(len(user))
+    n_links = sum(len(part["ts"]) for part in identifies)
+    n_junk = max(4, round(JUNK_LINK_RATE * n_links)) // 4 * 4
+    at = np.concatenate(
+        [rng.integers(0, len(user), size=n_junk // 4), with_user[rng.integers(0, len(with_user), size=n_junk * 3 // 4)]]
+    )
+    kind = np.arange(n_junk) * 4 // n_junk  # 0: junk user id, 1: junk anonymous id, 2: none, 3: both junk
+    code = 1 + (FIRST_JUNK_CODE - 1 + np.arange(n_junk)) % len(NOT_IDS)  # the junk first, then the blanks
+    identifies.append(
+        _link_rows(
+            anon=dev_anon[ev_dev[at]],
+            anon_code=np.where(kind == 1, code, np.where(kind == 3, code[::-1], 0)),
+            anon_null=kind == 2,
+            user=np.where(kind == 0, -1, user[at]),
+            user_code=np.where((kind == 0) | (kind == 3), code, 0),
+            ts=ts[at] + lead(n_junk, SERVER_IDENTIFY_DELAY_S),
+            library=platform[ev_dev[at]],
+        )
+    )
+    n_alias_links = sum(len(part["ts"]) for part in aliases)
+    n_junk = max(2, round(JUNK_LINK_RATE * n_alias_links)) // 2 * 2
+    at = with_user[rng.integers(0, len(with_user), size=n_junk)]
+    kind = np.arange(n_junk) % 2  # 0: from a junk previous id, 1: to a junk user id
+    code = 1 + (FIRST_JUNK_CODE - 1 + np.arange(n_junk)) % len(NOT_IDS)
+    aliases.append(
+        _link_rows(
+            prev_user=user[at],
+            prev_code=np.where(kind == 0, code, 0),
+            user=np.where(kind == 1, -1, user[at]),
+            user_code=np.where(kind == 1, code, 0),
+            ts=ts[at] - lead(n_junk, CLIENT_IDENTIFY_LEAD_S),
+            library=platform[ev_dev[at]],
+        )
+    )
+
+    # The server-identified people's events carry no user id.
+    server_value = server[person_of]
+    user[server_value[user] & (user >= 0)] = -1
+    return {
+        "identifies": _concat_rows(identifies, person_of, window),
+        "aliases": _concat_rows(aliases, person_of, window),
+    }
+
+
+def _link_rows(
+    *,
+    user: np.ndarray,
+    ts: np.ndarray,
+    library: np.ndarray,
+    anon: np.ndarray | None = None,
+    anon_code: np.ndarray | None = None,
+    anon_null: np.ndarray | None = None,
+    prev_anon: np.ndarray | None = None,
+    prev_user: np.ndarray | None = None,
+    prev_code: np.ndarray | None = None,
+    user_code: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Link rows as arrays of one length: ids (anonymous keys, user values -1: none) with their codes into
+    NOT_IDS (0: the id itself), timestamps and library codes; the arguments left out are none or 0."""
+    n = len(ts)
+
+    def given(values: np.ndarray | None, default: int, dtype: type) -> np.ndarray:
+        return np.full(n, default, dtype=dtype) if values is None else np.asarray(values).astype(dtype)
+
+    return {
+        "anon": given(anon, 0, np.uint64),
+        "anon_null": given(anon_null, anon is None, bool),
+        "anon_code": given(anon_code, 0, np.int8),
+        "prev_anon": given(prev_anon, 0, np.uint64),
+        "prev_anon_null": np.full(n, prev_anon is None),
+        "prev_user": given(prev_user, -1, np.int64),
+        "prev_code": given(prev_code, 0, np.int8),
+        "user": given(user, -1, np.int64),
+        "user_code": given(user_code, 0, np.int8),
+        "ts": given(ts, 0, np.int64),
+        "library": given(library, 0, np.int8),
+    }
+
+
+def _concat_rows(
+    parts: list[dict[str, np.ndarray]], person_of: np.ndarray, window: tuple[int, int]
+) -> dict[str, np.ndarray]:
+    """The link rows of `parts` together, their timestamps kept inside the window, and each real user
+    value's person (its email)."""
+    rows = {column: np.concatenate([part[column] for part in parts]) for column in parts[0]}
+    rows["ts"] = np.clip(rows["ts"], window[0], window[1] - 1)
+    rows["person"] = np.where((rows["user"] >= 0) & (rows["user_code"] == 0), person_of[rows["user"]], -1)
+    return rows
+
+
+def _link_table(rows: dict[str, np.ndarray], rng: np.random.Generator, keys: list[int], id_base: int) -> pa.Table:
+    """An identifies or aliases table of `rows` (`_concat_rows`): ids numbered from `id_base` (apart from
+    every event's), sent after an SDK flush and received soon after, ordered by `received_at`."""
+    n = len(rows["ts"])
+    sent = rows["ts"] + (np.clip(rng.lognormal(0.0, 0.9, size=n), 0.05, 30.0) * US).astype(np.int64)
+    received = sent + rng.integers(20_000, 400_000, size=n)
+    order = np.argsort(received, kind="stable")
+    rows = {column: values[order] for column, values in rows.items()}
+    user, prev_user, person = rows["user"], rows["prev_user"], rows["person"]
+    return pa.table(
+        {
+            "id": _uuids(id_base + order.astype(np.int64), None, keys),
+            "anon": pa.array(rows["anon"], mask=rows["anon_null"]),
+            "anon_code": rows["anon_code"],
+            "prev_anon": pa.array(rows["prev_anon"], mask=rows["prev_anon_null"]),
+            "prev_n": pa.array(prev_user + 1, mask=prev_user < 0),
+            "prev_code": rows["prev_code"],
+            "user_n": pa.array(user + 1, mask=user < 0),
+            "user_code": rows["user_code"],
+            "person": pa.array(person + 1, mask=person < 0),
+            "ts": pa.array(rows["ts"].view("datetime64[us]")),
+            "received_at": pa.array(received[order].view("datetime64[us]")),
+            "sent_at": pa.array(sent[order].view("datetime64[us]")),
+            "library": _dictionary(rows["library"], LINK_LIBRARIES),
+        }
+    )
+
+
+def _add_junk_ids(
+    rng: np.random.Generator,
+    n: int,
+    user: np.ndarray,
+    eligible: np.ndarray,
+    anon_code: np.ndarray,
+    user_code: np.ndarray,
+) -> np.ndarray:
+    """Give `n` eligible anonymous rows a junk user id (a fifth of them a junk anonymous id too) and `n`
+    eligible identified rows a junk anonymous id: codes into NOT_IDS, set in place; return the rows changed.
+    """
+    anonymous = np.flatnonzero(eligible & (user < 0))
+    known = np.flatnonzero(eligible & (user >= 0))
+    to_user = rng.choice(anonymous, size=min(n, len(anonymous)), replace=False)
+    to_anon = rng.choice(known, size=min(n, len(known)), replace=False)
+    user_code[to_user] = FIRST_JUNK_CODE + np.arange(len(to_user)) % len(JUNK_IDS)
+    anon_code[to_anon] = FIRST_JUNK_CODE + np.arange(len(to_anon)) % len(JUNK_IDS)
+    both = to_user[: -(-len(to_user) // 5)]
+    anon_code[both] = FIRST_JUNK_CODE + (np.arange(len(both)) + 3) % len(JUNK_IDS)
+    return np.concatenate([to_user, to_anon])
 
 
 def _context(
@@ -753,7 +1189,14 @@ def _call_events(act: _Activity, spot: np.ndarray) -> np.ndarray:
 
 
 def _calls(
-    act: _Activity, rng: np.random.Generator, before: np.ndarray, spot: np.ndarray, id_base: int, *, pages: bool
+    act: _Activity,
+    rng: np.random.Generator,
+    before: np.ndarray,
+    spot: np.ndarray,
+    id_base: int,
+    *,
+    pages: bool,
+    junk: np.random.Generator | None = None,
 ) -> pa.Table:
     """A pages (`pages`) or screens table: one call shortly before each track event of `before`, named after
     `spot` (its page or screen), its ids from `id_base` on; a few copies, blank anonymous ids, and (pages) a
@@ -827,6 +1270,11 @@ def _calls(
     ).astype(np.int64)
     anon_blank = np.zeros(n_calls, dtype=np.int8)
     anon_blank[blank] = np.arange(len(blank)) % 3 + 1  # '', '  ', '\t' in turn
+    user_code = np.zeros(n_calls, dtype=np.int8)
+    if junk is not None:  # identity links: junk ids on a few of the others
+        eligible = np.ones(n_calls, dtype=bool)
+        eligible[blank] = False
+        _add_junk_ids(junk, max(2, round(JUNK_ID_RATE * n / 2)), call["user"], eligible, anon_blank, user_code)
 
     all_received = np.concatenate([call["received"], copy_received])
     order = np.argsort(all_received, kind="stable")
@@ -842,7 +1290,7 @@ def _calls(
             "anon": act.dev_anon[dev],
             "anon_blank": anon_blank[row],
             "user_n": pa.array(user + 1, mask=user < 0),
-            "user_blank": np.zeros(len(row), dtype=np.int8),
+            "user_blank": user_code[row],
             "name": _dictionary(call["name"][row], PAGE_NAMES if pages else SCREEN_NAMES),
             "ts": pa.array(call["ts"][row].view("datetime64[us]")),
             "received_at": pa.array(row_received.view("datetime64[us]")),
@@ -966,23 +1414,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", default=42, type=_bounded_int(0))
     parser.add_argument("--days", default=90, type=_bounded_int(1), help="length of the event window")
+    parser.add_argument(
+        "--identity-links",
+        action="store_true",
+        help="also write the identifies and aliases tables, and give the events renamed users, people "
+        "identified server-side only, kiosks and junk ids (for identity: graph)",
+    )
     args = parser.parse_args(argv)
     if args.tables != ("tracks",) and args.table != "tracks":
         parser.error("--table names the tracks table when it is the only one: with --tables, tables keep their names")
+    if args.identity_links and args.table in LINK_TABLES:
+        parser.error(f"--table {args.table} is a link table's name: with --identity-links, name the tracks otherwise")
 
     database = args.database.resolve()
     began = time.perf_counter()
     with duckdb.connect(str(database)) as conn:
+        options = {"schema": args.schema, "events": args.events, "seed": args.seed, "days": args.days}
         if args.tables == ("tracks",):
-            counts = {
-                args.table: write_tracks(
-                    conn, schema=args.schema, table=args.table, events=args.events, seed=args.seed, days=args.days
-                )
-            }
+            counts = {args.table: write_tracks(conn, table=args.table, identity_links=args.identity_links, **options)}
+            for table in LINK_TABLES if args.identity_links else ():
+                counts[table] = conn.execute(f'SELECT count(*) FROM "{args.schema}"."{table}"').fetchone()[0]
         else:
-            counts = write_events(
-                conn, schema=args.schema, events=args.events, seed=args.seed, days=args.days, tables=args.tables
-            )
+            counts = write_events(conn, tables=args.tables, identity_links=args.identity_links, **options)
     written = ", ".join(f"{rows} rows to {args.schema}.{table}" for table, rows in counts.items())
     print(f"wrote {written} in {database} ({time.perf_counter() - began:.1f}s)")
     return 0
