@@ -160,7 +160,7 @@ SELECT
 {%- if plan.incremental and window_start is not none %}
     ({{ src(link, cfg.watermark_column) }} > {{ d.timestamp_literal(window_start) }} OR {{ d.quote(cfg.watermark_column) }} IS NULL),
 {%- else %}
-    {{ 'TRUE' if plan.full else 'FALSE' }},
+    {{ 'FALSE' if plan.backfill else 'TRUE' }},
 {%- endif %}
     {{ junk_count([from_id, 'user_id']) }}
 FROM {{ t.event_source(link) }}

@@ -7,6 +7,7 @@ so a reviewer sees in the diff exactly what each warehouse will run.
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -30,6 +31,9 @@ CONFIG = SourceConfig(
     session_first_columns=["context_campaign_source", "context_page_referrer"],
     session_sum_columns=["revenue"],
 )
+# The same source under the identity graph, with both link tables: its files are under graph/.
+GRAPH_CONFIG = replace(CONFIG, identity="graph", identifies_table="identifies", aliases_table="aliases")
+GRAPH = "graph"
 # The columns of the example's event tables besides id, anonymous_id, user_id, timestamp and
 # received_at; pages has no revenue, orders no referrer: the plan reads NULL for them.
 EVENT_COLUMNS = {
@@ -50,8 +54,20 @@ WINDOWS = {
         "window_start": datetime(2026, 3, 1, 0, 0),
         "watermark_before": WATERMARK,
         # orders held no row when the model was published: the run reads all of it
-        "watermarks": (("tracks", WATERMARK), ("pages", datetime(2026, 3, 1, 2, 0)), ("orders", None)),
-        "windows": (("tracks", datetime(2026, 3, 1, 0, 0)), ("pages", datetime(2026, 2, 28, 23, 0)), ("orders", None)),
+        "watermarks": (
+            ("tracks", WATERMARK),
+            ("pages", datetime(2026, 3, 1, 2, 0)),
+            ("orders", None),
+            ("identifies", WATERMARK),
+            ("aliases", WATERMARK),
+        ),
+        "windows": (
+            ("tracks", datetime(2026, 3, 1, 0, 0)),
+            ("pages", datetime(2026, 2, 28, 23, 0)),
+            ("orders", None),
+            ("identifies", datetime(2026, 3, 1, 0, 0)),
+            ("aliases", datetime(2026, 3, 1, 0, 0)),
+        ),
     },
     "backfill": {
         "window_start": datetime(2026, 2, 1),
@@ -79,14 +95,21 @@ def golden_name(phase: str) -> str:
     return f"{PHASES.index(phase)}_{phase}.sql"
 
 
+def golden_dir(dialect: str, mode: str) -> Path:
+    """Where a mode's files are: `<dialect>/<mode>`, or `<dialect>/graph/<mode>` for the graph's
+    modes (`graph/<mode>`)."""
+    return GOLDEN / dialect / mode
+
+
 def rendered() -> dict[Path, str]:
-    """Every golden file's expected content."""
+    """Every golden file's expected content: the example source, and the same under the graph."""
     files = {}
     for dialect in sorted(DIALECTS):
-        for mode in MODES:
-            for phase in PHASES:
-                sql = render_phase(phase, CONFIG, get_dialect(dialect), example_plan(mode))
-                files[GOLDEN / dialect / mode / golden_name(phase)] = sql
+        for config, prefix in ((CONFIG, ""), (GRAPH_CONFIG, f"{GRAPH}/")):
+            for mode in MODES:
+                for phase in PHASES:
+                    sql = render_phase(phase, config, get_dialect(dialect), example_plan(mode))
+                    files[golden_dir(dialect, prefix + mode) / golden_name(phase)] = sql
     return files
 
 

@@ -10,7 +10,7 @@ import pytest
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 import googlesql
-from golden import CONFIG, EVENT_COLUMNS, GOLDEN, example_plan, golden_name
+from golden import CONFIG, EVENT_COLUMNS, GOLDEN, GRAPH, example_plan, golden_name
 from rudder_sessions.dialects import get_dialect
 from rudder_sessions.engine import runs_as_script
 from rudder_sessions.model import MODES, PHASES, STEPS, Tables, column_type, published_columns, target_table_name
@@ -28,6 +28,24 @@ SOURCE = {
     }
     for table, columns in EVENT_COLUMNS.items()
 }
+# The identity graph's link tables (the golden files' graph/ source reads both).
+SOURCE[f"{CONFIG.source_schema}.identifies"] = {
+    "id": "STRING",
+    "anonymous_id": "STRING",
+    "user_id": "STRING",
+    "timestamp": "TIMESTAMP",
+    "received_at": "TIMESTAMP",
+    "context_traits_email": "STRING",
+}
+SOURCE[f"{CONFIG.source_schema}.aliases"] = {
+    "id": "STRING",
+    "previous_id": "STRING",
+    "user_id": "STRING",
+    "timestamp": "TIMESTAMP",
+    "received_at": "TIMESTAMP",
+}
+# Every mode of the golden files: the example source's, and the same under the identity graph.
+GOLDEN_MODES = (*MODES, *(f"{GRAPH}/{mode}" for mode in MODES))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -147,7 +165,7 @@ def test_setup_sql_analyzes() -> None:
     assert googlesql.analyze_script(setup_sql(), googlesql.Catalog(SOURCE), "state.sql") == []
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", GOLDEN_MODES)
 def test_the_project_splits_golden_files_as_googlesql_does(mode: str) -> None:
     """Where the engine sends what `split_sql_string` cuts out (the other phases go whole, as one
     script), GoogleSQL's parser finds the same statements."""
@@ -159,7 +177,7 @@ def test_the_project_splits_golden_files_as_googlesql_does(mode: str) -> None:
         assert len(project) == len(googlesql.split(sql)), path.name
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", GOLDEN_MODES)
 def test_golden_phases_analyze_in_order(mode: str) -> None:
     """Every statement of a run's phases, in order, against the source, the published tables and
     the state tables (as state.sql creates them), and the staging tables the phases create."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -165,7 +166,7 @@ def graph_histories(draw):
     anonymous = ["a0", "a1", "a2", "a3", "kiosk", "null", " "]
     users = ["u0", "u1", "u2", "u3", "undefined", None]
     rows, links, aliases = [], [], []
-    for i in range(draw(st.integers(1, 16))):
+    for _ in range(draw(st.integers(1, 16))):
         minute = draw(st.sampled_from([0, 10, 31, 45, 61, 90, 200, 600]))
         row = ev(f"e{draw(st.integers(0, 14))}", draw(st.sampled_from(anonymous)), draw(st.sampled_from(users)),
                  minute, draw(st.sampled_from(["view", "buy"])), received_delay=draw(st.integers(0, 120)))  # fmt: skip
@@ -203,8 +204,27 @@ def test_arrivals_of_events_and_links_equal_full_refresh_after_every_batch(wh, h
     wh.load_source([])
     wh.load_links()
     bounds = [BASE - timedelta(days=1)] + [BASE + timedelta(minutes=c) for c in cuts] + [datetime.max]
-    for number, (low, high) in enumerate(zip(bounds, bounds[1:])):
+    for number, (low, high) in enumerate(pairwise(bounds)):
         wh.load_source(landed(rows, low, high), append=True)
         wh.load_links(landed(identifies, low, high), landed(aliases, low, high))
         runner.run(f"batch-{number}", "incremental")
         wh.assert_matches_spec(config)
+
+
+def test_links_arriving_in_a_table_that_was_empty_at_the_last_run_are_read(wh):
+    """A link table without a stored watermark (empty when the model was published) is read whole,
+    and its rows start the run's graph."""
+    wh.reset()
+    config = wh.config(**GRAPH, max_users_per_anonymous_id=2)
+    runner = wh.runner(config)
+    wh.load_source([ev("e1", "a0", "u0", 0), ev("e2", "a1", "u2", 0, received=24)])
+    wh.load_links()
+    runner.run("r1", "incremental")
+    wh.load_links(identifies=[link("i0", "a0", "u1", 5, received=63), link("i1", "a3", "u1", 5, received=72)])
+    runner.run("r2", "incremental")
+    assert last_run(wh, config, "r2")["mode"] == "incremental"
+    mapping = wh.query(f'SELECT alias, dbt_visitor_id FROM {config.target_schema}."dbt_aliases_mapping"')
+    assert {r["alias"]: r["dbt_visitor_id"] for r in mapping} == {
+        "a0": "u0", "u0": "u0", "u1": "u0", "a3": "u0", "a1": "u2", "u2": "u2",
+    }  # fmt: skip
+    wh.assert_matches_spec(config)

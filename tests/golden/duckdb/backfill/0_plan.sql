@@ -158,7 +158,12 @@ SELECT
     MAX(CASE WHEN event_table = 'tracks' THEN watermark_value END) AS max_watermark_1,
     MAX(CASE WHEN event_table = 'pages' THEN watermark_value END) AS max_watermark_2,
     MAX(CASE WHEN event_table = 'orders' THEN watermark_value END) AS max_watermark_3,
-    MAX(watermark_value) AS max_watermark
+    MAX(watermark_value) AS max_watermark,
+    CAST(NULL AS BIGINT) AS identity_excluded,
+    CAST(NULL AS BIGINT) AS identity_iterations,
+    CAST(NULL AS BIGINT) AS identity_hub_ids,
+    CAST(NULL AS BIGINT) AS identity_remapped,
+    CAST(NULL AS BIGINT) AS identity_merged
 FROM "sessions"."__rs_a330a0bc481b_events";
 
 DELETE FROM "sessions"."__rs_a330a0bc481b_events"

@@ -106,7 +106,7 @@ UPDATE "SESSIONS"."RUDDER_SESSIONS_STATE" SET
     last_window_start = CAST('2026-02-01 00:00:00.000000' AS TIMESTAMP_NTZ),
     last_window_end = CAST('2026-02-02 00:00:00.000000' AS TIMESTAMP_NTZ),
     updated_at = SYSDATE(),
-    settings = '{"conversion_events": ["order_completed", "signed_up"], "event_tables": [{"event_column": "event", "table": "tracks"}, {"event_column": "name", "table": "pages"}, {"event_name": "order_completed", "table": "orders"}], "flow_length": 5, "session_first_columns": ["context_campaign_source", "context_page_referrer"], "session_sum_columns": ["revenue"], "source_schema": "rudderstack", "source_table": "tracks", "timeout_minutes": 30, "watermark_column": "received_at"}'
+    settings = '{"aliases_table": "", "conversion_events": ["order_completed", "signed_up"], "event_tables": [{"event_column": "event", "table": "tracks"}, {"event_column": "name", "table": "pages"}, {"event_name": "order_completed", "table": "orders"}], "flow_length": 5, "identifies_table": "", "identity": "last_touch", "identity_exclude": ["", "null", "undefined", "anonymous", "0"], "max_users_per_anonymous_id": 1, "session_first_columns": ["context_campaign_source", "context_page_referrer"], "session_sum_columns": ["revenue"], "source_schema": "rudderstack", "source_table": "tracks", "timeout_minutes": 30, "watermark_column": "received_at"}'
 WHERE source = 'shop' AND version = 7;
 
 -- One watermark per event table.
@@ -188,7 +188,8 @@ DELETE FROM "SESSIONS"."RUDDER_SESSIONS_RUNS" WHERE run_id = 'scheduled__2026-03
 INSERT INTO "SESSIONS"."RUDDER_SESSIONS_RUNS" (
     run_id, source, mode, requested_mode, window_start, window_end, watermark_before, watermark_after,
     started_at, finished_at, outcome, rows_read, dropped_null_id, dropped_null_timestamp, dropped_no_identifier, dropped_duplicate,
-    events_changed, visitors_affected, visitors, sessions, rows_aliases_mapping, rows_mapped_tracks, rows_session_tracks, rows_track_facts, rows_tracks_flow, rows_session_facts, rows_user_session_facts, state_version, reason
+    events_changed, visitors_affected, visitors, sessions, rows_aliases_mapping, rows_mapped_tracks, rows_session_tracks, rows_track_facts, rows_tracks_flow, rows_session_facts, rows_user_session_facts, state_version, reason,
+    identity_excluded, identity_iterations, identity_hub_ids, identity_remapped, identity_merged
 )
 SELECT
     run.run_id,
@@ -219,7 +220,12 @@ SELECT
     (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_SESSION_FACTS"),
     (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_USER_SESSION_FACTS"),
     7,
-    CAST(NULL AS VARCHAR)
+    CAST(NULL AS VARCHAR),
+    run.identity_excluded,
+    run.identity_iterations,
+    run.identity_hub_ids,
+    run.identity_remapped,
+    run.identity_merged
 FROM "SESSIONS"."__RS_A330A0BC481B_RUN" AS run
 -- Visitors and sessions of the model as published, in one scan of session_tracks (every visitor
 -- has a session: several times fewer rows than its events).
