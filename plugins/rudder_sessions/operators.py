@@ -203,7 +203,8 @@ class RudderSessionsPhaseOperator(BaseSQLOperator):
                 namespace=namespace, name=".".join(p.upper() if info.is_uppercase_names else p for p in parts)
             )
 
-        events = [dataset(self.source.source_schema, et.table) for et in self.source.event_streams]
+        # the event tables, and the identity graph's link tables
+        events = [dataset(self.source.source_schema, table) for table in self.source.watermarked_tables]
         if self.phase == PLAN:
             return OperatorLineage(inputs=events)
         tables = [dataset(self.source.target_schema, target_table_name(self.source, step)) for step in STEPS]

@@ -18,6 +18,7 @@ from rudder_sessions.driver_errors import first_line
 from rudder_sessions.errors import RudderSessionsError
 from rudder_sessions.model import (
     DROP_REASONS,
+    IDENTITY_COUNTS,
     RUN_LOG_COLUMNS,
     STATE_COLUMNS,
     STEPS,
@@ -51,6 +52,7 @@ SUMMARY_COLUMNS = (
     "sessions",
     *(f"rows_{s}" for s in STEPS),
     "reason",
+    *IDENTITY_COUNTS,
 )
 
 
@@ -258,6 +260,18 @@ def _dropped(summary: dict[str, Any]) -> str:
     return f"{sum(summary[f'dropped_{r}'] for r in DROP_REASONS)} ({reasons})"
 
 
+def _identity(summary: dict[str, Any]) -> str | None:
+    """What the identity graph did in the run (None under the last touch, which records nothing)."""
+    if summary.get("identity_iterations") is None:
+        return None
+    return (
+        f"identity graph: {summary['identity_iterations']} propagation steps, "
+        f"{summary['identity_merged']} visitors merged, {summary['identity_remapped']} identifiers remapped, "
+        f"{summary['identity_hub_ids']} hub ids (max_users_per_anonymous_id), "
+        f"{summary['identity_excluded']} junk ids read as NULL (identity_exclude)"
+    )
+
+
 def format_note(summary: dict[str, Any], config: SourceConfig, announced: bool = True) -> str:
     """The published run's counts as Markdown for the DAG run's note, below the plan's line
     (mode, why it differs from the requested one, window)."""
@@ -270,6 +284,7 @@ def format_note(summary: dict[str, Any], config: SourceConfig, announced: bool =
             "",
             f"- rows read {summary['rows_read']:,}, dropped {_dropped(summary)}",
             f"- visitors affected {summary['visitors_affected']:,}",  # the headline has the other counts
+            *([f"- {identity}"] if (identity := _identity(summary)) else []),
             f"- watermark {summary['watermark_before']} → {summary['watermark_after']}",
             f"- rows written: {written}",
             "- published; asset events sent" if announced else "- no event changed: no asset events",
@@ -294,6 +309,7 @@ def format_summary(summary: dict[str, Any], config: SourceConfig) -> str:
         f"  visitors affected {summary['visitors_affected']}",
         f"  visitors          {summary['visitors']}",
         f"  sessions          {summary['sessions']}",
+        *([f"  {identity}"] if (identity := _identity(summary)) else []),
         f"  watermark         {summary['watermark_before']} -> {summary['watermark_after']}",
         "  rows written:",
         *(f"    {config.target_schema}.{target_table_name(config, s):<28} {summary[f'rows_{s}']}" for s in STEPS),

@@ -228,3 +228,93 @@ def test_links_arriving_in_a_table_that_was_empty_at_the_last_run_are_read(wh):
         "a0": "u0", "u0": "u0", "u1": "u0", "a3": "u0", "a1": "u2", "u2": "u2",
     }  # fmt: skip
     wh.assert_matches_spec(config)
+
+
+def generated_sources(events: int, seed: int, days: int) -> tuple[list[dict], list[dict], list[dict]]:
+    """The generator's tracks with its identity links (renamed users, people identified only by
+    identifies, kiosks, junk ids) as rows of the harness."""
+    import duckdb
+
+    from sample_data import write_tracks
+
+    with duckdb.connect() as conn:
+        write_tracks(conn, schema="gen", events=events, seed=seed, days=days, identity_links=True)
+
+        def rows(sql: str) -> list[dict]:
+            cursor = conn.execute(sql)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+        return (
+            rows("SELECT id, anonymous_id, user_id, event, timestamp, received_at FROM gen.tracks"),
+            rows("SELECT id, anonymous_id, user_id, timestamp, received_at FROM gen.identifies"),
+            rows("SELECT id, previous_id, user_id, timestamp, received_at FROM gen.aliases"),
+        )
+
+
+def test_generated_data_with_identity_links_matches_spec(wh):
+    tracks, identifies, aliases = generated_sources(12_000, 5, 10)
+    wh.load_source(tracks)
+    wh.load_links(identifies, aliases)
+    config = wh.config(**GRAPH)
+    summary = wh.runner(config).run("generated", "full_refresh")
+    wh.assert_matches_spec(config)
+    logged = last_run(wh, config, "generated")
+    # the generator's kiosks, junk ids and chains show in the run
+    assert logged["identity_hub_ids"] > 0 and logged["identity_excluded"] > 0
+    assert logged["identity_iterations"] >= 2
+    # renamed users and people identified only through identifies are one visitor each: fewer
+    # visitors than the last touch finds in the same events
+    from spec_model import compute
+
+    last_touch = compute(tracks)
+    assert summary["visitors"] < len(last_touch.tables["user_session_facts"])
+
+
+def test_a_backfill_under_the_graph_equals_a_rebuild(wh):
+    wh.reset()
+    config = wh.config(**GRAPH)
+    runner = wh.runner(config)
+    wh.load_source([ev("e1", "a1", None, 0), ev("e2", "a1", "u1", 10), ev("e3", "a2", "u2", 1500)])
+    wh.load_links(aliases=[alias("l1", "u2", "u1", 1400)])
+    runner.run("r1", "full_refresh")
+    # a copy of e1 received earlier, under another anonymous id, lands late: only a backfill reads it
+    wh.load_source([ev("e1", "a3", None, 0, received=-5)], append=True)
+    runner.run("r2", "backfill", BASE, BASE + timedelta(days=1))
+    assert last_run(wh, config, "r2")["mode"] == "backfill"
+    assert set(visitors(wh, config).values()) == {"u1", "a3"}
+    wh.assert_matches_spec(config)
+
+
+def test_changing_the_identity_settings_rebuilds_and_says_which(wh):
+    wh.reset()
+    wh.load_source([ev("e1", "a1", "u1", 0), ev("e2", "a1", "u2", 10)])
+    wh.load_links()
+    wh.runner(wh.config()).run("r1", "incremental")
+    config = wh.config(**GRAPH, max_users_per_anonymous_id=2)
+    summary = wh.runner(config).run("r2", "incremental")
+    assert summary["mode"] == "full_refresh"
+    assert "identity changed" in summary["reason"] and "max_users_per_anonymous_id changed" in summary["reason"]
+    wh.assert_matches_spec(config)
+    assert set(visitors(wh, config).values()) == {"u1"}
+    back = wh.config()
+    assert wh.runner(back).run("r3", "incremental")["mode"] == "full_refresh"
+    wh.assert_matches_spec(back)
+
+
+def test_the_cli_runs_the_graph_and_reports_what_it_did(tmp_path, monkeypatch, capsys):
+    from rudder_sessions.cli import main
+    from warehouses import DuckDBWarehouse
+
+    wh = DuckDBWarehouse(tmp_path / "cli.duckdb")
+    wh.load_source([ev("e1", "kiosk", "ann", 0), ev("e2", "kiosk", "bob", 60), ev("e3", "a1", "null", 90)])
+    wh.load_links(aliases=[alias("l1", "ann", "anna", 100)])
+    monkeypatch.setenv("AIRFLOW_CONN_LOCAL", f'{{"conn_type": "duckdb", "host": "{wh.path}"}}')
+    flags = ["--conn-id", "local", "--source-schema", "rudderstack", "--identity", "graph"]
+    flags += ["--identifies-table", "identifies", "--aliases-table", "aliases", "--identity-exclude", "null,none"]
+    flags += ["--max-users-per-anonymous-id", "1"]
+    assert main(["run", *flags]) == 0
+    out = capsys.readouterr().out
+    assert "identity graph: " in out and "1 hub ids" in out and "1 junk ids read as NULL" in out
+    assert main(["run", *flags, "--max-users-per-anonymous-id", "0"]) == 2
+    assert "--max-users-per-anonymous-id: must be between 1 and 1000" in capsys.readouterr().err
