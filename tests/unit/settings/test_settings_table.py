@@ -58,6 +58,11 @@ def test_the_readme_shows_the_table_and_the_sample_config_names_every_setting():
         "conversion_events",
         "session_first_columns",
         "session_sum_columns",
+        "identity",
+        "identifies_table",
+        "aliases_table",
+        "identity_exclude",
+        "max_users_per_anonymous_id",
     }
 
 
