@@ -169,6 +169,12 @@ FROM {{ t.event_source(link) }}
 
 {{ d.drop_table(t.stage('run')) }};
 
+-- The counts of the run, and each table's watermark after it: the greatest value read that is not
+-- later than the run's start. A row stamped in the future (a clock error) is processed and counted
+-- as future_watermark, and read again by later runs until its time has passed: it never holds
+-- back the rows that arrive after it.
+{%- set now = d.current_timestamp() %}
+
 CREATE TABLE {{ t.stage('run') }} AS
 SELECT
     {{ d.literal(plan.run_id) }} AS run_id,
@@ -181,11 +187,22 @@ SELECT
 {%- endfor %}
     CAST((SELECT COUNT(*) FROM {{ t.stage('copies') }} WHERE copy_rank > 1) AS {{ d.bigint_type }}) AS dropped_duplicate,
 {%- for et in cfg.event_streams %}
-    MAX(CASE WHEN event_table = {{ d.literal(et.table) }} THEN watermark_value END) AS max_watermark_{{ loop.index }},
+    MAX(CASE WHEN event_table = {{ d.literal(et.table) }} AND watermark_value <= {{ now }} THEN watermark_value END)
+        AS max_watermark_{{ loop.index }},
 {%- endfor %}
-    MAX(watermark_value) AS max_watermark,
+    MAX(CASE WHEN watermark_value <= {{ now }} THEN watermark_value END) AS max_watermark,
+    CAST(
+        COALESCE(SUM(CASE WHEN watermark_value > {{ now }} THEN 1 ELSE 0 END), 0)
+{%- if cfg.identity == 'graph' %}
+        + (SELECT COUNT(*) FROM {{ t.stage('links') }} WHERE in_window AND watermark_value > {{ now }})
+{%- endif %}
+        AS {{ d.bigint_type }}
+    ) AS future_watermark,
 {%- for kind, table in cfg.identity_tables %}
-    (SELECT MAX(watermark_value) FROM {{ t.stage('links') }} WHERE link_kind = {{ d.literal(kind) }}) AS link_watermark_{{ loop.index }},
+    (
+        SELECT MAX(watermark_value) FROM {{ t.stage('links') }}
+        WHERE link_kind = {{ d.literal(kind) }} AND watermark_value <= {{ now }}
+    ) AS link_watermark_{{ loop.index }},
 {%- endfor %}
 {%- if cfg.identity == 'graph' %}
     -- the identity graph's counts: junk ids read as NULL here; its step sets the others

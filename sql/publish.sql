@@ -126,7 +126,7 @@ DELETE FROM {{ t.runs }} WHERE run_id = {{ d.literal(plan.run_id) }};
 
 INSERT INTO {{ t.runs }} (
     run_id, source, mode, requested_mode, window_start, window_end, watermark_before, watermark_after,
-    started_at, finished_at, outcome, rows_read,
+    started_at, finished_at, outcome, rows_read, future_watermark,
 {%- for reason in drop_reasons %} dropped_{{ reason }},{% endfor %}
     events_changed, visitors_affected, visitors, sessions,
 {%- for step in steps %} rows_{{ step }},{% endfor %} state_version, reason,
@@ -145,6 +145,7 @@ SELECT
     {{ d.current_timestamp() }},
     'published',
     run.rows_read,
+    run.future_watermark,
 {%- for reason in drop_reasons %}
     run.dropped_{{ reason }},
 {%- endfor %}

@@ -18,6 +18,7 @@ import yaml
 
 from rudder_sessions.errors import ConfigError
 from rudder_sessions.event_tables import EventTable, default_event_tables, parse_event_tables
+from rudder_sessions.identifiers import WHITESPACE
 from rudder_sessions.model import (
     COLUMN_TYPES,
     SOURCE_COLUMNS,
@@ -256,7 +257,7 @@ class SourceConfig:
     @property
     def excluded_ids(self) -> tuple[str, ...]:
         """The junk values as compared: trimmed, lower-case, blank left out (blank is NULL anyway)."""
-        values = (str(v).strip(" \t\n\f\r").lower() for v in self.identity_exclude)
+        values = (str(v).strip(WHITESPACE).lower() for v in self.identity_exclude)
         return tuple(sorted({v for v in values if v}))
 
     @property

@@ -16,6 +16,7 @@ from typing import Any
 
 from rudder_sessions.driver_errors import affected_rows, rows_text
 from rudder_sessions.errors import RudderSessionsError
+from rudder_sessions.identifiers import WHITESPACE, WHITESPACE_CODEPOINTS
 from rudder_sessions.model import TableLayout, table
 from rudder_sessions.settings import IDENTIFIER
 from rudder_sessions.timestamps import naive_utc
@@ -32,8 +33,6 @@ class ClaimLost(Exception):
     """Publish's claim on the source's state did not hold: another run published since the plan."""
 
 
-# What counts as "only whitespace" in an id: space, tab, LF, FF, CR.
-WHITESPACE_CODEPOINTS = (32, 9, 10, 12, 13)
 
 
 class Dialect:
@@ -527,6 +526,12 @@ class RedshiftDialect(PostgresDialect):
     # 'u1' and 'u1 ' would be one visitor. The audit refuses runs with such ids instead.
     ignores_trailing_blanks = True
     delete_alias = False  # DELETE [FROM] table_name [USING ...] (docs.aws.amazon.com/redshift/latest/dg/r_DELETE.html)
+
+    def whitespace_chars(self) -> str:
+        # CHR takes ASCII code points only (docs.aws.amazon.com/redshift/latest/dg/r_CHR.html): the
+        # others are written as they are, in a UTF-8 literal.
+        ascii_chars = " || ".join(f"CHR({c})" for c in WHITESPACE_CODEPOINTS if c < 128)
+        return f"{ascii_chars} || '{''.join(c for c in WHITESPACE if ord(c) >= 128)}'"
 
     def exact_text(self, expr: str) -> str:
         # A database created COLLATE CASE_INSENSITIVE compares 'U1' = 'u1'; the COLLATE function

@@ -442,6 +442,9 @@ RUN_LOG_COLUMNS: tuple[tuple[str, str], ...] = (
     ("outcome", "text"),
     ("rows_read", "bigint"),
     *((f"dropped_{reason}", "bigint") for reason in DROP_REASONS),
+    # Rows read whose watermark value lies after the run's start (SPEC "Runs"): processed, not
+    # moving the watermark, read again until their time has passed.
+    ("future_watermark", "bigint"),
     ("events_changed", "bigint"),
     ("visitors_affected", "bigint"),
     ("visitors", "bigint"),

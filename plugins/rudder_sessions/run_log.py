@@ -45,6 +45,7 @@ SUMMARY_COLUMNS = (
     "watermark_before",
     "watermark_after",
     "rows_read",
+    "future_watermark",
     *(f"dropped_{r}" for r in DROP_REASONS),
     "events_changed",
     "visitors_affected",
@@ -260,6 +261,14 @@ def _dropped(summary: dict[str, Any]) -> str:
     return f"{sum(summary[f'dropped_{r}'] for r in DROP_REASONS)} ({reasons})"
 
 
+def _future(summary: dict[str, Any]) -> str | None:
+    """Rows stamped after the run's start (a clock error upstream): worth a line of their own."""
+    count = summary.get("future_watermark") or 0
+    if not count:
+        return None
+    return f"{count} rows with a watermark value in the future: processed, read again until their time has passed"
+
+
 def _identity(summary: dict[str, Any]) -> str | None:
     """What the identity graph did in the run (None under the last touch, which records nothing)."""
     if summary.get("identity_iterations") is None:
@@ -283,6 +292,7 @@ def format_note(summary: dict[str, Any], config: SourceConfig, announced: bool =
             f"{summary['visitors']:,} visitors, {summary['sessions']:,} sessions",
             "",
             f"- rows read {summary['rows_read']:,}, dropped {_dropped(summary)}",
+            *([f"- {future}"] if (future := _future(summary)) else []),
             f"- visitors affected {summary['visitors_affected']:,}",  # the headline has the other counts
             *([f"- {identity}"] if (identity := _identity(summary)) else []),
             f"- watermark {summary['watermark_before']} → {summary['watermark_after']}",
@@ -305,6 +315,7 @@ def format_summary(summary: dict[str, Any], config: SourceConfig) -> str:
         f"run {summary['run_id']}: {mode} of source {config.name!r}{window}",
         f"  rows read         {summary['rows_read']}",
         f"  rows dropped      {_dropped(summary)}",
+        *([f"  {future}"] if (future := _future(summary)) else []),
         f"  events changed    {summary['events_changed']}",
         f"  visitors affected {summary['visitors_affected']}",
         f"  visitors          {summary['visitors']}",

@@ -9,6 +9,7 @@ import sqlglot
 
 from golden import GOLDEN, golden_name, rendered
 from rudder_sessions.dialects import BigQueryDialect, RedshiftDialect, get_dialect
+from rudder_sessions.identifiers import WHITESPACE
 
 SQLGLOT = {
     "duckdb": "duckdb",
@@ -73,7 +74,8 @@ GAPS = [
     (datetime(2026, 1, 1, 10, 0, 0), datetime(2026, 1, 1, 10, 30, 0, 1), 1_800_000_001),
     (datetime(2025, 12, 31, 23, 59, 59, 999_999), datetime(2026, 1, 1), 1),
 ]
-BLANKS = ["", " ", "\t", " \n\r\f ", "x", " x ", "\v"]
+# Every Unicode White_Space character is blank (SPEC "Source"); U+001C is not White_Space.
+BLANKS = ["", " ", "\t", " \n\r\f ", "x", " x ", "\v", "\u00a0", "\u3000\u2003", "\x85", " x\u3000", "\x1c", "\u200b"]
 
 
 def _bigquery_on_duckdb(expression: str, **columns) -> object:
@@ -95,7 +97,7 @@ def test_bigquery_gap_is_exact_microseconds(earlier, later, micros):
 
 @pytest.mark.parametrize("value", BLANKS)
 def test_bigquery_blank_ids(value):
-    expected = None if value.strip(" \t\n\r\f") == "" else value
+    expected = None if value.strip(WHITESPACE) == "" else value
     assert _bigquery_on_duckdb(BigQueryDialect().blank_to_null("v"), v=value) == expected
 
 
@@ -113,7 +115,7 @@ def test_redshift_blank_ids_on_postgres(value):
     require_postgres()
     import psycopg2
 
-    expected = None if value.strip(" \t\n\r\f") == "" else value
+    expected = None if value.strip(WHITESPACE) == "" else value
     with psycopg2.connect(POSTGRES_URI) as conn, conn.cursor() as cur:
         cur.execute(f"SELECT {RedshiftDialect().blank_to_null('v')} FROM (SELECT %s::text AS v) AS c", (value,))
         assert cur.fetchone()[0] == expected

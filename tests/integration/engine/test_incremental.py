@@ -12,6 +12,7 @@ from rows import ev
 from rudder_sessions.model import PHASES
 
 BASE = datetime(2026, 5, 1, 8, 0, 0)
+FUTURE = datetime(2100, 1, 1)
 LOOKBACK = timedelta(hours=3)
 CI = os.environ.get("CI") == "true"
 
@@ -26,14 +27,19 @@ def histories(draw):
         offset = timedelta(minutes=minute, microseconds=draw(st.sampled_from([0, 0, 1])))
         timestamp = None if draw(st.integers(0, 40)) == 0 else BASE + offset
         receipt = (timestamp or BASE) + timedelta(minutes=draw(st.integers(0, 3000)))
+        # a clock error upstream: received "in 2100", loaded with the others (SPEC "Runs")
+        received = FUTURE if draw(st.integers(0, 25)) == 0 else receipt
         rows.append(
             {
                 "id": draw(st.sampled_from([f"e{i}" for i in range(24)] + [None])),
-                "anonymous_id": draw(st.sampled_from(["a0", "a1", "a2", "a3", "u0", "", "  ", None])),
-                "user_id": draw(st.sampled_from(["u0", "u1", "u2", "a1", "", None, None, None])),
+                # Unicode White_Space ids are blank; case and accent variants are other ids
+                "anonymous_id": draw(
+                    st.sampled_from(["a0", "a1", "A1", "á1", "a2", "a3", "u0", "", "  ", "\u00a0", None])
+                ),
+                "user_id": draw(st.sampled_from(["u0", "u1", "U1", "u2", "a1", "", "\u3000\x85", None, None, None])),
                 "event": draw(st.sampled_from(["view", "click", "buy", None])),
                 "timestamp": timestamp,
-                "received_at": None if draw(st.integers(0, 30)) == 0 else receipt,
+                "received_at": None if draw(st.integers(0, 30)) == 0 else received,
                 # lands in the warehouse less than the lookback after receipt
                 "loaded_at": receipt + timedelta(minutes=draw(st.integers(0, 179))),
             }
@@ -360,3 +366,20 @@ def test_postgres_stages_of_an_incremental_run_have_planner_statistics():
     finally:
         wh.reset()
         wh.close()
+
+
+def test_a_future_watermark_value_never_freezes_the_source(wh):
+    """One row received "2100-01-01" (a clock error) is processed and counted, and the watermark stays
+    at the latest value not after the run's start: the rows of the next day are read."""
+    config = wh.config(lookback="3 hours")
+    runner = wh.runner(config)
+    future = datetime(2100, 1, 1)
+    wh.load_source([ev("e1", "a1", None, BASE, received=BASE), ev("clock", "a2", None, BASE, received=future)])
+    first = runner.run("r1", "incremental")
+    assert first["watermark_after"] == BASE and first["future_watermark"] == 1
+    later = BASE + timedelta(days=1)
+    wh.load_source([ev("e2", "a1", None, later, received=later)], append=True)
+    second = runner.run("r2", "incremental")
+    assert second["events_changed"] == 1 and second["watermark_after"] == later
+    assert second["future_watermark"] == 1  # read again, until its time has passed
+    wh.assert_matches_spec(config)

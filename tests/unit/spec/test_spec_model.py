@@ -207,7 +207,7 @@ def test_duplicate_ids_keep_the_copy_received_first() -> None:
 
 
 def test_blank_ids_become_null_and_unusable_rows_are_dropped_and_counted() -> None:
-    nbsp = "\u00a0"  # not one of the five blank characters: kept as an id
+    nbsp = "\u00a0"  # Unicode White_Space, like every character below: blank (SPEC "Source")
     rows = [
         row(None, "a1", "u1", ts(8), "no id"),
         row(None, "a1", "u1", None, "no id, no ts"),
@@ -217,22 +217,23 @@ def test_blank_ids_become_null_and_unusable_rows_are_dropped_and_counted() -> No
         row("k1", "\n", "u1", ts(8, 1), "user only", received=ts(9)),
         row("k2", " a2 ", "\r\f", ts(8, 2), "anon only"),
         row("k3", nbsp, None, ts(8, 3), "nbsp anon"),
-        row("k4", "\v", None, ts(8, 4), "vertical tab anon"),
+        row("k4", "\v", "\u3000\u2003", ts(8, 4), "vertical tab anon, ideographic and em space user"),
+        row("k5", "\x85", None, ts(8, 5), "next line anon"),
+        row("k6", "\x1c", None, ts(8, 6), "file separator: not White_Space, an id"),
     ]
     result = compute(rows)
-    assert result.rows_read == 9
-    assert result.dropped == {"null_id": 2, "null_timestamp": 2, "no_identifier": 1, "duplicate": 0}
+    assert result.rows_read == 11
+    assert result.dropped == {"null_id": 2, "null_timestamp": 2, "no_identifier": 4, "duplicate": 0}
     mapped = by_event(result.tables["mapped_tracks"])
-    assert set(mapped) == {"k1", "k2", "k3", "k4"}
+    assert set(mapped) == {"k1", "k2", "k6"}
     assert (mapped["k1"]["anonymous_id"], mapped["k1"]["user_id"]) == (None, "u1")
     assert mapped["k1"]["event"] == "user only"
     assert (mapped["k2"]["anonymous_id"], mapped["k2"]["user_id"]) == (" a2 ", None)
     assert mapped["k2"]["dbt_visitor_id"] == " a2 "
     assert result.tables["aliases_mapping"] == [
-        {"alias": "\v", "dbt_visitor_id": "\v"},
+        {"alias": "\x1c", "dbt_visitor_id": "\x1c"},
         {"alias": " a2 ", "dbt_visitor_id": " a2 "},
         {"alias": "u1", "dbt_visitor_id": "u1"},
-        {"alias": nbsp, "dbt_visitor_id": nbsp},
     ]
 
 

@@ -16,42 +16,42 @@ CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_EVENTS" AS
 WITH cleaned AS (
     SELECT
         id AS id,
-        CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
-        CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE user_id END AS user_id,
+        CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
+        CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE user_id END AS user_id,
         "EVENT" AS event,
         "TIMESTAMP" AS "TIMESTAMP",
         "RECEIVED_AT" AS received_at,
         "RECEIVED_AT" AS watermark_value,
         'tracks' AS event_table,
-        CASE WHEN TRANSLATE(CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR) END AS "CONTEXT_CAMPAIGN_SOURCE",
-        CASE WHEN TRANSLATE(CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR) END AS "CONTEXT_PAGE_REFERRER",
+        CASE WHEN TRANSLATE(CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR) END AS "CONTEXT_CAMPAIGN_SOURCE",
+        CASE WHEN TRANSLATE(CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR) END AS "CONTEXT_PAGE_REFERRER",
         CAST("REVENUE" AS DECIMAL(38, 9)) AS "REVENUE"
     FROM "RUDDERSTACK"."TRACKS"
     UNION ALL
     SELECT
         id AS id,
-        CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
-        CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE user_id END AS user_id,
+        CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
+        CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE user_id END AS user_id,
         "NAME" AS event,
         "TIMESTAMP" AS "TIMESTAMP",
         "RECEIVED_AT" AS received_at,
         "RECEIVED_AT" AS watermark_value,
         'pages' AS event_table,
-        CASE WHEN TRANSLATE(CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR) END AS "CONTEXT_CAMPAIGN_SOURCE",
-        CASE WHEN TRANSLATE(CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR) END AS "CONTEXT_PAGE_REFERRER",
+        CASE WHEN TRANSLATE(CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR) END AS "CONTEXT_CAMPAIGN_SOURCE",
+        CASE WHEN TRANSLATE(CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR) END AS "CONTEXT_PAGE_REFERRER",
         CAST(NULL AS DECIMAL(38, 9)) AS "REVENUE"
     FROM "RUDDERSTACK"."PAGES"
     UNION ALL
     SELECT
         id AS id,
-        CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
-        CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE user_id END AS user_id,
+        CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
+        CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE user_id END AS user_id,
         'order_completed' AS event,
         "TIMESTAMP" AS "TIMESTAMP",
         "RECEIVED_AT" AS received_at,
         "RECEIVED_AT" AS watermark_value,
         'orders' AS event_table,
-        CASE WHEN TRANSLATE(CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR) END AS "CONTEXT_CAMPAIGN_SOURCE",
+        CASE WHEN TRANSLATE(CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR) END AS "CONTEXT_CAMPAIGN_SOURCE",
         CAST(NULL AS VARCHAR) AS "CONTEXT_PAGE_REFERRER",
         CAST("REVENUE" AS DECIMAL(38, 9)) AS "REVENUE"
     FROM "RUDDERSTACK"."ORDERS"
@@ -90,6 +90,11 @@ FROM ranked;
 
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_RUN";
 
+-- The counts of the run, and each table's watermark after it: the greatest value read that is not
+-- later than the run's start. A row stamped in the future (a clock error) is processed and counted
+-- as future_watermark, and read again by later runs until its time has passed: it never holds
+-- back the rows that arrive after it.
+
 CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_RUN" AS
 SELECT
     'scheduled__2026-03-02T03:00:00+00:00' AS run_id,
@@ -103,10 +108,17 @@ SELECT
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'no_identifier' THEN 1 ELSE 0 END), 0) AS BIGINT)
         AS dropped_no_identifier,
     CAST((SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_COPIES" WHERE copy_rank > 1) AS BIGINT) AS dropped_duplicate,
-    MAX(CASE WHEN event_table = 'tracks' THEN watermark_value END) AS max_watermark_1,
-    MAX(CASE WHEN event_table = 'pages' THEN watermark_value END) AS max_watermark_2,
-    MAX(CASE WHEN event_table = 'orders' THEN watermark_value END) AS max_watermark_3,
-    MAX(watermark_value) AS max_watermark,
+    MAX(CASE WHEN event_table = 'tracks' AND watermark_value <= SYSDATE() THEN watermark_value END)
+        AS max_watermark_1,
+    MAX(CASE WHEN event_table = 'pages' AND watermark_value <= SYSDATE() THEN watermark_value END)
+        AS max_watermark_2,
+    MAX(CASE WHEN event_table = 'orders' AND watermark_value <= SYSDATE() THEN watermark_value END)
+        AS max_watermark_3,
+    MAX(CASE WHEN watermark_value <= SYSDATE() THEN watermark_value END) AS max_watermark,
+    CAST(
+        COALESCE(SUM(CASE WHEN watermark_value > SYSDATE() THEN 1 ELSE 0 END), 0)
+        AS BIGINT
+    ) AS future_watermark,
     CAST(NULL AS BIGINT) AS identity_excluded,
     CAST(NULL AS BIGINT) AS identity_iterations,
     CAST(NULL AS BIGINT) AS identity_hub_ids,

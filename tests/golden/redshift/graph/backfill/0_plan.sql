@@ -16,16 +16,16 @@ CREATE TABLE "sessions"."__rs_a330a0bc481b_events" AS
 WITH cleaned AS (
     SELECT
         COLLATE(id, 'case_sensitive') AS id,
-        COLLATE(CASE WHEN LOWER(BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE anonymous_id END END, 'case_sensitive') AS anonymous_id,
-        COLLATE(CASE WHEN LOWER(BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE user_id END END, 'case_sensitive') AS user_id,
+        COLLATE(CASE WHEN LOWER(BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE anonymous_id END END, 'case_sensitive') AS anonymous_id,
+        COLLATE(CASE WHEN LOWER(BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE user_id END END, 'case_sensitive') AS user_id,
         "event" AS event,
         "timestamp" AS "timestamp",
         "received_at" AS received_at,
         "received_at" AS watermark_value,
         'tracks' AS event_table,
-        CASE WHEN LOWER(BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END AS junk_ids,
-        CASE WHEN BTRIM(CAST("context_campaign_source" AS VARCHAR(65535)), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE CAST("context_campaign_source" AS VARCHAR(65535)) END AS "context_campaign_source",
-        CASE WHEN BTRIM(CAST("context_page_referrer" AS VARCHAR(65535)), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE CAST("context_page_referrer" AS VARCHAR(65535)) END AS "context_page_referrer",
+        CASE WHEN LOWER(BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END AS junk_ids,
+        CASE WHEN BTRIM(CAST("context_campaign_source" AS VARCHAR(65535)), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE CAST("context_campaign_source" AS VARCHAR(65535)) END AS "context_campaign_source",
+        CASE WHEN BTRIM(CAST("context_page_referrer" AS VARCHAR(65535)), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE CAST("context_page_referrer" AS VARCHAR(65535)) END AS "context_page_referrer",
         CAST("revenue" AS DECIMAL(38, 9)) AS "revenue"
     FROM "rudderstack"."tracks"
     -- every copy of every id with a copy, or a published event, in the window
@@ -48,16 +48,16 @@ WITH cleaned AS (
     UNION ALL
     SELECT
         COLLATE(id, 'case_sensitive') AS id,
-        COLLATE(CASE WHEN LOWER(BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE anonymous_id END END, 'case_sensitive') AS anonymous_id,
-        COLLATE(CASE WHEN LOWER(BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE user_id END END, 'case_sensitive') AS user_id,
+        COLLATE(CASE WHEN LOWER(BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE anonymous_id END END, 'case_sensitive') AS anonymous_id,
+        COLLATE(CASE WHEN LOWER(BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE user_id END END, 'case_sensitive') AS user_id,
         "name" AS event,
         "timestamp" AS "timestamp",
         "received_at" AS received_at,
         "received_at" AS watermark_value,
         'pages' AS event_table,
-        CASE WHEN LOWER(BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END AS junk_ids,
-        CASE WHEN BTRIM(CAST("context_campaign_source" AS VARCHAR(65535)), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE CAST("context_campaign_source" AS VARCHAR(65535)) END AS "context_campaign_source",
-        CASE WHEN BTRIM(CAST("context_page_referrer" AS VARCHAR(65535)), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE CAST("context_page_referrer" AS VARCHAR(65535)) END AS "context_page_referrer",
+        CASE WHEN LOWER(BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END AS junk_ids,
+        CASE WHEN BTRIM(CAST("context_campaign_source" AS VARCHAR(65535)), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE CAST("context_campaign_source" AS VARCHAR(65535)) END AS "context_campaign_source",
+        CASE WHEN BTRIM(CAST("context_page_referrer" AS VARCHAR(65535)), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE CAST("context_page_referrer" AS VARCHAR(65535)) END AS "context_page_referrer",
         CAST(NULL AS DECIMAL(38, 9)) AS "revenue"
     FROM "rudderstack"."pages"
     -- every copy of every id with a copy, or a published event, in the window
@@ -80,15 +80,15 @@ WITH cleaned AS (
     UNION ALL
     SELECT
         COLLATE(id, 'case_sensitive') AS id,
-        COLLATE(CASE WHEN LOWER(BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE anonymous_id END END, 'case_sensitive') AS anonymous_id,
-        COLLATE(CASE WHEN LOWER(BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE user_id END END, 'case_sensitive') AS user_id,
+        COLLATE(CASE WHEN LOWER(BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE anonymous_id END END, 'case_sensitive') AS anonymous_id,
+        COLLATE(CASE WHEN LOWER(BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE user_id END END, 'case_sensitive') AS user_id,
         'order_completed' AS event,
         "timestamp" AS "timestamp",
         "received_at" AS received_at,
         "received_at" AS watermark_value,
         'orders' AS event_table,
-        CASE WHEN LOWER(BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END AS junk_ids,
-        CASE WHEN BTRIM(CAST("context_campaign_source" AS VARCHAR(65535)), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE CAST("context_campaign_source" AS VARCHAR(65535)) END AS "context_campaign_source",
+        CASE WHEN LOWER(BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END AS junk_ids,
+        CASE WHEN BTRIM(CAST("context_campaign_source" AS VARCHAR(65535)), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE CAST("context_campaign_source" AS VARCHAR(65535)) END AS "context_campaign_source",
         CAST(NULL AS VARCHAR(65535) COLLATE CASE_SENSITIVE) AS "context_page_referrer",
         CAST("revenue" AS DECIMAL(38, 9)) AS "revenue"
     FROM "rudderstack"."orders"
@@ -162,26 +162,31 @@ UNION ALL
 SELECT
     'identifies',
     COLLATE(id, 'case_sensitive'),
-    COLLATE(CASE WHEN LOWER(BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE anonymous_id END END, 'case_sensitive'),
-    COLLATE(CASE WHEN LOWER(BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE user_id END END, 'case_sensitive'),
+    COLLATE(CASE WHEN LOWER(BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE anonymous_id END END, 'case_sensitive'),
+    COLLATE(CASE WHEN LOWER(BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE user_id END END, 'case_sensitive'),
     "timestamp",
     "received_at",
     FALSE,
-    CASE WHEN LOWER(BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END
+    CASE WHEN LOWER(BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END
 FROM "rudderstack"."identifies"
 UNION ALL
 SELECT
     'aliases',
     COLLATE(id, 'case_sensitive'),
-    COLLATE(CASE WHEN LOWER(BTRIM(previous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN BTRIM(previous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE previous_id END END, 'case_sensitive'),
-    COLLATE(CASE WHEN LOWER(BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13)) = '' THEN NULL ELSE user_id END END, 'case_sensitive'),
+    COLLATE(CASE WHEN LOWER(BTRIM(previous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN BTRIM(previous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE previous_id END END, 'case_sensitive'),
+    COLLATE(CASE WHEN LOWER(BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE user_id END END, 'case_sensitive'),
     "timestamp",
     "received_at",
     FALSE,
-    CASE WHEN LOWER(BTRIM(previous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END
+    CASE WHEN LOWER(BTRIM(previous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END
 FROM "rudderstack"."aliases";
 
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_run";
+
+-- The counts of the run, and each table's watermark after it: the greatest value read that is not
+-- later than the run's start. A row stamped in the future (a clock error) is processed and counted
+-- as future_watermark, and read again by later runs until its time has passed: it never holds
+-- back the rows that arrive after it.
 
 CREATE TABLE "sessions"."__rs_a330a0bc481b_run" AS
 SELECT
@@ -196,12 +201,26 @@ SELECT
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'no_identifier' THEN 1 ELSE 0 END), 0) AS BIGINT)
         AS dropped_no_identifier,
     CAST((SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_copies" WHERE copy_rank > 1) AS BIGINT) AS dropped_duplicate,
-    MAX(CASE WHEN event_table = 'tracks' THEN watermark_value END) AS max_watermark_1,
-    MAX(CASE WHEN event_table = 'pages' THEN watermark_value END) AS max_watermark_2,
-    MAX(CASE WHEN event_table = 'orders' THEN watermark_value END) AS max_watermark_3,
-    MAX(watermark_value) AS max_watermark,
-    (SELECT MAX(watermark_value) FROM "sessions"."__rs_a330a0bc481b_links" WHERE link_kind = 'identifies') AS link_watermark_1,
-    (SELECT MAX(watermark_value) FROM "sessions"."__rs_a330a0bc481b_links" WHERE link_kind = 'aliases') AS link_watermark_2,
+    MAX(CASE WHEN event_table = 'tracks' AND watermark_value <= GETDATE() THEN watermark_value END)
+        AS max_watermark_1,
+    MAX(CASE WHEN event_table = 'pages' AND watermark_value <= GETDATE() THEN watermark_value END)
+        AS max_watermark_2,
+    MAX(CASE WHEN event_table = 'orders' AND watermark_value <= GETDATE() THEN watermark_value END)
+        AS max_watermark_3,
+    MAX(CASE WHEN watermark_value <= GETDATE() THEN watermark_value END) AS max_watermark,
+    CAST(
+        COALESCE(SUM(CASE WHEN watermark_value > GETDATE() THEN 1 ELSE 0 END), 0)
+        + (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_links" WHERE in_window AND watermark_value > GETDATE())
+        AS BIGINT
+    ) AS future_watermark,
+    (
+        SELECT MAX(watermark_value) FROM "sessions"."__rs_a330a0bc481b_links"
+        WHERE link_kind = 'identifies' AND watermark_value <= GETDATE()
+    ) AS link_watermark_1,
+    (
+        SELECT MAX(watermark_value) FROM "sessions"."__rs_a330a0bc481b_links"
+        WHERE link_kind = 'aliases' AND watermark_value <= GETDATE()
+    ) AS link_watermark_2,
     -- the identity graph's counts: junk ids read as NULL here; its step sets the others
     CAST(COALESCE(SUM(junk_ids), 0) + (SELECT COALESCE(SUM(junk_ids), 0) FROM "sessions"."__rs_a330a0bc481b_links" WHERE in_window) AS BIGINT)
         AS identity_excluded,

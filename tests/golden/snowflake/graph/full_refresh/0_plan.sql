@@ -16,45 +16,45 @@ CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_EVENTS" AS
 WITH cleaned AS (
     SELECT
         id AS id,
-        CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE anonymous_id END END AS anonymous_id,
-        CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE user_id END END AS user_id,
+        CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE anonymous_id END END AS anonymous_id,
+        CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE user_id END END AS user_id,
         "EVENT" AS event,
         "TIMESTAMP" AS "TIMESTAMP",
         "RECEIVED_AT" AS received_at,
         "RECEIVED_AT" AS watermark_value,
         'tracks' AS event_table,
-        CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END AS junk_ids,
-        CASE WHEN TRANSLATE(CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR) END AS "CONTEXT_CAMPAIGN_SOURCE",
-        CASE WHEN TRANSLATE(CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR) END AS "CONTEXT_PAGE_REFERRER",
+        CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END AS junk_ids,
+        CASE WHEN TRANSLATE(CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR) END AS "CONTEXT_CAMPAIGN_SOURCE",
+        CASE WHEN TRANSLATE(CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR) END AS "CONTEXT_PAGE_REFERRER",
         CAST("REVENUE" AS DECIMAL(38, 9)) AS "REVENUE"
     FROM "RUDDERSTACK"."TRACKS"
     UNION ALL
     SELECT
         id AS id,
-        CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE anonymous_id END END AS anonymous_id,
-        CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE user_id END END AS user_id,
+        CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE anonymous_id END END AS anonymous_id,
+        CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE user_id END END AS user_id,
         "NAME" AS event,
         "TIMESTAMP" AS "TIMESTAMP",
         "RECEIVED_AT" AS received_at,
         "RECEIVED_AT" AS watermark_value,
         'pages' AS event_table,
-        CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END AS junk_ids,
-        CASE WHEN TRANSLATE(CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR) END AS "CONTEXT_CAMPAIGN_SOURCE",
-        CASE WHEN TRANSLATE(CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR) END AS "CONTEXT_PAGE_REFERRER",
+        CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END AS junk_ids,
+        CASE WHEN TRANSLATE(CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR) END AS "CONTEXT_CAMPAIGN_SOURCE",
+        CASE WHEN TRANSLATE(CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE CAST("CONTEXT_PAGE_REFERRER" AS VARCHAR) END AS "CONTEXT_PAGE_REFERRER",
         CAST(NULL AS DECIMAL(38, 9)) AS "REVENUE"
     FROM "RUDDERSTACK"."PAGES"
     UNION ALL
     SELECT
         id AS id,
-        CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE anonymous_id END END AS anonymous_id,
-        CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE user_id END END AS user_id,
+        CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE anonymous_id END END AS anonymous_id,
+        CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE user_id END END AS user_id,
         'order_completed' AS event,
         "TIMESTAMP" AS "TIMESTAMP",
         "RECEIVED_AT" AS received_at,
         "RECEIVED_AT" AS watermark_value,
         'orders' AS event_table,
-        CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END AS junk_ids,
-        CASE WHEN TRANSLATE(CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR) END AS "CONTEXT_CAMPAIGN_SOURCE",
+        CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END AS junk_ids,
+        CASE WHEN TRANSLATE(CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE CAST("CONTEXT_CAMPAIGN_SOURCE" AS VARCHAR) END AS "CONTEXT_CAMPAIGN_SOURCE",
         CAST(NULL AS VARCHAR) AS "CONTEXT_PAGE_REFERRER",
         CAST("REVENUE" AS DECIMAL(38, 9)) AS "REVENUE"
     FROM "RUDDERSTACK"."ORDERS"
@@ -111,26 +111,31 @@ UNION ALL
 SELECT
     'identifies',
     id,
-    CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE anonymous_id END END,
-    CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE user_id END END,
+    CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRANSLATE(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE anonymous_id END END,
+    CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE user_id END END,
     "TIMESTAMP",
     "RECEIVED_AT",
     TRUE,
-    CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END
+    CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END
 FROM "RUDDERSTACK"."IDENTIFIES"
 UNION ALL
 SELECT
     'aliases',
     id,
-    CASE WHEN LOWER(TRIM(previous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRANSLATE(previous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE previous_id END END,
-    CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13), '') = '' THEN NULL ELSE user_id END END,
+    CASE WHEN LOWER(TRIM(previous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRANSLATE(previous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE previous_id END END,
+    CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288))) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRANSLATE(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288), '') = '' THEN NULL ELSE user_id END END,
     "TIMESTAMP",
     "RECEIVED_AT",
     TRUE,
-    CASE WHEN LOWER(TRIM(previous_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(12) || CHR(13))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END
+    CASE WHEN LOWER(TRIM(previous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288))) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END
 FROM "RUDDERSTACK"."ALIASES";
 
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_RUN";
+
+-- The counts of the run, and each table's watermark after it: the greatest value read that is not
+-- later than the run's start. A row stamped in the future (a clock error) is processed and counted
+-- as future_watermark, and read again by later runs until its time has passed: it never holds
+-- back the rows that arrive after it.
 
 CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_RUN" AS
 SELECT
@@ -145,12 +150,26 @@ SELECT
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'no_identifier' THEN 1 ELSE 0 END), 0) AS BIGINT)
         AS dropped_no_identifier,
     CAST((SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_COPIES" WHERE copy_rank > 1) AS BIGINT) AS dropped_duplicate,
-    MAX(CASE WHEN event_table = 'tracks' THEN watermark_value END) AS max_watermark_1,
-    MAX(CASE WHEN event_table = 'pages' THEN watermark_value END) AS max_watermark_2,
-    MAX(CASE WHEN event_table = 'orders' THEN watermark_value END) AS max_watermark_3,
-    MAX(watermark_value) AS max_watermark,
-    (SELECT MAX(watermark_value) FROM "SESSIONS"."__RS_A330A0BC481B_LINKS" WHERE link_kind = 'identifies') AS link_watermark_1,
-    (SELECT MAX(watermark_value) FROM "SESSIONS"."__RS_A330A0BC481B_LINKS" WHERE link_kind = 'aliases') AS link_watermark_2,
+    MAX(CASE WHEN event_table = 'tracks' AND watermark_value <= SYSDATE() THEN watermark_value END)
+        AS max_watermark_1,
+    MAX(CASE WHEN event_table = 'pages' AND watermark_value <= SYSDATE() THEN watermark_value END)
+        AS max_watermark_2,
+    MAX(CASE WHEN event_table = 'orders' AND watermark_value <= SYSDATE() THEN watermark_value END)
+        AS max_watermark_3,
+    MAX(CASE WHEN watermark_value <= SYSDATE() THEN watermark_value END) AS max_watermark,
+    CAST(
+        COALESCE(SUM(CASE WHEN watermark_value > SYSDATE() THEN 1 ELSE 0 END), 0)
+        + (SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_LINKS" WHERE in_window AND watermark_value > SYSDATE())
+        AS BIGINT
+    ) AS future_watermark,
+    (
+        SELECT MAX(watermark_value) FROM "SESSIONS"."__RS_A330A0BC481B_LINKS"
+        WHERE link_kind = 'identifies' AND watermark_value <= SYSDATE()
+    ) AS link_watermark_1,
+    (
+        SELECT MAX(watermark_value) FROM "SESSIONS"."__RS_A330A0BC481B_LINKS"
+        WHERE link_kind = 'aliases' AND watermark_value <= SYSDATE()
+    ) AS link_watermark_2,
     -- the identity graph's counts: junk ids read as NULL here; its step sets the others
     CAST(COALESCE(SUM(junk_ids), 0) + (SELECT COALESCE(SUM(junk_ids), 0) FROM "SESSIONS"."__RS_A330A0BC481B_LINKS" WHERE in_window) AS BIGINT)
         AS identity_excluded,
