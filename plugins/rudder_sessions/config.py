@@ -18,15 +18,17 @@ import yaml
 
 from rudder_sessions.errors import ConfigError
 from rudder_sessions.event_tables import EventTable, default_event_tables, parse_event_tables
-from rudder_sessions.identifiers import WHITESPACE
+from rudder_sessions.identifiers import IDENTIFIER_LENGTH, WHITESPACE
 from rudder_sessions.model import (
     COLUMN_TYPES,
     SOURCE_COLUMNS,
+    STAGE_PREFIX,
     STEPS,
     Shape,
     TableLayout,
     column_type,
     published_columns,
+    unprefixed_table_names,
 )
 from rudder_sessions.settings import (
     BY_NAME,
@@ -171,6 +173,7 @@ class SourceConfig:
         self._check_event_tables(problems)
         self._check_fact_columns(problems)
         self._check_identity(problems)
+        self._check_table_prefix(problems)
         if not any(error.field in ("flow_length", *FACT_SETTINGS) for error in problems.found):  # the layout's columns
             with problems:
                 object.__setattr__(self, "layout", parse_layout(self.layout, source=src, shape=self.shape))
@@ -215,6 +218,27 @@ class SourceConfig:
                 "session_sum_columns",
                 f"{both[0]!r} is also in session_first_columns: a column is first-touch "
                 "text or a summed number, not both",
+            )
+
+    def _check_table_prefix(self, problems: Problems) -> None:
+        """A prefix must leave every table name the model makes within the identifier limit, and
+        no other source's staging tables may look like this one's (`<prefix>__rs_<run key>_...`,
+        which a later run of a source drops when their run is dead)."""
+        prefix = self.table_prefix
+        if not isinstance(prefix, str) or any(e.field == "table_prefix" for e in problems.found):
+            return
+        if STAGE_PREFIX in prefix.lower():
+            problems.add(
+                "table_prefix",
+                f"{prefix!r} contains {STAGE_PREFIX!r}, which names the runs' staging tables: another source's "
+                "runs could take its tables for their own",
+            )
+        longest = max(unprefixed_table_names(), key=len)
+        if len(prefix) + len(longest) > IDENTIFIER_LENGTH:
+            problems.add(
+                "table_prefix",
+                f"{prefix!r} is {len(prefix)} characters, at most {IDENTIFIER_LENGTH - len(longest)} fit: the "
+                f"longest table name it starts ({prefix}{longest}) must stay within {IDENTIFIER_LENGTH}",
             )
 
     def _check_identity(self, problems: Problems) -> None:
@@ -385,4 +409,20 @@ def load_config(path: str | os.PathLike[str] | None = None) -> LoadedConfig:
             sources[name] = SourceConfig.from_mapping(name, raw["sources"][name], defaults)
         except ConfigError as exc:
             errors[str(name)] = exc
+    # The published tables belong to one source: a second source on the same ones fails (both
+    # would publish into them, mixing their events).
+    owners: dict[tuple[str, str, str], str] = {}
+    for name, source in list(sources.items()):
+        key = (source.conn_id, source.target_schema.lower(), source.table_prefix.lower())
+        if key in owners:
+            del sources[name]
+            errors[str(name)] = ConfigError(
+                str(name),
+                "target_schema",
+                f"source {owners[key]!r} publishes into the same tables ({source.target_schema}."
+                f"{source.table_prefix}dbt_* on connection {source.conn_id!r}): give one of them another "
+                "target_schema or table_prefix",
+            )
+        else:
+            owners[key] = str(name)
     return LoadedConfig(sources=sources, errors=errors)

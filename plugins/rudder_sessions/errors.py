@@ -57,3 +57,7 @@ class SettingsChanged(RudderSessionsError):
 
 class GraphDidNotConverge(RudderSessionsError):
     """The identity graph's label propagation hit its bound; nothing was published."""
+
+
+class TargetTaken(RudderSessionsError):
+    """The target tables hold another source's model."""

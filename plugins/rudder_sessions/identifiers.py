@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+IDENTIFIER_LENGTH = 63  # PostgreSQL's (NAMEDATALEN - 1), the shortest of the supported warehouses
 IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 IDENTIFIER = re.compile(IDENTIFIER_PATTERN.replace("$", r"\Z"))
 IDENTIFIER_RULE = "letters, digits and _, not starting with a digit, at most 63 characters"

@@ -540,3 +540,16 @@ class Tables:
 
 
 STAGE_PREFIX = "__rs_"
+
+
+def unprefixed_table_names() -> tuple[str, ...]:
+    """Every table name the model makes, without the source's prefix: the published tables, the
+    state, watermark and run-log tables, and a run's staging tables (a 12-character run key)."""
+    key = "0" * 12
+    return (
+        *(f"dbt_{step}" for step in STEPS),
+        "rudder_sessions_state",
+        "rudder_sessions_watermarks",
+        "rudder_sessions_runs",
+        *(f"{STAGE_PREFIX}{key}_{name}" for name in (*RUN_TABLES, *STEPS)),
+    )

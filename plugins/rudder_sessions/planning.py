@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from rudder_sessions.config import SourceConfig
-from rudder_sessions.errors import SettingsChanged, SourceError
+from rudder_sessions.errors import SettingsChanged, SourceError, TargetTaken
 from rudder_sessions.model import (
     RUN_LOG_COLUMNS,
     SOURCE_COLUMNS,
@@ -89,6 +89,18 @@ class Planner:
             )
         return SourceColumns(tuple(aware), tuple(absent))
 
+    def refuse_other_owner(self, tables: Tables) -> None:
+        """The published tables belong to one source: a run of another source on the same target
+        schema and prefix would mix its events into them (and its state row into theirs)."""
+        cfg = self.session.config
+        others = self.run_log.other_sources(tables)
+        if others:
+            raise TargetTaken(
+                f"source {cfg.name!r}: {cfg.target_schema}.{cfg.table_prefix}dbt_* (connection {cfg.conn_id!r}) "
+                f"belong to source {others[0]!r}; give this source its own target_schema or table_prefix "
+                f"(or, if it is {others[0]!r} renamed, keep that name)"
+            )
+
     def _check_link_table(self, kind: str, table: str) -> list[str]:
         """A link table of the identity graph has its ids, timestamp and watermark column; return
         its time-zone-aware timestamp columns ("table.column")."""
@@ -118,6 +130,7 @@ class Planner:
         source_columns = self.check_source()
         config = self.session.config
         tables = self.session.tables(run_key(run_id))
+        self.refuse_other_owner(tables)
         self.run_log.create(tables)
         columns = self.session.schema_columns()
         self.add_missing_columns(tables.state_name, STATE_COLUMNS, columns)

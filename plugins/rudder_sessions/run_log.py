@@ -80,6 +80,14 @@ class RunLog:
         session = self.session
         session.execute(session.statements(render_template("state.sql", session.config, session.dialect, tables)))
 
+    def other_sources(self, tables: Tables) -> list[str]:
+        """The sources other than this one with a state row in the target's state table."""
+        session = self.session
+        if not session.columns(session.config.target_schema, tables.state_name):
+            return []
+        rows = session.records(f"SELECT DISTINCT source FROM {tables.state} WHERE source <> {self._source}")
+        return sorted(str(row[0]) for row in rows)
+
     def state(self, tables: Tables) -> tuple[datetime | None, int, dict[str, Any] | None]:
         """The stored watermark, version and model settings; duplicate state rows left by two first
         plans racing (no warehouse but PostgreSQL and DuckDB enforces the key) are merged while

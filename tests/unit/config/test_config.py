@@ -39,6 +39,12 @@ def test_repository_config_is_valid():
         ({"target_schema": "x; DROP TABLE y"}, "target_schema", "not a valid identifier"),
         ({"source_table": "1tracks"}, "source_table", "not a valid identifier"),
         ({"table_prefix": "a.b"}, "table_prefix", "not a valid identifier"),
+        # staging tables are <prefix>__rs_<run key>_<name>: another source's runs would drop these
+        ({"table_prefix": "__rs_"}, "table_prefix", "contains '__rs_', which names the runs' staging tables"),
+        ({"table_prefix": "shop__RS_"}, "table_prefix", "contains '__rs_'"),
+        # the longest name, <prefix>__rs_<12>_user_session_facts, must fit in 63 characters
+        ({"table_prefix": "p" * 28}, "table_prefix", "is 28 characters, at most 27 fit"),
+        ({"table_prefix": "p" * 40}, "table_prefix", "at most 27 fit"),
         ({"timeout_minutes": 0}, "timeout_minutes", "must be > 0"),
         ({"timeout_minutes": -5}, "timeout_minutes", "must be > 0"),
         ({"timeout_minutes": "30"}, "timeout_minutes", "not a number"),
@@ -199,3 +205,40 @@ def test_broken_file(tmp_path, text, fragment):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_a_prefix_of_the_longest_length_that_fits_is_taken():
+    assert SourceConfig.from_mapping("shop", {**GOOD, "table_prefix": "p" * 27}).table_prefix == "p" * 27
+    assert SourceConfig.from_mapping("shop", {**GOOD, "table_prefix": "shop__x_"}).table_prefix == "shop__x_"
+
+
+def test_two_sources_on_the_same_target_tables_are_refused(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        sources:
+          app:
+            conn_id: wh
+            source_schema: app_events
+            target_schema: sessions
+          web:
+            conn_id: wh
+            source_schema: web_events
+            target_schema: SESSIONS
+          shop:
+            conn_id: wh
+            source_schema: shop_events
+            target_schema: sessions
+            table_prefix: shop_
+          other:
+            conn_id: other_wh
+            source_schema: web_events
+            target_schema: sessions
+        """,
+    )
+    loaded = load_config(path)
+    assert sorted(loaded.sources) == ["app", "other", "shop"]
+    assert str(loaded.errors["web"]) == (
+        "source 'web': target_schema: source 'app' publishes into the same tables (SESSIONS.dbt_* on "
+        "connection 'wh'): give one of them another target_schema or table_prefix"
+    )
