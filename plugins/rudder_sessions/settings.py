@@ -217,7 +217,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("target_schema", "identifier", REQUIRED, "where the published tables, the run state and the run log go "
             "(created if missing)", cli_default="rudder_sessions", form_title="Target schema"),
     Setting("table_prefix", "identifier", "", "prefix of the table names (another prefix is another model, "
-            "with its own state)", form_title="Table prefix"),
+            "with its own state; one source per target schema and prefix; at most 27 characters, without "
+            "`__rs_`, which names the runs' staging tables)", form_title="Table prefix"),
     Setting("timeout_minutes", "number", 30, "session inactivity timeout in minutes (> 0)", shapes_model=True,
             form_title="Session timeout (minutes)"),
     Setting("flow_length", "integer", 5, "N: events per dbt_tracks_flow row (1..50)", shapes_model=True,
