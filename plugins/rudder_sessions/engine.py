@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from rudder_sessions.config import SourceConfig
 from rudder_sessions.dialects import Dialect
 from rudder_sessions.driver_errors import phase_error
-from rudder_sessions.errors import AuditFailed, GraphDidNotConverge
+from rudder_sessions.errors import AuditFailed, GraphDidNotConverge, PhaseFailed, PublishConflict
 from rudder_sessions.hooks import get_hook, resolve_dialect
 from rudder_sessions.model import CHECKS, GRAPH_ITERATIONS, PHASES, PLAN, PUBLISH, STEPS, Tables
 from rudder_sessions.plan import INCREMENTAL, RunPlan
@@ -95,6 +95,28 @@ class SessionRunner:
             log.info("%s: %s", phase, plan.describe())
             return PhaseResult(phase, 0.0)
         sql = sql if sql is not None else self.render(phase, plan)
+        try:
+            rows = self._execute_phase(phase, plan, sql)
+        except PhaseFailed as exc:
+            conflict = self._overtaken(plan, phase)
+            if conflict is None:
+                raise
+            log.info("%s failed after another run published: %s", phase, exc)
+            raise conflict from exc
+        result = PhaseResult(phase, time.monotonic() - started, rows)
+        log.info("%s finished in %.2fs %s", phase, result.seconds, rows or "")
+        return result
+
+    def _overtaken(self, plan: RunPlan, phase: str) -> PublishConflict | None:
+        """A phase that failed because another run published meanwhile (the next plan drops the
+        staging tables of a run that can no longer publish) reports that, not the missing table."""
+        # A connection the run shares holds the failed transaction (closing it is the run's).
+        with suppress(Exception), closing(self.hook.get_conn()) as conn:
+            conn.rollback()
+        return self.publisher.overtaken(plan, phase)
+
+    def _execute_phase(self, phase: str, plan: RunPlan, sql: str) -> dict[str, int]:
+        """The phase's SQL; the rows of the tables it staged."""
         statements = self.session.statements(sql)
         tables = self.tables(plan.key)
         rows: dict[str, int] = {}
@@ -115,9 +137,7 @@ class SessionRunner:
                 rows[phase] = self.session.count(tables.stage(phase))
             elif phase == PLAN:
                 rows["events"] = self.session.count(tables.stage("events"))
-        result = PhaseResult(phase, time.monotonic() - started, rows)
-        log.info("%s finished in %.2fs %s", phase, result.seconds, rows or "")
-        return result
+        return rows
 
     def _execute_part(self, sql: str, phase: str) -> None:
         # Script variables live for one script: there, the phase runs whole as one job.

@@ -15,7 +15,7 @@ from rudder_sessions.errors import PhaseFailed, PublishConflict, RudderSessionsE
 from rudder_sessions.model import TABLES, Table, Tables, target_table_name
 from rudder_sessions.plan import RunPlan
 from rudder_sessions.planning import drop_dead_stages, drop_stage_statements
-from rudder_sessions.run_log import RunLog
+from rudder_sessions.run_log import RunLog, execute_idempotent
 from rudder_sessions.sql_session import SqlSession
 
 log = logging.getLogger(__name__)
@@ -33,9 +33,10 @@ class Publisher:
         """The claim (the UPDATE of the state row at the planned version) must update exactly one
         row, and the state row must be this run's before the commit."""
         session, d = self.session, self.session.dialect
-        # What comes before the transaction (creating missing targets: DDL) runs on its own.
+        # What comes before the transaction (creating missing targets: DDL) runs on its own; a
+        # concurrent first run creating them too makes it fail once.
         opening = next(i for i, s in enumerate(statements) if s == d.begin() or s.startswith("DECLARE "))
-        session.execute(statements[:opening], "publish")
+        execute_idempotent(session, statements[:opening], "publish")
         claim = f"UPDATE {tables.state} SET"
 
         def after_statement(statement: str, affected: int | None) -> None:
@@ -62,6 +63,7 @@ class Publisher:
             try:
                 for statement in drop_stage_statements(session, plan.key):
                     cursor.execute(statement)
+                conn.commit()  # a driver that opened a transaction for them would roll them back on close
             except Exception:
                 log.warning("could not drop the staging tables of run %s", plan.run_id, exc_info=True)
         try:  # runs planned on the version this one replaced may still be in flight: they stay
@@ -100,6 +102,24 @@ class Publisher:
                 session.execute([session.dialect.drop_column(table, c) for c in drop], "cleanup")
             except PhaseFailed:
                 log.warning("could not drop columns %s of %s", ", ".join(drop), table, exc_info=True)
+
+    def overtaken(self, plan: RunPlan, phase: str) -> PublishConflict | None:
+        """The conflict, when the source's state moved past the run's plan: another run published,
+        so this one can never publish, and the next plan may have dropped its staging tables
+        (`drop_dead_stages`) under a phase that then fails on a missing relation. None otherwise
+        (this run published itself, or the state cannot be read)."""
+        tables = self.session.tables(plan.key)
+        try:
+            _, owner, version = self.session.first(self.run_log.ownership_query(tables))
+        except Exception:
+            return None
+        if version is None or int(version) <= plan.state_version or owner == plan.run_id:
+            return None
+        return PublishConflict(
+            f"run {plan.run_id} of source {self.session.config.name!r} stopped in {phase}: another run "
+            f"published first (run {owner}: the state moved from version {plan.state_version} to {int(version)} "
+            "since this run's plan); nothing of this run was published, and the next run starts from the new state"
+        )
 
     def conflict(self, plan: RunPlan) -> PublishConflict:
         return PublishConflict(

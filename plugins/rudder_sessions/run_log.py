@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import closing, suppress
 from datetime import datetime, timedelta
 from typing import Any
 
 from rudder_sessions.config import SourceConfig
 from rudder_sessions.driver_errors import first_line
-from rudder_sessions.errors import RudderSessionsError
+from rudder_sessions.errors import PhaseFailed, RudderSessionsError, WarehouseBusy
 from rudder_sessions.model import (
     DROP_REASONS,
     IDENTITY_COUNTS,
@@ -65,6 +66,36 @@ def from_epoch_us(value: Any) -> datetime | None:
     return EPOCH + timedelta(microseconds=int(value))
 
 
+# Idempotent set-up (CREATE ... IF NOT EXISTS, the state row's INSERT ... WHERE NOT EXISTS) still
+# fails when another run makes the same object at the same moment: PostgreSQL's catalog keys
+# (`pg_namespace_nspname_index`, `pg_type_typname_nsp_index`) and the state row's primary key refuse
+# the second of two concurrent first runs. That error comes once the other's transaction committed,
+# so the set-up run again finds the objects and goes on.
+IDEMPOTENT_ATTEMPTS = 3
+
+
+def execute_idempotent(session: SqlSession, statements: list[str], phase: str) -> None:
+    """Run statements that make what is missing, again when a concurrent run made it first."""
+    for attempt in range(1, IDEMPOTENT_ATTEMPTS + 1):
+        try:
+            session.execute(statements, phase)
+            return
+        except WarehouseBusy:
+            raise
+        except PhaseFailed as exc:
+            if attempt == IDEMPOTENT_ATTEMPTS:
+                raise
+            log.info(
+                "%s of source %r: %s; again, as another run may have made the same objects",
+                phase,
+                session.config.name,
+                exc,
+            )
+            # A connection the run shares holds the failed transaction (closing it is the run's).
+            with suppress(Exception), closing(session.hook.get_conn()) as conn:
+                conn.rollback()
+
+
 class RunLog:
     def __init__(self, session: SqlSession) -> None:
         self.session = session
@@ -78,7 +109,8 @@ class RunLog:
     def create(self, tables: Tables) -> None:
         """The target schema, the state and run-log tables, and the source's state row, where missing."""
         session = self.session
-        session.execute(session.statements(render_template("state.sql", session.config, session.dialect, tables)))
+        statements = session.statements(render_template("state.sql", session.config, session.dialect, tables))
+        execute_idempotent(session, statements, "setup")
 
     def other_sources(self, tables: Tables) -> list[str]:
         """The sources other than this one with a state row in the target's state table."""
