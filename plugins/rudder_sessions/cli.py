@@ -8,26 +8,36 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from rudder_sessions.config import SourceConfig
 from rudder_sessions.dialects import DIALECTS, get_dialect
 from rudder_sessions.errors import ConfigError, RudderSessionsError
-from rudder_sessions.model import MODES, PHASES
+from rudder_sessions.model import MODES, PHASES, run_key
 from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan, check_request
 from rudder_sessions.rendering import render_phase
-from rudder_sessions.settings import BY_NAME, SETTINGS
+from rudder_sessions.settings import BY_NAME, SETTINGS, parse_duration
 from rudder_sessions.timestamps import parse_timestamp
 
+if TYPE_CHECKING:
+    from rudder_sessions.engine import SessionRunner
+
 # Config fields and the flags that set them, so errors name what the user typed.
-FLAGS = {s.name: s.flag for s in SETTINGS if s.cli}
+FLAGS = {s.name: s.flag for s in SETTINGS if s.cli} | {"name": "--source-name", "dialect": "--dialect"}
 # Flags whose shape differs by command (required, choices): added by build_parser.
 OWN_FLAGS = ("conn_id", "dialect")
 CONVERT = {"number": float, "integer": int}
+# A longer lookback is a typo; one of ~2000 years or more overflows the window start (before year 1).
+MAX_LOOKBACK = timedelta(days=36500)
+# Exit codes besides 0: 1 the run failed (or the warehouse said no), 2 a mistake in the flags, and
+# 3 nothing done because the run id was published before (a script re-using it must notice).
+ALREADY_PUBLISHED = 3
 
 
 def timestamp_arg(value: str) -> datetime:
@@ -38,6 +48,17 @@ def timestamp_arg(value: str) -> datetime:
         raise argparse.ArgumentTypeError(
             f"{value!r} is not an ISO date or timestamp (e.g. 2026-03-01 or 2026-03-01T06:00)"
         ) from None
+
+
+def count_arg(value: str) -> int:
+    """A whole number of at least 1 (a negative LIMIT is a warehouse error, not a mistake's line)."""
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return count
 
 
 def event_table_arg(value: str) -> dict[str, str]:
@@ -101,14 +122,40 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="show the watermark and the last runs of a source")
     _add_model_flags(status, "status", require_conn=True)
     status.add_argument("--dialect", choices=sorted(DIALECTS), help="override the connection's dialect")
-    status.add_argument("--limit", type=int, default=10, help="runs to show")
+    status.add_argument("--limit", type=count_arg, default=10, help="runs to show")
     return parser
+
+
+def _shown(value: str) -> str:
+    return repr(value) if len(value) <= 40 else repr(value[:20] + "…")
+
+
+def _out_of_range(source: str, values: dict[str, object]) -> list[ConfigError]:
+    """Numbers a flag accepts that no run can use (an infinite timeout, a lookback of millions of
+    days), refused with the flag's name before they overflow in a date computation."""
+    problems = []
+    timeout = values.get("timeout_minutes")
+    if isinstance(timeout, float) and math.isinf(timeout):
+        problems.append(ConfigError(source, "timeout_minutes", f"must be a finite number, got {timeout}"))
+    lookback = values.get("lookback")
+    try:
+        delta = parse_duration(lookback)
+    except (OverflowError, ValueError):  # more days than a timedelta holds; more digits than int() reads
+        delta = timedelta.max
+    if isinstance(lookback, str) and delta is not None and delta > MAX_LOOKBACK:
+        problems.append(
+            ConfigError(source, "lookback", f"{_shown(lookback)} is longer than {MAX_LOOKBACK.days} days (100 years)")
+        )
+    return problems
 
 
 def _config(args: argparse.Namespace) -> SourceConfig:
     values = {
         s.name: getattr(args, s.name) for s in SETTINGS if s.cli and s.name not in OWN_FLAGS and hasattr(args, s.name)
     }
+    problems = _out_of_range(args.source_name, values)
+    if problems:
+        raise ConfigError.several(args.source_name, problems) if len(problems) > 1 else problems[0]
     timeout = values["timeout_minutes"]
     values["timeout_minutes"] = int(timeout) if float(timeout).is_integer() else timeout
     return SourceConfig(
@@ -147,9 +194,21 @@ def _run(args: argparse.Namespace) -> int:
     config = _config(args)
     run_id = args.run_id or f"cli__{datetime.now(UTC):%Y%m%dT%H%M%S}__{uuid.uuid4().hex[:8]}"
     runner = SessionRunner.connect(config)
+    if args.run_id and _published(runner, run_id):
+        # The engine treats it as a retry and does nothing; its summary would be the old run's.
+        print(f"rudder-sessions: run {run_id} was already published; nothing done", file=sys.stderr)
+        return ALREADY_PUBLISHED
     summary = runner.run(run_id, args.mode, args.start, args.end)
     print(format_summary(summary, config))
     return 0
+
+
+def _published(runner: SessionRunner, run_id: str) -> bool:
+    """Whether the run log holds `run_id` as published (no run log yet: no)."""
+    session = runner.session
+    if not session.columns(session.config.target_schema, session.tables(run_key(run_id)).runs_name):
+        return False
+    return runner.run_log.published(run_id)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -173,6 +232,14 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _flag_problem(error: ConfigError, args: argparse.Namespace) -> str:
+    """A config problem as the flag the user typed (the field where no flag sets it)."""
+    problem = error.problem
+    if error.field == "name":
+        problem = f"{args.source_name!r} is not a source name: {problem}"
+    return f"{FLAGS.get(error.field, error.field)}: {problem}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -187,8 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         if args.debug:
             raise
-        flag = FLAGS.get(exc.field, exc.field)
-        print(f"rudder-sessions: error: {flag}: {str(exc).split(': ', 2)[-1]}", file=sys.stderr)
+        print(f"rudder-sessions: error: {'; '.join(_flag_problem(p, args) for p in exc.problems)}", file=sys.stderr)
         return 2
     except RudderSessionsError as exc:
         if args.debug:

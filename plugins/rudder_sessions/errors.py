@@ -43,6 +43,11 @@ class WarehouseBusy(PhaseFailed):
     """The warehouse is held by another process (an embedded DuckDB file): retry later."""
 
 
+class WarehouseUnreachable(WarehouseBusy):
+    """The warehouse refused or did not answer the connection (a server down, restarting, or an
+    unknown database or role, which drivers do not tell apart when connecting): retry later."""
+
+
 class AuditFailed(RudderSessionsError):
     """A data-quality check on the staged tables failed; nothing was published."""
 

@@ -1,7 +1,9 @@
 """The Airflow hook of a source's connection, checked and guarded before any SQL runs.
 
-A missing connection, a BigQuery connection without a location, a DuckDB file in a missing
-directory or held by another process are user-facing one-liners here, not driver tracebacks later.
+A missing connection or one of a type without a SQL hook, a BigQuery connection without a location,
+a DuckDB path that is missing, a directory, not a DuckDB file, held by another process or given too
+little memory, and a warehouse that refuses the connection are user-facing one-liners here, not
+driver tracebacks later.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rudder_sessions.config import SourceConfig
-from rudder_sessions.dialects import Dialect, dialect_for_conn_type, get_dialect
-from rudder_sessions.errors import ConfigError, SourceError, WarehouseBusy
+from rudder_sessions.dialects import CONN_TYPE_DIALECTS, Dialect, dialect_for_conn_type, get_dialect
+from rudder_sessions.driver_errors import first_line
+from rudder_sessions.errors import ConfigError, RudderSessionsError, SourceError, WarehouseBusy, WarehouseUnreachable
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -26,7 +29,7 @@ def get_hook(config: SourceConfig, connect: Callable[[], Any] | None = None) -> 
     `connect` lets an operator pass its own `get_db_hook`; a missing connection becomes a
     ConfigError naming the source either way.
     """
-    from airflow.exceptions import AirflowNotFoundException
+    from airflow.exceptions import AirflowException, AirflowNotFoundException
     from airflow.providers.common.sql.hooks.sql import DbApiHook
     from airflow.providers.common.sql.operators.sql import BaseSQLOperator
 
@@ -34,6 +37,13 @@ def get_hook(config: SourceConfig, connect: Callable[[], Any] | None = None) -> 
         hook = connect() if connect else BaseSQLOperator.get_hook(config.conn_id)
     except AirflowNotFoundException:
         raise ConfigError(config.name, "conn_id", f"Airflow connection {config.conn_id!r} does not exist") from None
+    except (AirflowException, ImportError) as exc:  # no hook for the type (`mysql`), or its provider is broken
+        raise ConfigError(
+            config.name,
+            "conn_id",
+            f"connection {config.conn_id!r}{_of_type(config.conn_id)}, which rudder-sessions cannot use "
+            f"({first_line(exc)}); supported types: {', '.join(sorted(CONN_TYPE_DIALECTS))}",
+        ) from exc
     if not isinstance(hook, DbApiHook):
         conn_type = getattr(getattr(hook, "connection", None), "conn_type", None) or getattr(hook, "conn_type", "")
         if conn_type == "google_cloud_platform":
@@ -49,8 +59,18 @@ def get_hook(config: SourceConfig, connect: Callable[[], Any] | None = None) -> 
     check_bigquery_hook(config, hook)
     hook = with_duckdb_limits(config, hook)
     check_duckdb_file(config, hook)
-    guard_duckdb_lock(config, hook)
+    guard_connection(config, hook)
     return hook
+
+
+def _of_type(conn_id: str) -> str:
+    """The words after the connection's id in the message: ` is of type 'mysql'`."""
+    from airflow.providers.common.compat.sdk import BaseHook
+
+    try:
+        return f" is of type {BaseHook.get_connection(conn_id).conn_type!r}"
+    except Exception:  # only for the message: the error being reported matters
+        return " is of a type"
 
 
 # DuckDB's words when another process holds the file (duckdb.org/docs/stable/connect/concurrency).
@@ -59,28 +79,57 @@ DUCKDB_LOCK = re.compile(
 )
 
 
-def guard_duckdb_lock(config: SourceConfig, hook: DbApiHook) -> None:
-    """A DuckDB file holds one writing process at a time: while another (a running task, a CLI
-    run, a notebook) has it open, every connection fails. Say so in one line; as a PhaseFailed it
-    is a hiccup Airflow retries after its retry delay."""
-    if getattr(hook, "conn_type", None) != "duckdb":
-        return
-    get_conn = hook.get_conn
+def guard_connection(config: SourceConfig, hook: DbApiHook) -> None:
+    """Opening a connection fails for reasons the user can act on: say which in one line.
 
-    def get_conn_or_busy() -> Any:
+    A DuckDB file held by another process (a running task, a CLI run, a notebook: one writing
+    process at a time) is WarehouseBusy, a hiccup Airflow retries after its retry delay; a memory
+    limit too small to open the file names the limit; a file DuckDB cannot open (not a DuckDB
+    database, written by a newer DuckDB) is a SourceError. Any other warehouse refusing or not
+    answering (a server down, an unknown database or role: its driver gives no error code to tell
+    them apart) is WarehouseUnreachable, retried like a busy one.
+    """
+    get_conn = hook.get_conn
+    duckdb = getattr(hook, "conn_type", None) == "duckdb"
+
+    def get_conn_or_explain() -> Any:
         try:
             return get_conn()
+        except RudderSessionsError:
+            raise
         except Exception as exc:
-            busy = DUCKDB_LOCK.search(str(exc))
-            if busy is None:
-                raise
-            raise WarehouseBusy(
-                f"DuckDB file {busy['file']} of source {config.name!r} is in use by another process "
-                f"(PID {busy['pid']}, {busy['holder']}): one process at a time can open it; wait for that "
-                "one to finish, or give each source its own file"
-            ) from None
+            raise (_duckdb_open_error(config, hook, exc) if duckdb else _unreachable(config, hook, exc)) from exc
 
-    hook.get_conn = get_conn_or_busy  # type: ignore[method-assign]
+    hook.get_conn = get_conn_or_explain  # type: ignore[method-assign]
+
+
+def _duckdb_open_error(config: SourceConfig, hook: DbApiHook, exc: Exception) -> RudderSessionsError:
+    busy = DUCKDB_LOCK.search(str(exc))
+    if busy is not None:
+        return WarehouseBusy(
+            f"DuckDB file {busy['file']} of source {config.name!r} is in use by another process "
+            f"(PID {busy['pid']}, {busy['holder']}): one process at a time can open it; wait for that "
+            "one to finish, or give each source its own file"
+        )
+    if type(exc).__name__ == "OutOfMemoryException":
+        problem = f"is too little for DuckDB to open the database ({first_line(exc)})"
+        if config.duckdb_memory_limit is not None:
+            return ConfigError(config.name, "duckdb_memory_limit", f"{config.duckdb_memory_limit!r} {problem}")
+        limit = getattr(hook, "memory_limit", None)
+        return ConfigError(config.name, "conn_id", f"memory_limit {limit!r} of connection {config.conn_id!r} {problem}")
+    return SourceError(f"{_duckdb_database(config, hook)} cannot be opened: {first_line(exc)}")
+
+
+def _unreachable(config: SourceConfig, hook: DbApiHook, exc: Exception) -> WarehouseUnreachable:
+    conn_type = getattr(hook, "conn_type", None) or type(hook).__name__
+    reason = first_line(exc).removeprefix("connection failed: ")  # psycopg 3's words before libpq's
+    return WarehouseUnreachable(f"connection {config.conn_id!r} ({conn_type}): cannot connect: {reason}")
+
+
+def _duckdb_database(config: SourceConfig, hook: DbApiHook) -> str:
+    get_database = getattr(hook, "get_database", None)
+    database = get_database() if get_database else getattr(hook, "database", "?")
+    return f"DuckDB database {database} (connection {config.conn_id!r})"
 
 
 def check_bigquery_hook(config: SourceConfig, hook: DbApiHook) -> None:
@@ -102,16 +151,23 @@ def check_bigquery_hook(config: SourceConfig, hook: DbApiHook) -> None:
 
 
 def check_duckdb_file(config: SourceConfig, hook: DbApiHook) -> None:
-    """A DuckDB file in a missing directory is a configuration mistake, not a warehouse hiccup
-    worth retrying: say so instead of letting the first connection fail with an IOException."""
+    """A DuckDB path that is no file is a configuration mistake, not a warehouse hiccup worth
+    retrying: say so instead of letting the first connection fail with an IOException. A missing
+    file is refused too: DuckDB would create it empty, and the source is read from it."""
     get_database = getattr(hook, "get_database", None)
     if getattr(hook, "conn_type", None) != "duckdb" or get_database is None:
         return
     database = str(get_database())
     if database.startswith((":", "md:")) or "://" in database:
         return
-    if not Path(database).expanduser().parent.is_dir():
-        raise SourceError(f"DuckDB database {database} (connection {config.conn_id!r}): its directory does not exist")
+    path = Path(database).expanduser()
+    where = f"DuckDB database {database} (connection {config.conn_id!r})"
+    if not path.parent.is_dir():
+        raise SourceError(f"{where}: its directory does not exist")
+    if path.is_dir():
+        raise SourceError(f"{where} is a directory, not a file")
+    if not path.exists():
+        raise SourceError(f"{where} does not exist: check the path (DuckDB would create an empty database there)")
 
 
 # DuckDB sizes itself at 80% of the host's memory, per connection: several tasks on one Airflow

@@ -57,6 +57,7 @@ def test_incremental_backfill_and_status(wh, capsys):
 
 
 def test_status_of_an_empty_target(wh, capsys):
+    wh.load_source([ev("e1", "a1", None, 0, base=BASE)])
     code, out, _ = cli(capsys, "status", "--conn-id", "wh", "--target-schema", "nothing_here")
     assert code == 0 and "nothing published in nothing_here yet" in out
 
@@ -93,6 +94,14 @@ def test_bad_start_is_an_argument_error(capsys):
         main([*RUN, "--mode", "backfill", "--start", "yesterday", "--end", "2026-01-01"])
     assert exit_.value.code == 2
     assert "'yesterday' is not an ISO date or timestamp" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("limit", ["-1", "0", "ten"])
+def test_a_status_limit_below_one_is_an_argument_error(capsys, limit):
+    with pytest.raises(SystemExit) as exit_:
+        main(["status", "--conn-id", "wh", "--target-schema", "sessions", "--limit", limit])
+    assert exit_.value.code == 2
+    assert f"argument --limit: {limit!r} is not a whole number of at least 1" in capsys.readouterr().err
 
 
 def test_a_duckdb_file_held_by_another_process_is_one_line(wh, capsys):
@@ -136,3 +145,42 @@ def test_event_tables_and_facts_flags(capsys):
     assert code == 2 and err.startswith("rudder-sessions: error: --event-table: ") and "not a valid identifier" in err
     code, _, err = cli(capsys, "render", "--dialect", "duckdb", "--session-sum-columns", "event")
     assert code == 2 and err.startswith("rudder-sessions: error: --session-sum-columns: ")
+
+
+def test_a_reused_run_id_does_nothing_and_says_so(wh, capsys):
+    """A script re-using a run id after new data arrived must not take the old summary for a new run."""
+    wh.load_source([ev("e1", "a1", None, 0, base=BASE)])
+    assert cli(capsys, *RUN, "--run-id", "R1")[0] == 0
+    wh.load_source([ev("e2", "a1", None, 10, base=BASE)], append=True)
+    code, out, err = cli(capsys, *RUN, "--mode", "incremental", "--run-id", "R1")
+    assert (code, out, err) == (3, "", "rudder-sessions: run R1 was already published; nothing done")
+    with wh.connect(read_only=True) as conn:
+        events = conn.execute("SELECT event_id FROM sessions.dbt_mapped_tracks").fetchall()
+        runs = conn.execute("SELECT run_id, outcome FROM sessions.rudder_sessions_runs").fetchall()
+    assert events == [("e1",)] and runs == [("R1", "published")]
+    code, out, _ = cli(capsys, *RUN, "--mode", "incremental", "--run-id", "R2")
+    assert code == 0 and "run R2: incremental" in out and "events changed    1" in out
+
+
+def test_run_log_and_state_times_are_utc_in_a_non_utc_duckdb_session(warehouse, monkeypatch, capsys):
+    """A DuckDB connection whose TimeZone is New York (UTC-5 in winter): the run log, the state and
+    `status` still give UTC."""
+    from datetime import UTC, timedelta
+
+    connection = {
+        "conn_type": "duckdb",
+        "host": str(warehouse.path),
+        "extra": {"settings": {"TimeZone": "America/New_York"}},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_WH", json.dumps(connection))
+    warehouse.load_source([ev("e1", "a1", None, 0, base=BASE)])
+    before = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=1)
+    assert cli(capsys, *RUN, "--run-id", "R1")[0] == 0
+    code, out, _ = cli(capsys, "status", "--conn-id", "wh", "--target-schema", "sessions", "--source-name", "test")
+    after = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=1)
+    with warehouse.connect(read_only=True) as conn:
+        started, finished = conn.execute("SELECT started_at, finished_at FROM sessions.rudder_sessions_runs").fetchone()
+        (updated,) = conn.execute("SELECT updated_at FROM sessions.rudder_sessions_state").fetchone()
+    for value in (started, finished, updated):
+        assert before <= value <= after, f"{value} is not between {before} and {after} (UTC)"
+    assert code == 0 and f"at {updated})" in out and out.splitlines()[1].startswith(f"  {finished}  ")

@@ -152,10 +152,10 @@ def test_duckdb_limits_reach_the_engine(conn_env, capsys):
         duckdb_memory_limit="1GB",
         duckdb_threads=1,
     )
+    conn_env.load_source([ROW])
     hook = get_hook(config)
     limit, threads = hook.get_first("SELECT current_setting('memory_limit'), current_setting('threads')")
     assert (limit, int(threads)) == ("953.6 MiB", 1)
-    conn_env.load_source([ROW])
     code, _, err = run_cli(capsys, "--source-schema", "rudderstack", "--duckdb-threads", "1")
     assert code == 0, err
 
@@ -172,6 +172,7 @@ def test_duckdb_gets_a_memory_budget_unless_one_is_set(warehouse, monkeypatch):
         hook = get_hook(SourceConfig(name="shop", conn_id="wh", source_schema="s", target_schema="t"))
         return hook.get_first("SELECT current_setting('memory_limit'), current_setting('threads')")
 
+    warehouse.connect().close()  # an empty database file
     physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     expected_mib = min(3 * 1024, physical // 2 // 1024**2)
     assert default_duckdb_memory_limit() == f"{expected_mib}MiB"
@@ -204,3 +205,114 @@ def test_duckdb_file_in_a_missing_directory(tmp_path, monkeypatch, capsys):
     assert code == 1
     assert err == (f"rudder-sessions: error: DuckDB database {missing} (connection 'wh'): its directory does not exist")
     assert not missing.parent.exists()
+
+
+# -- issue 19: what the warehouse or a number says about a mistake, in one line --------------------
+
+
+def test_duckdb_path_that_is_a_directory(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AIRFLOW_CONN_WH", json.dumps({"conn_type": "duckdb", "host": str(tmp_path)}))
+    code, _, err = run_cli(capsys, "--source-schema", "rudderstack")
+    assert code == 1
+    assert err == f"rudder-sessions: error: DuckDB database {tmp_path} (connection 'wh') is a directory, not a file"
+
+
+def test_duckdb_path_that_is_not_a_duckdb_file(tmp_path, monkeypatch, capsys):
+    text = tmp_path / "notes.duckdb"
+    text.write_text("not a database\n" * 1000)
+    monkeypatch.setenv("AIRFLOW_CONN_WH", json.dumps({"conn_type": "duckdb", "host": str(text)}))
+    code, _, err = run_cli(capsys, "--source-schema", "rudderstack")
+    assert code == 1
+    assert err == (
+        f"rudder-sessions: error: DuckDB database {text} (connection 'wh') cannot be opened: "
+        f'IO Error: The file "{text}" exists, but it is not a valid DuckDB database file!'
+    )
+    assert text.read_text() == "not a database\n" * 1000
+
+
+@pytest.mark.parametrize("command", ["run", "status"])
+def test_a_missing_duckdb_file_is_refused_not_created_empty(tmp_path, monkeypatch, capsys, command):
+    """The source is read from the file: a path with a typo used to create an empty database."""
+    missing = tmp_path / "warehous.duckdb"
+    monkeypatch.setenv("AIRFLOW_CONN_WH", json.dumps({"conn_type": "duckdb", "host": str(missing)}))
+    code = main([command, "--conn-id", "wh", "--source-schema", "rudderstack", "--target-schema", "sessions"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    assert err == (
+        f"rudder-sessions: error: DuckDB database {missing} (connection 'wh') does not exist: "
+        "check the path (DuckDB would create an empty database there)"
+    )
+    assert not missing.exists()
+
+
+def test_a_connection_of_an_unsupported_type(monkeypatch, capsys):
+    monkeypatch.setenv("AIRFLOW_CONN_WH", json.dumps({"conn_type": "mysql", "host": "127.0.0.1"}))
+    code, _, err = run_cli(capsys, "--source-schema", "rudderstack")
+    assert code == 2
+    assert err == (
+        "rudder-sessions: error: --conn-id: connection 'wh' is of type 'mysql', which rudder-sessions cannot "
+        'use (Unknown hook type "mysql"); supported types: duckdb, gcpbigquery, postgres, redshift, snowflake'
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--timeout-minutes", "inf"), "--timeout-minutes: must be a finite number, got inf"),
+        (("--timeout-minutes", "1e400"), "--timeout-minutes: must be a finite number, got inf"),
+        (("--lookback", "99999999999 days"), "--lookback: '99999999999 days' is longer than 36500 days (100 years)"),
+        (("--lookback", "9" * 5000 + " minutes"), "--lookback: '99999999999999999999…' is longer than 36500 days"),
+        (("--lookback", "36501 days"), "--lookback: '36501 days' is longer than 36500 days (100 years)"),
+    ],
+)
+def test_numbers_out_of_range_are_one_line(conn_env, capsys, args, message):
+    conn_env.load_source([ROW])
+    code, _, err = run_cli(capsys, "--source-schema", "rudderstack", *args)
+    assert code == 2
+    assert err.startswith(f"rudder-sessions: error: {message}") and "\n" not in err
+
+
+def test_an_incremental_lookback_reaching_before_the_calendar(conn_env, capsys):
+    """The window start is the watermark minus the lookback: 999999 days is before year 1."""
+    conn_env.load_source([ROW])
+    assert run_cli(capsys, "--source-schema", "rudderstack")[0] == 0
+    incremental = ("--source-schema", "rudderstack", "--mode", "incremental", "--lookback")
+    code, _, err = run_cli(capsys, *incremental, "999999 days")
+    assert code == 2
+    assert err == "rudder-sessions: error: --lookback: '999999 days' is longer than 36500 days (100 years)"
+    assert run_cli(capsys, *incremental, "36500 days")[0] == 0
+
+
+def test_a_memory_limit_too_small_to_open_the_database(conn_env, capsys):
+    conn_env.load_source([ROW])
+    code, _, err = run_cli(capsys, "--source-schema", "rudderstack", "--duckdb-memory-limit", "1KB")
+    assert code == 2
+    assert err.startswith(
+        "rudder-sessions: error: --duckdb-memory-limit: '1KB' is too little for DuckDB to open the database "
+        "(Out of Memory Error: "
+    )
+    assert "\n" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--source-name", "Shop"),
+            "--source-name: 'Shop' is not a source name: use lower-case letters, digits and _, starting with a letter",
+        ),
+        (
+            ("--duckdb-threads", "0", "--flow-length", "0"),
+            "--flow-length: must be between 1 and 50, got 0; --duckdb-threads: must be between 1 and 1024, got 0",
+        ),
+        (
+            ("--duckdb-memory-limit", "lots", "--lookback", "soon"),
+            "--lookback: 'soon' is not a duration like '3 hours', '90 minutes' or '1 day'; "
+            "--duckdb-memory-limit: 'lots' is not a size like '3GB'",
+        ),
+    ],
+)
+def test_every_problem_names_its_flag(conn_env, capsys, args, message):
+    code, _, err = run_cli(capsys, "--source-schema", "rudderstack", *args)
+    assert code == 2
+    assert err == f"rudder-sessions: error: {message}"
