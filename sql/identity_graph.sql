@@ -190,7 +190,7 @@ FROM jumped
 JOIN {{ t.stage('graph_labels') }} AS current_label ON current_label.node = jumped.node
 WHERE jumped.label < current_label.label;
 
--- (the step's columns are named unlike the labels', so that no name needs the updated table's)
+-- (the step’s columns are named unlike the labels’, so that no name needs the updated table’s)
 UPDATE {{ t.stage('graph_labels') }} SET label = step_label
 FROM {{ t.stage('graph_step') }}
 WHERE node = step_node;

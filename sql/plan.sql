@@ -169,8 +169,8 @@ FROM {{ t.event_source(link) }}
 
 {{ d.drop_table(t.stage('run')) }};
 
--- The counts of the run, and each table's watermark after it: the greatest value read that is not
--- later than the run's start. A row stamped in the future (a clock error) is processed and counted
+-- The counts of the run, and each table’s watermark after it: the greatest value read that is not
+-- later than the run’s start. A row stamped in the future (a clock error) is processed and counted
 -- as future_watermark, and read again by later runs until its time has passed: it never holds
 -- back the rows that arrive after it.
 {%- set now = d.current_timestamp() %}
@@ -205,7 +205,7 @@ SELECT
     ) AS link_watermark_{{ loop.index }},
 {%- endfor %}
 {%- if cfg.identity == 'graph' %}
-    -- the identity graph's counts: junk ids read as NULL here; its step sets the others
+    -- the identity graph’s counts: junk ids read as NULL here; its step sets the others
     CAST(COALESCE(SUM(junk_ids), 0) + (SELECT COALESCE(SUM(junk_ids), 0) FROM {{ t.stage('links') }} WHERE in_window) AS {{ d.bigint_type }})
         AS identity_excluded,
     CAST(0 AS {{ d.bigint_type }}) AS identity_iterations,

@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from rudder_sessions.driver_errors import affected_rows, rows_text
@@ -283,6 +284,27 @@ class DuckDBDialect(Dialect):
     # DuckDB's DDL is transactional (duckdb.org/docs/stable/sql/statements/transactions) and its
     # views bind by name: moving the staged tables into place is atomic and copies no rows.
     publish_by_rename = True
+    # The database file's catalog (its name up to the first dot), set from the connection: a
+    # schema named like the file ("model" in model.duckdb) is otherwise an ambiguous reference
+    # (duckdb.org/docs/stable/sql/statements/attach#name-qualification), so every table path
+    # names its catalog when one is known.
+    catalog: str | None = None
+
+    def configure(self, hook: object) -> None:
+        database = getattr(hook, "get_database", None)
+        if callable(database):
+            path = str(database())
+            self.catalog = "memory" if path in ("", ":memory:") else Path(path).name.split(".")[0]
+
+    def _catalog(self) -> str:
+        # A file name need not be an identifier ("my-file.duckdb"): quoted as it is, quotes doubled.
+        return '"' + self.catalog.replace('"', '""') + '".' if self.catalog else ""
+
+    def table(self, schema: str, name: str) -> str:
+        return f"{self._catalog()}{super().table(schema, name)}"
+
+    def create_schema(self, schema: str) -> str:
+        return f"CREATE SCHEMA IF NOT EXISTS {self._catalog()}{self.quote(schema)}"
 
     def current_timestamp(self) -> str:
         return "timezone('UTC', current_timestamp)"

@@ -59,6 +59,8 @@ class SessionRunner:
     def __init__(self, config: SourceConfig, hook: DbApiHook, dialect: Dialect | None = None) -> None:
         self.config = config
         self.hook = hook
+        if dialect is not None:
+            dialect.configure(hook)  # what its SQL takes from the connection, as resolve_dialect does
         self.dialect = dialect or resolve_dialect(config, hook)
         self.session = SqlSession(config, hook, self.dialect)
         self.run_log = RunLog(self.session)

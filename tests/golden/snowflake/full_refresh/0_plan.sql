@@ -90,8 +90,8 @@ FROM ranked;
 
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_RUN";
 
--- The counts of the run, and each table's watermark after it: the greatest value read that is not
--- later than the run's start. A row stamped in the future (a clock error) is processed and counted
+-- The counts of the run, and each table’s watermark after it: the greatest value read that is not
+-- later than the run’s start. A row stamped in the future (a clock error) is processed and counted
 -- as future_watermark, and read again by later runs until its time has passed: it never holds
 -- back the rows that arrive after it.
 

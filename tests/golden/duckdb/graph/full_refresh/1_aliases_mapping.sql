@@ -110,7 +110,7 @@ FROM jumped
 JOIN "sessions"."__rs_a330a0bc481b_graph_labels" AS current_label ON current_label.node = jumped.node
 WHERE jumped.label < current_label.label;
 
--- (the step's columns are named unlike the labels', so that no name needs the updated table's)
+-- (the step’s columns are named unlike the labels’, so that no name needs the updated table’s)
 UPDATE "sessions"."__rs_a330a0bc481b_graph_labels" SET label = step_label
 FROM "sessions"."__rs_a330a0bc481b_graph_step"
 WHERE node = step_node;

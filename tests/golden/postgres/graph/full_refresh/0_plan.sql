@@ -132,8 +132,8 @@ FROM "rudderstack"."aliases";
 
 DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_run";
 
--- The counts of the run, and each table's watermark after it: the greatest value read that is not
--- later than the run's start. A row stamped in the future (a clock error) is processed and counted
+-- The counts of the run, and each table’s watermark after it: the greatest value read that is not
+-- later than the run’s start. A row stamped in the future (a clock error) is processed and counted
 -- as future_watermark, and read again by later runs until its time has passed: it never holds
 -- back the rows that arrive after it.
 
@@ -170,7 +170,7 @@ SELECT
         SELECT MAX(watermark_value) FROM "sessions"."__rs_a330a0bc481b_links"
         WHERE link_kind = 'aliases' AND watermark_value <= (CURRENT_TIMESTAMP AT TIME ZONE 'UTC')
     ) AS link_watermark_2,
-    -- the identity graph's counts: junk ids read as NULL here; its step sets the others
+    -- the identity graph’s counts: junk ids read as NULL here; its step sets the others
     CAST(COALESCE(SUM(junk_ids), 0) + (SELECT COALESCE(SUM(junk_ids), 0) FROM "sessions"."__rs_a330a0bc481b_links" WHERE in_window) AS BIGINT)
         AS identity_excluded,
     CAST(0 AS BIGINT) AS identity_iterations,

@@ -132,8 +132,8 @@ FROM "RUDDERSTACK"."ALIASES";
 
 DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_RUN";
 
--- The counts of the run, and each table's watermark after it: the greatest value read that is not
--- later than the run's start. A row stamped in the future (a clock error) is processed and counted
+-- The counts of the run, and each table’s watermark after it: the greatest value read that is not
+-- later than the run’s start. A row stamped in the future (a clock error) is processed and counted
 -- as future_watermark, and read again by later runs until its time has passed: it never holds
 -- back the rows that arrive after it.
 
@@ -170,7 +170,7 @@ SELECT
         SELECT MAX(watermark_value) FROM "SESSIONS"."__RS_A330A0BC481B_LINKS"
         WHERE link_kind = 'aliases' AND watermark_value <= SYSDATE()
     ) AS link_watermark_2,
-    -- the identity graph's counts: junk ids read as NULL here; its step sets the others
+    -- the identity graph’s counts: junk ids read as NULL here; its step sets the others
     CAST(COALESCE(SUM(junk_ids), 0) + (SELECT COALESCE(SUM(junk_ids), 0) FROM "SESSIONS"."__RS_A330A0BC481B_LINKS" WHERE in_window) AS BIGINT)
         AS identity_excluded,
     CAST(0 AS BIGINT) AS identity_iterations,

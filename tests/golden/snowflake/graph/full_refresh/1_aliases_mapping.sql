@@ -109,7 +109,7 @@ FROM jumped
 JOIN "SESSIONS"."__RS_A330A0BC481B_GRAPH_LABELS" AS current_label ON current_label.node = jumped.node
 WHERE jumped.label < current_label.label;
 
--- (the step's columns are named unlike the labels', so that no name needs the updated table's)
+-- (the step’s columns are named unlike the labels’, so that no name needs the updated table’s)
 UPDATE "SESSIONS"."__RS_A330A0BC481B_GRAPH_LABELS" SET label = step_label
 FROM "SESSIONS"."__RS_A330A0BC481B_GRAPH_STEP"
 WHERE node = step_node;
