@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import sys
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rudder_sessions.config import SourceConfig
@@ -22,7 +21,7 @@ from rudder_sessions.errors import ConfigError, RudderSessionsError
 from rudder_sessions.model import MODES, PHASES, run_key
 from rudder_sessions.plan import BACKFILL, FULL_REFRESH, INCREMENTAL, RunPlan, check_request
 from rudder_sessions.rendering import render_phase
-from rudder_sessions.settings import BY_NAME, SETTINGS, parse_duration
+from rudder_sessions.settings import BY_NAME, SETTINGS
 from rudder_sessions.timestamps import parse_timestamp
 
 if TYPE_CHECKING:
@@ -33,8 +32,6 @@ FLAGS = {s.name: s.flag for s in SETTINGS if s.cli} | {"name": "--source-name", 
 # Flags whose shape differs by command (required, choices): added by build_parser.
 OWN_FLAGS = ("conn_id", "dialect")
 CONVERT = {"number": float, "integer": int}
-# A longer lookback is a typo; one of ~2000 years or more overflows the window start (before year 1).
-MAX_LOOKBACK = timedelta(days=36500)
 # Exit codes besides 0: 1 the run failed (or the warehouse said no), 2 a mistake in the flags, and
 # 3 nothing done because the run id was published before (a script re-using it must notice).
 ALREADY_PUBLISHED = 3
@@ -126,36 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _shown(value: str) -> str:
-    return repr(value) if len(value) <= 40 else repr(value[:20] + "…")
-
-
-def _out_of_range(source: str, values: dict[str, object]) -> list[ConfigError]:
-    """Numbers a flag accepts that no run can use (an infinite timeout, a lookback of millions of
-    days), refused with the flag's name before they overflow in a date computation."""
-    problems = []
-    timeout = values.get("timeout_minutes")
-    if isinstance(timeout, float) and math.isinf(timeout):
-        problems.append(ConfigError(source, "timeout_minutes", f"must be a finite number, got {timeout}"))
-    lookback = values.get("lookback")
-    try:
-        delta = parse_duration(lookback)
-    except (OverflowError, ValueError):  # more days than a timedelta holds; more digits than int() reads
-        delta = timedelta.max
-    if isinstance(lookback, str) and delta is not None and delta > MAX_LOOKBACK:
-        problems.append(
-            ConfigError(source, "lookback", f"{_shown(lookback)} is longer than {MAX_LOOKBACK.days} days (100 years)")
-        )
-    return problems
-
-
 def _config(args: argparse.Namespace) -> SourceConfig:
     values = {
         s.name: getattr(args, s.name) for s in SETTINGS if s.cli and s.name not in OWN_FLAGS and hasattr(args, s.name)
     }
-    problems = _out_of_range(args.source_name, values)
-    if problems:
-        raise ConfigError.several(args.source_name, problems) if len(problems) > 1 else problems[0]
     timeout = values["timeout_minutes"]
     values["timeout_minutes"] = int(timeout) if float(timeout).is_integer() else timeout
     return SourceConfig(

@@ -7,6 +7,7 @@ this table.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,8 +38,17 @@ def parse_duration(value: Any) -> timedelta | None:
     match = DURATION.match(value) if isinstance(value, str) else None
     if not match:
         return None
-    amount, unit = int(match.group(1)), match.group(2).rstrip("s")
-    return timedelta(**{f"{unit}s": amount})
+    digits, unit = match.group(1), match.group(2).rstrip("s")
+    if len(digits) > 12:  # more minutes than a timedelta holds (and than int() may read): no limit
+        return timedelta.max
+    try:
+        return timedelta(**{f"{unit}s": int(digits)})
+    except OverflowError:  # beyond timedelta's 999,999,999 days: longer than any limit
+        return timedelta.max
+
+
+# The longest lookback a run can take: more reaches back before any warehouse's calendar.
+MAX_DURATION = timedelta(days=36500)
 
 
 def _is_int(value: Any) -> bool:
@@ -59,6 +69,8 @@ def _kind_problem(setting: Setting, value: Any) -> str | None:
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"{value!r} is not a number"
+        if not math.isfinite(value):
+            return f"must be a finite number, got {value!r}"
         if not value > 0:
             return f"must be > 0, got {value!r}"
         if value * 60_000_000 != int(value * 60_000_000):
@@ -71,8 +83,11 @@ def _kind_problem(setting: Setting, value: Any) -> str | None:
         low, high = setting.bounds
         return None if low <= value <= high else f"must be between {low} and {high}, got {value}"
     if kind == "duration":
-        ok = parse_duration(value) is not None
-        return None if ok else f"{value!r} is not a duration like '3 hours', '90 minutes' or '1 day'"
+        duration = parse_duration(value)
+        if duration is not None and duration > MAX_DURATION:
+            shown = repr(value) if len(value) <= 40 else repr(value[:20] + "…")
+            return f"{shown} is longer than {MAX_DURATION.days} days (100 years)"
+        return None if duration is not None else f"{value!r} is not a duration like '3 hours', '90 minutes' or '1 day'"
     if kind == "size":
         return None if isinstance(value, str) and SIZE.match(value) else f"{value!r} is not a size like '3GB'"
     if kind == "cron":  # the expression itself is checked by Airflow's timetable (dag_factory)

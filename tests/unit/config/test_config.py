@@ -242,3 +242,19 @@ def test_two_sources_on_the_same_target_tables_are_refused(tmp_path):
         "source 'web': target_schema: source 'app' publishes into the same tables (SESSIONS.dbt_* on "
         "connection 'wh'): give one of them another target_schema or table_prefix"
     )
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "message"),
+    [
+        ({"timeout_minutes": float("inf")}, "timeout_minutes", "must be a finite number, got inf"),
+        ({"timeout_minutes": float("nan")}, "timeout_minutes", "must be a finite number, got nan"),
+        ({"lookback": "999999 days"}, "lookback", "'999999 days' is longer than 36500 days (100 years)"),
+        ({"lookback": "99999999999 days"}, "lookback", "'99999999999 days' is longer than 36500 days (100 years)"),
+    ],
+)
+def test_numbers_no_run_can_use_are_refused_in_a_config_file(override, field, message):
+    """(A config file reaches the same checks as the CLI's flags: no overflow later, in a date sum.)"""
+    with pytest.raises(ConfigError) as err:
+        SourceConfig.from_mapping("shop", {**GOOD, **override})
+    assert str(err.value) == f"source 'shop': {field}: {message}"
