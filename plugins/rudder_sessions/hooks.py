@@ -201,7 +201,8 @@ def default_duckdb_memory_limit() -> str:
 
 def with_duckdb_limits(config: SourceConfig, hook: DbApiHook) -> DbApiHook:
     """The source's DuckDB memory limit and threads, on top of the connection's own settings; a
-    DuckDB connection without any memory limit gets the default budget."""
+    DuckDB connection without any memory limit gets the default budget, and one with a default
+    collation gets exact comparisons back."""
     from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
 
     limits = {"memory_limit": config.duckdb_memory_limit, "threads": config.duckdb_threads}
@@ -213,6 +214,11 @@ def with_duckdb_limits(config: SourceConfig, hook: DbApiHook) -> DbApiHook:
         return hook
     if "memory_limit" not in limits and hook.memory_limit is None:
         limits["memory_limit"] = default_duckdb_memory_limit()
+    settings = dict(hook.settings or {})
+    if settings.get("default_collation"):
+        # Ids compare exactly whatever the connection's collation (SPEC "Source"): under `nocase`
+        # or `noaccent` 'ev-a' and 'ev-A' would be one event, 'User-1' and 'user-1' one visitor.
+        limits["settings"] = {**settings, "default_collation": ""}
     if not limits:
         return hook
     # A hook of the same class with every setting of the given one made explicit, and the limits on top.
