@@ -64,6 +64,8 @@ class RunPlan:
     aware_columns: tuple[str, ...] = ()
     # Columns the session facts read that an event table lacks ("table.column"): NULL for its rows.
     absent_columns: tuple[str, ...] = ()
+    # Ids and event names of an integer or UUID type ("table.column"): the plan reads them as text.
+    text_columns: tuple[str, ...] = ()
     # Each event table's stored watermark (incremental and backfill runs): (table, watermark).
     watermarks: tuple[tuple[str, datetime | None], ...] = ()
     # Each event table's incremental window start (None: read all of it): (table, start).
@@ -109,7 +111,7 @@ class RunPlan:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunPlan:
         values = dict(data)
-        for name in ("aware_columns", "absent_columns", "retired_columns"):
+        for name in ("aware_columns", "absent_columns", "text_columns", "retired_columns"):
             values[name] = tuple(values.get(name) or ())
         for name in ("watermarks", "windows"):
             values[name] = tuple(
@@ -135,4 +137,6 @@ class RunPlan:
             text += f", visitors with events in [{self.window_start}, {self.window_end})"
         if self.absent_columns:
             text += f"; NULL for columns the event tables lack: {', '.join(self.absent_columns)}"
+        if self.text_columns:
+            text += f"; integer or UUID columns read as text: {', '.join(self.text_columns)}"
         return text

@@ -33,9 +33,21 @@ log = logging.getLogger(__name__)
 NUMERIC_TYPE = re.compile(r"int|numeric|decimal|number|float|double|real", re.IGNORECASE)
 
 
+# How the model can read a source column, by its information_schema type name on the supported
+# warehouses. Ids and event names are text; integers (Snowflake reports every one as NUMBER) and
+# UUIDs have one exact text each, so they are read as text. Timestamps are any timestamp type, a
+# DATETIME or a DATE (midnight), all compared with the run's timestamps as they are, except on
+# BigQuery, which compares a TIMESTAMP with nothing else.
+TEXT_TYPE = re.compile(r"char|text|string", re.IGNORECASE)
+AS_TEXT_TYPE = re.compile(r"\A(u?(tiny|small|big|huge)?int(eger)?|int(2|4|8|64)|number|uuid)\Z", re.IGNORECASE)
+TIMESTAMP_TYPE = re.compile(r"\A(timestamp\w*( with(out)? time zone)?|datetime|date)\Z", re.IGNORECASE)
+ONLY_TIMESTAMP = {"bigquery": re.compile(r"\Atimestamp\Z", re.IGNORECASE)}
+
+
 class SourceColumns(NamedTuple):
     aware: tuple[str, ...]  # "table.column" timestamps with a time zone
     absent: tuple[str, ...]  # "table.column" carried columns the table lacks
+    as_text: tuple[str, ...] = ()  # "table.column" ids or event names of an integer or UUID type
 
 
 # A staging table of a run still marked running is left alone this long: the run may be alive.
@@ -53,6 +65,8 @@ class Planner:
         cfg, d = self.session.config, self.session.dialect
         aware, absent = [], []
         present: set[str] = set()
+        wrong: list[str] = []
+        as_text: list[str] = []
         for et in cfg.event_streams:
             types = self.session.column_types(cfg.source_schema, et.table)
             where = f"source table {cfg.source_schema}.{et.table} (connection {cfg.conn_id!r})"
@@ -64,6 +78,8 @@ class Planner:
             if missing:
                 raise SourceError(f"{where} has no column(s): {', '.join(missing)}")
             timestamps = dict.fromkeys(("timestamp", "received_at", cfg.watermark_column))
+            texts = ("id", "anonymous_id", "user_id", *own)
+            wrong += self._check_types(where, et.table, types, texts, tuple(timestamps), as_text)
             aware += [f"{et.table}.{c}" for c in timestamps if d.is_time_zone_aware(types[c.lower()])]
             for column, kind in cfg.carried_columns:
                 if column.lower() not in types:
@@ -75,7 +91,9 @@ class Planner:
                         f"{where}: session_sum_columns sums {column}, which is {types[column.lower()]}, not a number"
                     )
         for kind, link in cfg.link_streams:
-            aware += self._check_link_table(kind, link.table)
+            aware += self._check_link_table(kind, link.table, wrong, as_text)
+        if wrong:
+            raise SourceError("; ".join(wrong))
         nowhere = [column for column, _ in cfg.carried_columns if column not in present]
         if nowhere:
             tables = ", ".join(et.table for et in cfg.event_streams)
@@ -87,7 +105,41 @@ class Planner:
             log.warning(
                 "event tables without a column the session facts read (NULL for their rows): %s", ", ".join(absent)
             )
-        return SourceColumns(tuple(aware), tuple(absent))
+        return SourceColumns(tuple(aware), tuple(absent), tuple(as_text))
+
+    def _check_types(
+        self,
+        where: str,
+        table: str,
+        types: dict[str, str],
+        texts: tuple[str, ...],
+        timestamps: tuple[str, ...],
+        as_text: list[str],
+    ) -> list[str]:
+        """A table's ids and event name must be text and its times timestamps, or a step fails far
+        from the cause (or only an incremental run's publish does). Returns its problem, naming
+        each column, its type and the expected one (none: []); adds the columns read as text
+        ("table.column") to `as_text`."""
+        cfg, d = self.session.config, self.session.dialect
+        timestamp_type = ONLY_TIMESTAMP.get(d.name, TIMESTAMP_TYPE)
+        problems, cast = [], []
+        for column in dict.fromkeys(texts):
+            found = types[column.lower()]
+            if AS_TEXT_TYPE.match(found):
+                as_text.append(f"{table}.{column}")
+                cast.append(f"{column} ({found})")
+            elif not TEXT_TYPE.search(found):
+                problems.append(
+                    f"{column} is {found}, expected {d.text_type} (integer and UUID types are read as text)"
+                )
+        for column in timestamps:
+            found = types[column.lower()]
+            if not timestamp_type.match(found):
+                name = f"{column} (the watermark column)" if column == cfg.watermark_column != "received_at" else column
+                problems.append(f"{name} is {found}, expected {d.timestamp_type}")
+        if cast and not problems:
+            log.warning("%s: %s read as text, expected %s (an exact cast)", where, ", ".join(cast), d.text_type)
+        return [f"{where} has columns of the wrong type: {'; '.join(problems)}"] if problems else []
 
     def refuse_other_owner(self, tables: Tables) -> None:
         """The published tables belong to one source: a run of another source on the same target
@@ -101,9 +153,10 @@ class Planner:
                 f"(or, if it is {others[0]!r} renamed, keep that name)"
             )
 
-    def _check_link_table(self, kind: str, table: str) -> list[str]:
-        """A link table of the identity graph has its ids, timestamp and watermark column; return
-        its time-zone-aware timestamp columns ("table.column")."""
+    def _check_link_table(self, kind: str, table: str, wrong: list[str], as_text: list[str]) -> list[str]:
+        """A link table of the identity graph has its ids, timestamp and watermark column, of the
+        types the model reads (problems added to `wrong`); return its time-zone-aware timestamp
+        columns ("table.column")."""
         cfg, d = self.session.config, self.session.dialect
         types = self.session.column_types(cfg.source_schema, table)
         setting = f"{kind}_table"
@@ -116,6 +169,7 @@ class Planner:
         if missing:
             raise SourceError(f"{where} has no column(s): {', '.join(missing)}")
         timestamps = dict.fromkeys(("timestamp", cfg.watermark_column))
+        wrong += self._check_types(where, table, types, ("id", *ids), tuple(timestamps), as_text)
         return [f"{table}.{c}" for c in timestamps if d.is_time_zone_aware(types[c.lower()])]
 
     def plan(
@@ -180,6 +234,7 @@ class Planner:
             reason=reason,
             aware_columns=source_columns.aware,
             absent_columns=source_columns.absent,
+            text_columns=source_columns.as_text,
             watermarks=watermarks,
             windows=windows,
             retired_columns=retired,
