@@ -13,8 +13,15 @@
 {%- macro src(et, column) -%}
 {%- if et.table ~ '.' ~ column in plan.aware_columns -%}{{ d.to_utc(d.quote(column)) }}{%- else -%}{{ d.quote(column) }}{%- endif -%}
 {%- endmacro %}
+{#- An id or event name column as text: one of an integer or UUID type (plan.text_columns) cast. -#}
+{%- macro text(et, column, plain=none) -%}
+{%- if et.table ~ '.' ~ column in plan.text_columns -%}{{ d.to_text(d.quote(column)) }}{%- else -%}{{ plain if plain is not none else column }}{%- endif -%}
+{%- endmacro %}
 {%- if plan.aware_columns %}
 -- Time-zone-aware source columns ({{ plan.aware_columns | join(', ') }}) are read as UTC timestamps.
+{%- endif %}
+{%- if plan.text_columns %}
+-- Integer and UUID ids and event names ({{ plan.text_columns | join(', ') }}) are read as text.
 {%- endif %}
 {%- if plan.absent_columns %}
 -- Event tables without a column the session facts read give NULL for it: {{ plan.absent_columns | join(', ') }}.
@@ -24,7 +31,7 @@
 {%- if plan.backfill %}
 {%- set window_ids %}
 {%- for et in cfg.event_streams %}
-        SELECT id FROM {{ t.event_source(et) }}
+        SELECT {{ text(et, 'id') }} FROM {{ t.event_source(et) }}
         WHERE {{ src(et, 'timestamp') }} >= {{ d.timestamp_literal(plan.window_start) }}
           AND {{ src(et, 'timestamp') }} < {{ d.timestamp_literal(plan.window_end) }}
         {{ d.union }}
@@ -44,7 +51,7 @@
 DECLARE source_span_{{ loop.index }} DEFAULT (
     SELECT AS STRUCT MIN({{ wm }}) AS lo, MAX({{ wm }}) AS hi
     FROM {{ t.event_source(et) }}
-    WHERE id IN ({{ window_ids }}
+    WHERE {{ text(et, 'id') }} IN ({{ window_ids }}
     )
 );
 {%- endfor %}
@@ -62,16 +69,16 @@ WITH cleaned AS (
     UNION ALL
 {%- endif %}
     SELECT
-        {{ d.exact_text('id') }} AS id,
-        {{ d.exact_text(clean_id('anonymous_id')) }} AS anonymous_id,
-        {{ d.exact_text(clean_id('user_id')) }} AS user_id,
-        {{ d.literal(et.event_name) if et.event_name is not none else d.quote(et.event_column) }} AS event,
+        {{ d.exact_text(text(et, 'id')) }} AS id,
+        {{ d.exact_text(clean_id(text(et, 'anonymous_id'))) }} AS anonymous_id,
+        {{ d.exact_text(clean_id(text(et, 'user_id'))) }} AS user_id,
+        {{ d.literal(et.event_name) if et.event_name is not none else text(et, et.event_column, d.quote(et.event_column)) }} AS event,
         {{ src(et, 'timestamp') }} AS {{ ts }},
         {{ src(et, 'received_at') }} AS received_at,
         {{ src(et, cfg.watermark_column) }} AS watermark_value,
         {{ d.literal(et.table) }} AS event_table
 {%- if cfg.identity == 'graph' %},
-        {{ junk_count(['anonymous_id', 'user_id']) }} AS junk_ids
+        {{ junk_count([text(et, 'anonymous_id'), text(et, 'user_id')]) }} AS junk_ids
 {%- endif %}
 {%- for name, kind in cfg.carried_columns %},
         {% if et.table ~ '.' ~ name in plan.absent_columns -%}
@@ -88,7 +95,7 @@ WITH cleaned AS (
        OR {{ d.quote(cfg.watermark_column) }} IS NULL
 {%- elif plan.backfill %}
     -- every copy of every id with a copy, or a published event, in the window
-    WHERE id IN ({{ window_ids }}
+    WHERE {{ text(et, 'id') }} IN ({{ window_ids }}
     )
 {%- if d.script_bounds %}
       AND ({{ wm }} BETWEEN source_span_{{ loop.index }}.lo AND source_span_{{ loop.index }}.hi OR {{ wm }} IS NULL)
@@ -152,9 +159,9 @@ WHERE FALSE
 UNION ALL
 SELECT
     {{ d.literal(kind) }},
-    {{ d.exact_text('id') }},
-    {{ d.exact_text(clean_id(from_id)) }},
-    {{ d.exact_text(clean_id('user_id')) }},
+    {{ d.exact_text(text(link, 'id')) }},
+    {{ d.exact_text(clean_id(text(link, from_id))) }},
+    {{ d.exact_text(clean_id(text(link, 'user_id'))) }},
     {{ src(link, 'timestamp') }},
     {{ src(link, cfg.watermark_column) }},
 {%- if plan.incremental and window_start is not none %}
@@ -162,7 +169,7 @@ SELECT
 {%- else %}
     {{ 'FALSE' if plan.backfill else 'TRUE' }},
 {%- endif %}
-    {{ junk_count([from_id, 'user_id']) }}
+    {{ junk_count([text(link, from_id), text(link, 'user_id')]) }}
 FROM {{ t.event_source(link) }}
 {%- endfor %};
 {%- endif %}

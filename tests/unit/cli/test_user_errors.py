@@ -75,17 +75,16 @@ def test_missing_connection(capsys):
 
 
 def test_failed_run_leaves_no_staging_and_publishes_nothing(conn_env, capsys):
-    conn_env.load_source([ROW])
-    with conn_env.connect() as conn:  # timestamp as text: mapped_tracks fails mid-run
-        conn.execute('ALTER TABLE rudderstack.tracks ALTER "timestamp" TYPE VARCHAR')
-    code, _, err = run_cli(capsys, "--source-schema", "rudderstack")
+    # two revenues whose exact sum overflows DECIMAL(38, 9): the run fails mid-way, in session_facts
+    conn_env.load_source([{**ROW, "revenue": 9e28}, {**ROW, "id": "e2", "revenue": 9e28}])
+    code, _, err = run_cli(capsys, "--source-schema", "rudderstack", "--session-sum-columns", "revenue")
     with conn_env.connect(read_only=True) as conn:
         tables = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         (outcome,) = conn.execute("SELECT outcome FROM sessions.rudder_sessions_runs").fetchone()
-    assert outcome.startswith("failed: StatementRefused: mapped_tracks failed for source 'cli'")
+    assert outcome.startswith("failed: ") and "session_facts failed for source 'cli'" in outcome
     # the run state, no model, no staging
     assert tables == {"tracks", "rudder_sessions_state", "rudder_sessions_watermarks", "rudder_sessions_runs"}
-    assert code == 1 and err.startswith("rudder-sessions: error: mapped_tracks failed for source 'cli': ")
+    assert code == 1 and err.startswith("rudder-sessions: error: session_facts failed for source 'cli': ")
 
 
 NOW = datetime(2026, 11, 27, 12, 0)
