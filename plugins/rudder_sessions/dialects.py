@@ -407,8 +407,12 @@ class SnowflakeDialect(Dialect):
         return f"CASE WHEN TRANSLATE({expr}, {self.whitespace_chars()}, '') = '' THEN NULL ELSE {expr} END"
 
     def trim_blank(self, expr: str) -> str:
-        # docs.snowflake.com/en/sql-reference/functions/trim: TRIM(<expr>, <characters>)
-        return f"TRIM({expr}, {self.whitespace_chars()})"
+        # TRIM(<expr>, <characters>) would do (docs.snowflake.com/en/sql-reference/functions/trim),
+        # but fakesnow's translation of it ignores the characters; REGEXP_REPLACE replaces every
+        # match (docs.snowflake.com/en/sql-reference/functions/regexp_replace), here a run of blank
+        # characters at either end, given literally in a bracket expression.
+        chars = self.whitespace_chars()
+        return f"REGEXP_REPLACE({expr}, '^[' || {chars} || ']+|[' || {chars} || ']+$', '')"
 
 
 class BigQueryDialect(Dialect):
@@ -490,6 +494,12 @@ class BigQueryDialect(Dialect):
 
     def trim_blank(self, expr: str) -> str:
         return f"TRIM({expr}, {self.whitespace_chars()})"
+
+    def whitespace_chars(self) -> str:
+        # One literal of escapes (cloud.google.com/bigquery/docs/reference/standard-sql/lexical#escape_sequences)
+        # rather than a concatenation of CHR() calls: the same characters in a fraction of the
+        # expression, which the query planner resolves once.
+        return "'" + "".join(f"\\u{c:04x}" for c in WHITESPACE_CODEPOINTS) + "'"
 
     def commit(self) -> str:
         return "COMMIT TRANSACTION"
