@@ -271,7 +271,12 @@ def test_generated_data_with_identity_links_matches_spec(wh):
     assert summary["visitors"] < len(last_touch.tables["user_session_facts"])
 
 
-def test_a_backfill_under_the_graph_equals_a_rebuild(wh):
+def test_a_backfill_under_the_graph_equals_a_rebuild(wh, request):
+    if wh.name == "bigquery":
+        # A backfill's plan bounds its source reads by script variables declared with DEFAULT
+        # (valid GoogleSQL: the golden backfill files pass Google's analyzer); the emulator does not
+        # resolve such variables ("Referenced table source_span_1 not found"), for any identity.
+        request.applymarker(pytest.mark.xfail(strict=True, reason="the BigQuery emulator runs no backfill"))
     wh.reset()
     config = wh.config(**GRAPH)
     runner = wh.runner(config)
