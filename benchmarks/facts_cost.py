@@ -35,12 +35,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import shutil
 import statistics
 import sys
-import time
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -113,8 +110,9 @@ def prefix(variant: str, case: str) -> str:
     return VARIANTS[variant][0] + ("full_" if case == "full_refresh" else "incr_")
 
 
-def rotated(index: int) -> list[str]:
-    names = list(VARIANTS)
+def rotated(index: int, variants: Iterable[str] = VARIANTS) -> list[str]:
+    """The variants in the order of repeat `index`: each one first in turn."""
+    names = list(variants)
     shift = index % len(names)
     return names[shift:] + names[:shift]
 
@@ -124,49 +122,42 @@ def run_size(events: int, args: argparse.Namespace, env: dict[str, str], databas
 
     def engine(variant: str, case: str, mode: str, run_id: str) -> dict[str, Any]:
         _, facts, without = VARIANTS[variant]
-        spec = {
-            "kind": "engine",
-            "engine": "duckdb",
-            "database": str(database),
-            "source_schema": bench.SOURCE_SCHEMA,
-            "source_table": bench.SOURCE_TABLE,
-            "target_schema": bench.TARGET_SCHEMA,
-            "prefix": prefix(variant, case),
-            "mode": mode,
-            "run_id": run_id,
-            "facts": facts,
-            "without_facts": without,
-        }
+        spec = bench.duckdb_engine_spec(
+            database, prefix(variant, case), mode, run_id, facts=facts, without_facts=without
+        )
         return bench.measured(spec, env, f"duckdb {bench.size_label(events)} {variant} {run_id}", script=__file__)
 
     with bench.history_as_source(bench.duckdb_execute(database), bench.SOURCE_SCHEMA):
         setup = {variant: engine(variant, "incremental", "full_refresh", "history") for variant in VARIANTS}
     day = bench.duckdb_new_day(database, args, prefix("configured", "incremental"))
-    snapshot = database.with_name(f"{database.name}.before-cases") if args.repeat > 1 else None
-    repeats = []
-    try:
-        if snapshot:
-            shutil.copyfile(database, snapshot)
-        for index in range(args.repeat):
-            if snapshot:
-                if index:
-                    shutil.copyfile(snapshot, database)
-                print(f"  repeat {index + 1} of {args.repeat}:", flush=True)
-            cases = {}
-            for variant in rotated(index):
-                cases[f"{variant} full_refresh"] = engine(variant, "full_refresh", "full_refresh", "everything")
-                cases[f"{variant} incremental"] = engine(variant, "incremental", "incremental", "new-day")
-            repeats.append((cases, agreement(database)))
-    finally:
-        if snapshot:
-            snapshot.unlink(missing_ok=True)
+
+    def every_case(index: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        cases = {}
+        for variant in rotated(index):
+            cases[f"{variant} full_refresh"] = engine(variant, "full_refresh", "full_refresh", "everything")
+            cases[f"{variant} incremental"] = engine(variant, "incremental", "incremental", "new-day")
+        return cases, agreement(database)
+
+    return repeated(events, args, database, every_case, ratios, data=day, setup_history_full_refresh=setup)
+
+
+def repeated(
+    events: int,
+    args: argparse.Namespace,
+    database: Path,
+    every_case: Callable[[int], tuple[dict[str, Any], dict[str, Any]]],
+    ratios: Callable[[dict[str, Any]], dict[str, float]],
+    **figures: Any,
+) -> dict[str, Any]:
+    """A size's run: `every_case(index)` --repeat times from the same file, the cases combined
+    (`run.combine_repeats`), a ratio the median of each repeat's own; `figures` beside them."""
+    repeats = bench.from_the_same_file(database, args.repeat, every_case)
     cases, agreed = bench.combine_repeats(repeats)
     per_repeat = [ratios(c) for c, _ in repeats]
     return {
         "engine": "duckdb",
         "events": events,
-        "data": day,
-        "setup_history_full_refresh": setup,
+        **figures,
         "cases": cases,
         "agreement": agreed,
         "ratios": {name: round(statistics.median(r[name] for r in per_repeat), 3) for name in per_repeat[0]},
@@ -343,105 +334,45 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| the facts tables add at most 25% to the {case.replace('_', ' ')} | "
                 f"{_ratio(judged, f'{case} configured/five_tables')} | {bench._met(verdict)} |"
             )
-    lines += ["", "| events | " + " | ".join(result["runs"][0]["agreement"]) + " |"]
-    lines += ["| ---: | " + " | ".join("---" for _ in result["runs"][0]["agreement"]) + " |"]
+    return "\n".join([*lines, *checks_and_phases(result)])
+
+
+def checks_and_phases(result: dict[str, Any]) -> list[str]:
+    """The end of the report: the checks of the data per size (yes/no, or a count), then every
+    case's seconds per phase."""
+    names = list(result["runs"][0]["agreement"])
+    lines = ["", f"| events | {' | '.join(names)} |", f"| ---: | {' | '.join('---' for _ in names)} |"]
     for run in result["runs"]:
-        checks = " | ".join(bench._yes_no(v) for v in run["agreement"].values())
+        values = run["agreement"].values()
+        checks = " | ".join(bench._yes_no(v) if isinstance(v, bool) else bench._fmt(v) for v in values)
         lines.append(f"| {bench.size_label(run['events'])} | {checks} |")
     lines += ["", "Seconds per phase:", ""]
     for run in result["runs"]:
         for name, case in run["cases"].items():
             phases = ", ".join(f"{p} {s:.2f}" for p, s in case["phase_seconds"].items())
             lines.append(f"- {bench.size_label(run['events'])} {name.replace('_', ' ')}: {phases}")
-    return "\n".join(lines)
+    return lines
 
 
 # -- main --------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="*", type=bench.parse_size, default=[], help="events of history")
-    parser.add_argument("--days", type=int, default=90, help="days of history before the new day (default 90)")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--workdir", type=Path, default=bench.BENCH / "data", help="where the data files go (deleted)")
-    parser.add_argument("--output", type=Path, help="result file (default: benchmarks/results/<time>_facts-cost_...)")
-    parser.add_argument("--keep", action="store_true", help="keep the DuckDB files in the workdir")
-    parser.add_argument("--repeat", type=int, default=1, help="run every case this many times (default 1)")
-    parser.add_argument("--report", type=Path, help="print the tables of an earlier result file; run nothing")
-    args = parser.parse_args(argv)
-    if args.report:
-        print(markdown(json.loads(args.report.read_text())))
-        return 0
-    if not args.sizes:
-        parser.error("give --sizes")
-    if args.days < 2:
-        parser.error("--days must be at least 2")
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
-
-    args.workdir = args.workdir.resolve()
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    env = bench.child_environment(args.workdir)
-    began, stamp, code = time.perf_counter(), datetime.now(UTC), bench.code_state()
-    runs = []
-    for events in sorted(set(args.sizes)):
-        database = args.workdir / f"facts_cost_{events}_{args.days}d.duckdb"
-        database.unlink(missing_ok=True)
-        Path(f"{database}.wal").unlink(missing_ok=True)
-        print(f"{bench.size_label(events)} events over {args.days} days + 1 new day:", flush=True)
-        spec = {
-            "kind": "generate",
-            "database": str(database),
-            "events": events,
-            "days": args.days,
-            "seed": args.seed,
-            "new_day": bench.new_day_start(args).isoformat(),
-        }
-        generated = bench.measured(spec, env, f"generate {bench.size_label(events)}", script=__file__)
-        try:
-            run = run_size(events, args, env, database)
-        finally:
-            if not args.keep:
-                database.unlink(missing_ok=True)
-                Path(f"{database}.wal").unlink(missing_ok=True)
-        run["data"]["generate_seconds"] = generated["seconds"]
-        runs.append(run)
-
-    sizes = "-".join(bench.size_label(s) for s in sorted(args.sizes))
-    output = args.output or bench.RESULTS / f"{stamp:%Y-%m-%dT%H%MZ}_facts-cost_duckdb-{sizes}.json"
-    result = {
-        "date": f"{stamp:%Y-%m-%d}",
-        "started_at": stamp.isoformat(timespec="seconds"),
-        "total_seconds": round(time.perf_counter() - began, 1),
-        "command": shlex.join(
-            [".venv/bin/python", "benchmarks/facts_cost.py", *(argv if argv is not None else sys.argv[1:])]
-        ),
-        "machine": bench.machine(),
-        "code": code,
-        "settings": {
-            "days": args.days,
-            "seed": args.seed,
-            "start": bench.START.isoformat(),
-            "new_day": bench.new_day_start(args).isoformat(),
-            "repeat": args.repeat,
+    return bench.engine_benchmark(
+        argv,
+        script=__file__,
+        description=__doc__.splitlines()[0],
+        name="facts-cost",
+        markdown=markdown,
+        run_size=lambda events, args, env, database, _generated: run_size(events, args, env, database),
+        check_targets=check_targets,
+        settings={
             "facts": FACTS,
             "variants": {
                 name: {"prefix": p, "facts": f, "without_facts_tables": w} for name, (p, f, w) in VARIANTS.items()
             },
         },
-        "file": str(output.resolve().relative_to(bench.BENCH))
-        if output.resolve().is_relative_to(bench.BENCH)
-        else str(output),
-        "runs": runs,
-        "targets": check_targets(runs),
-    }
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print()
-    print(markdown(result))
-    print(f"\nwrote {output}")
-    return 0
+    )
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from rudder_sessions.model import STEPS, table
@@ -56,11 +56,14 @@ ORIGINAL_SQL = sorted((BENCH / "sql" / "original").glob("*.sql"))
 START = datetime(2026, 1, 1)
 POSTGRES_URI = os.environ.get("RUDDER_SESSIONS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 POSTGRES_CONN_ID = "rudder_sessions_bench_pg"
+R = TypeVar("R")
 
 SOURCE_SCHEMA = "rudderstack"  # DuckDB; PostgreSQL gets a fresh schema pair per run
 TARGET_SCHEMA = "sessions"
-HISTORY_TABLE = "tracks_history"  # the rows received before the new day
 SOURCE_TABLE = "tracks"  # everything, the new day included
+HISTORY_SUFFIX = "_history"  # `<table>_history`: the rows of a source table received before the new day
+HISTORY_TABLE = SOURCE_TABLE + HISTORY_SUFFIX
+LINK_TABLES = ("identifies", "aliases")  # written with `identity_links` (identity: graph), split like tracks
 FULL_PREFIX, INCREMENTAL_PREFIX, TASKS_PREFIX = "full_", "incr_", "tasks_"  # targets side by side in one schema
 LOWER_BOUND_TABLES = ("lb_events", "lb_sessions", "lb_aliases")
 # The original dbt models' tables: one per file, `<n>_<table>.sql` (they are the first five of ours).
@@ -94,7 +97,17 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _peak_rss_mb() -> int:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    """This process's own peak RSS: VmHWM of its memory map, which exec made new. Linux keeps
+    `ru_maxrss` across fork and exec, so a case would report the parent's peak (its agreement
+    queries at 1e7 reach several GB) wherever that is higher than its own."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # no /proc: the closest figure
 
 
 def _cpu_seconds() -> float:
@@ -103,25 +116,40 @@ def _cpu_seconds() -> float:
 
 
 def _generate(spec: dict[str, Any]) -> dict[str, Any]:
-    """DAYS + 1 days of sample data: `tracks` holds all of it, `tracks_history` what arrived before day DAYS + 1."""
+    """DAYS + 1 days of sample data: `tracks` holds all of it, `tracks_history` what arrived before day DAYS + 1;
+    with `identity_links`, the link tables too, each split the same way (`identifies_history`, ...)."""
     import duckdb
 
     from sample_data import write_tracks
 
     days, new_day = spec["days"], datetime.fromisoformat(spec["new_day"])
     total = spec["events"] * (days + 1) // days
+    links = LINK_TABLES if spec.get("identity_links") else ()
     started = time.perf_counter()
     with duckdb.connect(spec["database"]) as conn:
-        write_tracks(conn, schema=SOURCE_SCHEMA, table=SOURCE_TABLE, events=total, seed=spec["seed"], days=days + 1)
+        write_tracks(
+            conn,
+            schema=SOURCE_SCHEMA,
+            table=SOURCE_TABLE,
+            events=total,
+            seed=spec["seed"],
+            days=days + 1,
+            identity_links=bool(links),
+        )
         heavy = spec.get("heavy_visitors", 0)
         if heavy:
             conn.execute(HEAVY_VISITORS_SQL.format(table=f"{SOURCE_SCHEMA}.{SOURCE_TABLE}"), [heavy, START, days + 1])
-        conn.execute(
-            f"CREATE TABLE {SOURCE_SCHEMA}.{HISTORY_TABLE} AS "
-            f"SELECT * FROM {SOURCE_SCHEMA}.{SOURCE_TABLE} WHERE received_at < ?",
-            [new_day],
-        )
+        for name in (SOURCE_TABLE, *links):
+            conn.execute(
+                f"CREATE TABLE {SOURCE_SCHEMA}.{name}{HISTORY_SUFFIX} AS "
+                f"SELECT * FROM {SOURCE_SCHEMA}.{name} WHERE received_at < ?",
+                [new_day],
+            )
         conn.execute("CHECKPOINT")
+        link_rows = {
+            name: conn.execute(f"SELECT COUNT(*) FROM {SOURCE_SCHEMA}.{name}").fetchone()[0]
+            for name in (*links, *(f"{name}{HISTORY_SUFFIX}" for name in links))
+        }
         rows, history = (
             conn.execute(f"SELECT COUNT(*) FROM {SOURCE_SCHEMA}.{table}").fetchone()[0]
             for table in (SOURCE_TABLE, HISTORY_TABLE)
@@ -134,6 +162,7 @@ def _generate(spec: dict[str, Any]) -> dict[str, Any]:
         "source_rows": rows,
         "history_rows": history,
         "heavy_rows": heavy_rows,
+        **({"link_rows": link_rows} if links else {}),
     }
 
 
@@ -181,6 +210,8 @@ def _engine_case(spec: dict[str, Any]) -> dict[str, Any]:
         # the session-facts settings (conversion_events, session_first_columns, session_sum_columns);
         # none by default, as a source that sets none
         **spec.get("facts", {}),
+        # the identity settings (identity: graph and its link tables); none: last_touch
+        **spec.get("identity", {}),
     )
     if duck:
         from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
@@ -259,6 +290,23 @@ def _sql_case(spec: dict[str, Any]) -> dict[str, Any]:
 # -- the parent: data, cases, checks, report ---------------------------------------------------------
 
 
+def duckdb_engine_spec(database: Path, prefix: str, mode: str, run_id: str, **options: Any) -> dict[str, Any]:
+    """An engine case on the DuckDB file: `mode` of `tracks` into the targets named `prefix...`;
+    `options`: tasks, start/end, facts or identity settings, another source_table."""
+    return {
+        "kind": "engine",
+        "engine": "duckdb",
+        "database": str(database),
+        "source_schema": SOURCE_SCHEMA,
+        "source_table": SOURCE_TABLE,
+        "target_schema": TARGET_SCHEMA,
+        "prefix": prefix,
+        "mode": mode,
+        "run_id": run_id,
+        **options,
+    }
+
+
 def measured(spec: dict[str, Any], env: dict[str, str], label: str, script: str = __file__) -> dict[str, Any]:
     """Run `child(spec)` in a fresh interpreter (`script _child SPEC`: this file's, or another
     benchmark's that hands the spec on to `child`); its figures plus the load average before it."""
@@ -278,19 +326,7 @@ def run_duckdb(events: int, args: argparse.Namespace, env: dict[str, str], datab
     """All five cases on the DuckDB file of this size (generated already)."""
 
     def engine(prefix: str, table: str, mode: str, run_id: str, tasks: bool = False, **window: str) -> dict[str, Any]:
-        spec = {
-            "kind": "engine",
-            "engine": "duckdb",
-            "tasks": tasks,
-            "database": str(database),
-            "source_schema": SOURCE_SCHEMA,
-            "source_table": table,
-            "target_schema": TARGET_SCHEMA,
-            "prefix": prefix,
-            "mode": mode,
-            "run_id": run_id,
-            **window,
-        }
+        spec = duckdb_engine_spec(database, prefix, mode, run_id, source_table=table, tasks=tasks, **window)
         return measured(spec, env, f"duckdb {size_label(events)} {run_id}")
 
     def sql(name: str, files: list[Path], tables: tuple[str, ...]) -> dict[str, Any]:
@@ -322,21 +358,7 @@ def run_duckdb(events: int, args: argparse.Namespace, env: dict[str, str], datab
         setup = engine(INCREMENTAL_PREFIX, SOURCE_TABLE, "full_refresh", "history")
         setup_tasks = engine(TASKS_PREFIX, SOURCE_TABLE, "full_refresh", "history as tasks", tasks=True)
     day = duckdb_new_day(database, args)
-    repeats = []
-    # Every repeat starts from the same file: the published history and nothing else.
-    snapshot = database.with_name(f"{database.name}.before-cases") if args.repeat > 1 else None
-    try:
-        if snapshot:
-            shutil.copyfile(database, snapshot)
-        for index in range(args.repeat):
-            if snapshot:
-                if index:
-                    shutil.copyfile(snapshot, database)
-                print(f"  repeat {index + 1} of {args.repeat}:", flush=True)
-            repeats.append(every_case())
-    finally:
-        if snapshot:
-            snapshot.unlink(missing_ok=True)
+    repeats = from_the_same_file(database, args.repeat, lambda _: every_case())
     cases, agreement = combine_repeats(repeats)
     return {
         "engine": "duckdb",
@@ -348,6 +370,26 @@ def run_duckdb(events: int, args: argparse.Namespace, env: dict[str, str], datab
         "agreement": agreement,
         **({"ratios_per_repeat": [ratios(c) for c, _ in repeats]} if len(repeats) > 1 else {}),
     }
+
+
+def from_the_same_file(database: Path, times: int, once: Callable[[int], R]) -> list[R]:
+    """`once(index)` `times` times, every repeat from the same file (the published history and
+    nothing else): a copy is taken before the first and restored before each later one."""
+    snapshot = database.with_name(f"{database.name}.before-cases") if times > 1 else None
+    results = []
+    try:
+        if snapshot:
+            shutil.copyfile(database, snapshot)
+        for index in range(times):
+            if snapshot:
+                if index:
+                    shutil.copyfile(snapshot, database)
+                print(f"  repeat {index + 1} of {times}:", flush=True)
+            results.append(once(index))
+    finally:
+        if snapshot:
+            snapshot.unlink(missing_ok=True)
+    return results
 
 
 def combine_repeats(repeats: list[tuple[dict[str, Any], dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -378,18 +420,22 @@ def combine_repeats(repeats: list[tuple[dict[str, Any], dict[str, Any]]]) -> tup
 
 
 @contextmanager
-def history_as_source(execute: Callable[[str], Any], schema: str) -> Iterator[None]:
+def history_as_source(
+    execute: Callable[[str], Any], schema: str, tables: tuple[str, ...] = (SOURCE_TABLE,)
+) -> Iterator[None]:
     """The history is published from `tracks` while it holds only the history, as in production
     (the source table is a model-shaping setting: publishing from `tracks_history` and running
-    incrementally on `tracks` would rebuild everything)."""
-    spare = f"{SOURCE_TABLE}_all"
-    execute(f"ALTER TABLE {schema}.{SOURCE_TABLE} RENAME TO {spare}")
-    execute(f"ALTER TABLE {schema}.{HISTORY_TABLE} RENAME TO {SOURCE_TABLE}")
+    incrementally on `tracks` would rebuild everything). `tables`: every table so swapped with its
+    `<table>_history` (the link tables of identity: graph are model-shaping settings too)."""
+    for name in tables:
+        execute(f"ALTER TABLE {schema}.{name} RENAME TO {name}_all")
+        execute(f"ALTER TABLE {schema}.{name}{HISTORY_SUFFIX} RENAME TO {name}")
     try:
         yield
     finally:
-        execute(f"ALTER TABLE {schema}.{SOURCE_TABLE} RENAME TO {HISTORY_TABLE}")
-        execute(f"ALTER TABLE {schema}.{spare} RENAME TO {SOURCE_TABLE}")
+        for name in tables:
+            execute(f"ALTER TABLE {schema}.{name} RENAME TO {name}{HISTORY_SUFFIX}")
+            execute(f"ALTER TABLE {schema}.{name}_all RENAME TO {name}")
 
 
 def duckdb_execute(database: Path) -> Callable[[str], Any]:
@@ -921,6 +967,134 @@ def parse_size(value: str) -> int:
     return int(number)
 
 
+@contextmanager
+def sample_file(
+    name: str, events: int, args: argparse.Namespace, env: dict[str, str], script: str = __file__, **options: Any
+) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """A fresh DuckDB file of this data for `events` in the workdir, generated in a child process
+    (`options`: heavy_visitors, identity_links); deleted at the end unless --keep."""
+    database = args.workdir / f"{name}_{events}_{args.days}d.duckdb"
+    files = (database, Path(f"{database}.wal"))
+    for file in files:
+        file.unlink(missing_ok=True)
+    spec = {
+        "kind": "generate",
+        "database": str(database),
+        "events": events,
+        "days": args.days,
+        "seed": args.seed,
+        "new_day": new_day_start(args).isoformat(),
+        **options,
+    }
+    generated = measured(spec, env, f"generate {size_label(events)}", script=script)
+    try:
+        yield database, generated
+    finally:
+        for file in files if not args.keep else ():
+            file.unlink(missing_ok=True)
+
+
+def started(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[dict[str, str], float, datetime, Any]:
+    """The options every benchmark of the engine checks (--days, --repeat), its workdir made; the
+    child processes' environment, the start (clock and UTC time) and the code measured."""
+    if args.days < 2:
+        parser.error("--days must be at least 2")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    args.workdir = args.workdir.resolve()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    return child_environment(args.workdir), time.perf_counter(), datetime.now(UTC), code_state()
+
+
+def result_fields(
+    script: str, argv: list[str] | None, began: float, stamp: datetime, code: dict[str, Any]
+) -> dict[str, Any]:
+    """What every result file starts with: when, how long, the command as typed in the checkout, the
+    machine and the code measured."""
+    command = [".venv/bin/python", f"benchmarks/{Path(script).name}", *(argv if argv is not None else sys.argv[1:])]
+    return {
+        "date": f"{stamp:%Y-%m-%d}",
+        "started_at": stamp.isoformat(timespec="seconds"),
+        "total_seconds": round(time.perf_counter() - began, 1),
+        "command": shlex.join(command),
+        "machine": machine(),
+        "code": code,
+    }
+
+
+def result_name(output: Path) -> str:
+    """The result file as RESULTS.md links it: relative to benchmarks/ when it is inside."""
+    return os.path.relpath(output.resolve(), BENCH) if output.resolve().is_relative_to(BENCH) else str(output)
+
+
+def write_result(result: dict[str, Any], output: Path, markdown: Callable[[dict[str, Any]], str]) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print()
+    print(markdown(result))
+    print(f"\nwrote {output}")
+
+
+def engine_benchmark(
+    argv: list[str] | None,
+    *,
+    script: str,
+    name: str,
+    description: str,
+    markdown: Callable[[dict[str, Any]], str],
+    run_size: Callable[[int, argparse.Namespace, dict[str, str], Path, dict[str, Any]], dict[str, Any]],
+    check_targets: Callable[[list[dict[str, Any]]], dict[str, Any]],
+    settings: dict[str, Any],
+    default_sizes: list[int] | None = None,
+    identity_links: bool = False,
+) -> int:
+    """The command line of a benchmark that runs the engine on this data at DuckDB sizes
+    (facts_cost.py, identity_cost.py): per size a fresh data file (deleted after unless --keep) and
+    `run_size(events, args, env, database, generated)`; then `results/<time>_<name>_duckdb-<sizes>.json`
+    (`settings` beside the common ones) and its markdown. `--report FILE` prints an earlier one's."""
+    parser = argparse.ArgumentParser(description=description)
+    sizes_help = f" (default {' '.join(size_label(s) for s in default_sizes)})" if default_sizes else ""
+    parser.add_argument(
+        "--sizes", nargs="*", type=parse_size, default=default_sizes or [], help=f"events of history{sizes_help}"
+    )
+    parser.add_argument("--days", type=int, default=90, help="days of history before the new day (default 90)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--workdir", type=Path, default=BENCH / "data", help="where the data files go (deleted)")
+    parser.add_argument("--output", type=Path, help=f"result file (default: benchmarks/results/<time>_{name}_...)")
+    parser.add_argument("--keep", action="store_true", help="keep the DuckDB files in the workdir")
+    parser.add_argument("--repeat", type=int, default=1, help="run every case this many times (default 1)")
+    parser.add_argument("--report", type=Path, help="print the tables of an earlier result file; run nothing")
+    args = parser.parse_args(argv)
+    if args.report:
+        print(markdown(json.loads(args.report.read_text())))
+        return 0
+    if not args.sizes:
+        parser.error("give --sizes")
+    env, began, stamp, code = started(parser, args)
+    runs = []
+    for events in sorted(set(args.sizes)):
+        links = ", with identity links" if identity_links else ""
+        print(f"{size_label(events)} events over {args.days} days + 1 new day{links}:", flush=True)
+        file = name.replace("-", "_")
+        with sample_file(file, events, args, env, script, identity_links=identity_links) as (database, generated):
+            run = run_size(events, args, env, database, generated)
+        run["data"]["generate_seconds"] = generated["seconds"]
+        runs.append(run)
+
+    sizes = "-".join(size_label(s) for s in sorted(set(args.sizes)))
+    output = args.output or RESULTS / f"{stamp:%Y-%m-%dT%H%MZ}_{name}_duckdb-{sizes}.json"
+    common = {"days": args.days, "seed": args.seed, "start": START.isoformat()}
+    result = {
+        **result_fields(script, argv, began, stamp, code),
+        "settings": {**common, "new_day": new_day_start(args).isoformat(), "repeat": args.repeat, **settings},
+        "file": result_name(output),
+        "runs": runs,
+        "targets": check_targets(runs),
+    }
+    write_result(result, output, markdown)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="*", type=parse_size, default=[], help="DuckDB sizes (events of history)")
@@ -951,42 +1125,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.sizes and not args.postgres_sizes:
         parser.error("give --sizes and/or --postgres-sizes")
-    if args.days < 2:
-        parser.error("--days must be at least 2")
     if args.heavy_visitors < 0:
         parser.error("--heavy-visitors must not be negative")
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
-
-    args.workdir = args.workdir.resolve()
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    env = child_environment(args.workdir)
-    began, stamp, code = time.perf_counter(), datetime.now(UTC), code_state()
+    env, began, stamp, code = started(parser, args)
     runs = []
     for events in sorted(set(args.sizes) | set(args.postgres_sizes)):
-        database = args.workdir / f"bench_{events}_{args.days}d.duckdb"
-        database.unlink(missing_ok=True)
-        Path(f"{database}.wal").unlink(missing_ok=True)
         print(f"{size_label(events)} events over {args.days} days + 1 new day:", flush=True)
-        spec = {
-            "kind": "generate",
-            "database": str(database),
-            "events": events,
-            "days": args.days,
-            "seed": args.seed,
-            "new_day": new_day_start(args).isoformat(),
-            "heavy_visitors": args.heavy_visitors,
-        }
-        generated = measured(spec, env, f"generate {size_label(events)}")
-        try:
+        with sample_file("bench", events, args, env, heavy_visitors=args.heavy_visitors) as (database, generated):
             if events in args.sizes:
                 runs.append(run_duckdb(events, args, env, database))
             if events in args.postgres_sizes:
                 runs.append(run_postgres(events, args, env, database))
-        finally:
-            if not args.keep:
-                database.unlink(missing_ok=True)
-                Path(f"{database}.wal").unlink(missing_ok=True)
         for run in runs:
             if run["events"] == events:
                 run["data"]["generate_seconds"] = generated["seconds"]
@@ -999,12 +1148,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     output = args.output or RESULTS / f"{stamp:%Y-%m-%dT%H%MZ}_{sizes}.json"
     result = {
-        "date": f"{stamp:%Y-%m-%d}",
-        "started_at": stamp.isoformat(timespec="seconds"),
-        "total_seconds": round(time.perf_counter() - began, 1),
-        "command": shlex.join([".venv/bin/python", "benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])]),
-        "machine": machine(),
-        "code": code,
+        **result_fields(__file__, argv, began, stamp, code),
         "settings": {
             "days": args.days,
             "seed": args.seed,
@@ -1017,15 +1161,11 @@ def main(argv: list[str] | None = None) -> int:
             "lookback": "3 hours",
             "repeat": args.repeat,
         },
-        "file": os.path.relpath(output.resolve(), BENCH) if output.resolve().is_relative_to(BENCH) else str(output),
+        "file": result_name(output),
         "runs": runs,
         "targets": check_targets(runs),
     }
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print()
-    print(markdown(result))
-    print(f"\nwrote {output}")
+    write_result(result, output, markdown)
     if importlib.util.find_spec("matplotlib") is None:  # the `bench` extra (`make install`)
         print("no chart: matplotlib is missing (make install)")
     else:

@@ -9,6 +9,8 @@ import json
 import subprocess
 import sys
 
+from small_runs import run_small
+
 from warehouses import ROOT
 
 BENCH = ROOT / "benchmarks"
@@ -82,20 +84,7 @@ def test_the_facts_settings_change_only_the_steps_that_read_them():
 
 
 def test_facts_cost_runs_every_variant_and_its_checks_hold(tmp_path):
-    output = tmp_path / "result.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "facts_cost.py"),
-            *("--sizes", "2e4", "--days", "10", "--repeat", "2"),
-            *("--workdir", str(tmp_path / "data"), "--output", str(output)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    result = json.loads(output.read_text())
+    result, report = run_small("facts_cost.py", tmp_path)
     (run,) = result["runs"]
     assert set(run["cases"]) == {
         f"{variant} {case}"
@@ -115,7 +104,4 @@ def test_facts_cost_runs_every_variant_and_its_checks_hold(tmp_path):
         assert len(configured["repeat_seconds"]) == 2, case
         assert "met_in_every_repeat" in result["targets"][case]
     assert len(run["ratios_per_repeat"]) == 2
-    report = subprocess.run(
-        [sys.executable, str(BENCH / "facts_cost.py"), "--report", str(output)], capture_output=True, text=True
-    )
-    assert report.returncode == 0 and "configured / five tables" in report.stdout, report.stderr[-2000:]
+    assert "configured / five tables" in report
