@@ -81,15 +81,15 @@ CREATE TABLE `sessions`.`__rs_a330a0bc481b_events` AS
 WITH cleaned AS (
     SELECT
         id AS id,
-        CASE WHEN TRIM(anonymous_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
-        CASE WHEN TRIM(user_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE user_id END AS user_id,
+        CASE WHEN TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
+        CASE WHEN TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE user_id END AS user_id,
         `event` AS event,
         `timestamp` AS `timestamp`,
         `received_at` AS received_at,
         `received_at` AS watermark_value,
         'tracks' AS event_table,
-        CASE WHEN TRIM(CAST(`context_campaign_source` AS STRING), '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE CAST(`context_campaign_source` AS STRING) END AS `context_campaign_source`,
-        CASE WHEN TRIM(CAST(`context_page_referrer` AS STRING), '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE CAST(`context_page_referrer` AS STRING) END AS `context_page_referrer`,
+        CASE WHEN TRIM(CAST(`context_campaign_source` AS STRING), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE CAST(`context_campaign_source` AS STRING) END AS `context_campaign_source`,
+        CASE WHEN TRIM(CAST(`context_page_referrer` AS STRING), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE CAST(`context_page_referrer` AS STRING) END AS `context_page_referrer`,
         CAST(`revenue` AS NUMERIC) AS `revenue`
     FROM `rudderstack`.`tracks`
     -- every copy of every id with a copy, or a published event, in the window
@@ -113,15 +113,15 @@ WITH cleaned AS (
     UNION ALL
     SELECT
         id AS id,
-        CASE WHEN TRIM(anonymous_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
-        CASE WHEN TRIM(user_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE user_id END AS user_id,
+        CASE WHEN TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
+        CASE WHEN TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE user_id END AS user_id,
         `name` AS event,
         `timestamp` AS `timestamp`,
         `received_at` AS received_at,
         `received_at` AS watermark_value,
         'pages' AS event_table,
-        CASE WHEN TRIM(CAST(`context_campaign_source` AS STRING), '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE CAST(`context_campaign_source` AS STRING) END AS `context_campaign_source`,
-        CASE WHEN TRIM(CAST(`context_page_referrer` AS STRING), '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE CAST(`context_page_referrer` AS STRING) END AS `context_page_referrer`,
+        CASE WHEN TRIM(CAST(`context_campaign_source` AS STRING), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE CAST(`context_campaign_source` AS STRING) END AS `context_campaign_source`,
+        CASE WHEN TRIM(CAST(`context_page_referrer` AS STRING), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE CAST(`context_page_referrer` AS STRING) END AS `context_page_referrer`,
         CAST(NULL AS NUMERIC) AS `revenue`
     FROM `rudderstack`.`pages`
     -- every copy of every id with a copy, or a published event, in the window
@@ -145,14 +145,14 @@ WITH cleaned AS (
     UNION ALL
     SELECT
         id AS id,
-        CASE WHEN TRIM(anonymous_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
-        CASE WHEN TRIM(user_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE user_id END AS user_id,
+        CASE WHEN TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
+        CASE WHEN TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE user_id END AS user_id,
         'order_completed' AS event,
         `timestamp` AS `timestamp`,
         `received_at` AS received_at,
         `received_at` AS watermark_value,
         'orders' AS event_table,
-        CASE WHEN TRIM(CAST(`context_campaign_source` AS STRING), '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE CAST(`context_campaign_source` AS STRING) END AS `context_campaign_source`,
+        CASE WHEN TRIM(CAST(`context_campaign_source` AS STRING), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE CAST(`context_campaign_source` AS STRING) END AS `context_campaign_source`,
         CAST(NULL AS STRING) AS `context_page_referrer`,
         CAST(`revenue` AS NUMERIC) AS `revenue`
     FROM `rudderstack`.`orders`

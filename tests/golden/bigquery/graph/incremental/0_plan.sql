@@ -20,16 +20,16 @@ CREATE TABLE `sessions`.`__rs_a330a0bc481b_events` AS
 WITH cleaned AS (
     SELECT
         id AS id,
-        CASE WHEN LOWER(TRIM(anonymous_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRIM(anonymous_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE anonymous_id END END AS anonymous_id,
-        CASE WHEN LOWER(TRIM(user_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRIM(user_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE user_id END END AS user_id,
+        CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE anonymous_id END END AS anonymous_id,
+        CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE user_id END END AS user_id,
         `event` AS event,
         `timestamp` AS `timestamp`,
         `received_at` AS received_at,
         `received_at` AS watermark_value,
         'tracks' AS event_table,
-        CASE WHEN LOWER(TRIM(anonymous_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(TRIM(user_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END AS junk_ids,
-        CASE WHEN TRIM(CAST(`context_campaign_source` AS STRING), '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE CAST(`context_campaign_source` AS STRING) END AS `context_campaign_source`,
-        CASE WHEN TRIM(CAST(`context_page_referrer` AS STRING), '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE CAST(`context_page_referrer` AS STRING) END AS `context_page_referrer`,
+        CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END AS junk_ids,
+        CASE WHEN TRIM(CAST(`context_campaign_source` AS STRING), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE CAST(`context_campaign_source` AS STRING) END AS `context_campaign_source`,
+        CASE WHEN TRIM(CAST(`context_page_referrer` AS STRING), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE CAST(`context_page_referrer` AS STRING) END AS `context_page_referrer`,
         CAST(`revenue` AS NUMERIC) AS `revenue`
     FROM `rudderstack`.`tracks`
     WHERE `received_at` > CAST('2026-03-01 00:00:00.000000' AS TIMESTAMP)
@@ -37,16 +37,16 @@ WITH cleaned AS (
     UNION ALL
     SELECT
         id AS id,
-        CASE WHEN LOWER(TRIM(anonymous_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRIM(anonymous_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE anonymous_id END END AS anonymous_id,
-        CASE WHEN LOWER(TRIM(user_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRIM(user_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE user_id END END AS user_id,
+        CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE anonymous_id END END AS anonymous_id,
+        CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE user_id END END AS user_id,
         `name` AS event,
         `timestamp` AS `timestamp`,
         `received_at` AS received_at,
         `received_at` AS watermark_value,
         'pages' AS event_table,
-        CASE WHEN LOWER(TRIM(anonymous_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(TRIM(user_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END AS junk_ids,
-        CASE WHEN TRIM(CAST(`context_campaign_source` AS STRING), '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE CAST(`context_campaign_source` AS STRING) END AS `context_campaign_source`,
-        CASE WHEN TRIM(CAST(`context_page_referrer` AS STRING), '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE CAST(`context_page_referrer` AS STRING) END AS `context_page_referrer`,
+        CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END AS junk_ids,
+        CASE WHEN TRIM(CAST(`context_campaign_source` AS STRING), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE CAST(`context_campaign_source` AS STRING) END AS `context_campaign_source`,
+        CASE WHEN TRIM(CAST(`context_page_referrer` AS STRING), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE CAST(`context_page_referrer` AS STRING) END AS `context_page_referrer`,
         CAST(NULL AS NUMERIC) AS `revenue`
     FROM `rudderstack`.`pages`
     WHERE `received_at` > CAST('2026-02-28 23:00:00.000000' AS TIMESTAMP)
@@ -54,15 +54,15 @@ WITH cleaned AS (
     UNION ALL
     SELECT
         id AS id,
-        CASE WHEN LOWER(TRIM(anonymous_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRIM(anonymous_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE anonymous_id END END AS anonymous_id,
-        CASE WHEN LOWER(TRIM(user_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRIM(user_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE user_id END END AS user_id,
+        CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE anonymous_id END END AS anonymous_id,
+        CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE user_id END END AS user_id,
         'order_completed' AS event,
         `timestamp` AS `timestamp`,
         `received_at` AS received_at,
         `received_at` AS watermark_value,
         'orders' AS event_table,
-        CASE WHEN LOWER(TRIM(anonymous_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(TRIM(user_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END AS junk_ids,
-        CASE WHEN TRIM(CAST(`context_campaign_source` AS STRING), '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE CAST(`context_campaign_source` AS STRING) END AS `context_campaign_source`,
+        CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END AS junk_ids,
+        CASE WHEN TRIM(CAST(`context_campaign_source` AS STRING), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE CAST(`context_campaign_source` AS STRING) END AS `context_campaign_source`,
         CAST(NULL AS STRING) AS `context_page_referrer`,
         CAST(`revenue` AS NUMERIC) AS `revenue`
     FROM `rudderstack`.`orders`
@@ -119,23 +119,23 @@ UNION ALL
 SELECT
     'identifies',
     id,
-    CASE WHEN LOWER(TRIM(anonymous_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRIM(anonymous_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE anonymous_id END END,
-    CASE WHEN LOWER(TRIM(user_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRIM(user_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE user_id END END,
+    CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE anonymous_id END END,
+    CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE user_id END END,
     `timestamp`,
     `received_at`,
     (`received_at` > CAST('2026-03-01 00:00:00.000000' AS TIMESTAMP) OR `received_at` IS NULL),
-    CASE WHEN LOWER(TRIM(anonymous_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(TRIM(user_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END
+    CASE WHEN LOWER(TRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END
 FROM `rudderstack`.`identifies`
 UNION ALL
 SELECT
     'aliases',
     id,
-    CASE WHEN LOWER(TRIM(previous_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRIM(previous_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE previous_id END END,
-    CASE WHEN LOWER(TRIM(user_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRIM(user_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000') = '' THEN NULL ELSE user_id END END,
+    CASE WHEN LOWER(TRIM(previous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRIM(previous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE previous_id END END,
+    CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN NULL ELSE CASE WHEN TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　') = '' THEN NULL ELSE user_id END END,
     `timestamp`,
     `received_at`,
     (`received_at` > CAST('2026-03-01 00:00:00.000000' AS TIMESTAMP) OR `received_at` IS NULL),
-    CASE WHEN LOWER(TRIM(previous_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(TRIM(user_id, '\u0020\u0009\u000a\u000b\u000c\u000d\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END
+    CASE WHEN LOWER(TRIM(previous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END + CASE WHEN LOWER(TRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || '                 　')) IN ('0', 'anonymous', 'null', 'undefined') THEN 1 ELSE 0 END
 FROM `rudderstack`.`aliases`;
 
 DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_run`;
