@@ -112,6 +112,18 @@ SELECT
     END AS drop_reason
 FROM cleaned;
 
+{%- if plan.incremental %}
+{{ d.drop_table(t.stage('reads')) }};
+
+-- The rows of the run by class: one event table’s rows with one watermark value, id and drop
+-- reason, read whole or not at all. Publish keeps them: the next run reads most of them again in
+-- its lookback (and every row without a watermark value), and counts only copies beyond these.
+CREATE TABLE {{ t.stage('reads') }} AS
+SELECT event_table, watermark_value, id, drop_reason, CAST(COUNT(*) AS {{ d.bigint_type }}) AS copies
+FROM {{ t.stage('events') }}
+GROUP BY event_table, watermark_value, id, drop_reason;
+{%- endif %}
+
 -- Copies of one id: only the ids with several valid copies are ranked (a hash aggregate finds
 -- them; sorting every row by id would cost more than the whole cleaning).
 {{ d.drop_table(t.stage('copies')) }};
@@ -182,17 +194,56 @@ FROM {{ t.event_source(link) }}
 -- back the rows that arrive after it.
 {%- set now = d.current_timestamp() %}
 
+{%- if plan.incremental %}
+-- Each row is counted once, by the first run that reads it: of each class, the copies beyond those
+-- the last run read. A valid row is new to the model or a duplicate; publish tells them apart.
+{%- endif %}
+
 CREATE TABLE {{ t.stage('run') }} AS
+{%- if plan.incremental %}
+WITH classes AS (
+    SELECT event_table, watermark_value, id, drop_reason, SUM(read_now) AS read_now, SUM(read_before) AS read_before
+    FROM (
+        SELECT event_table, watermark_value, id, drop_reason, copies AS read_now, 0 AS read_before
+        FROM {{ t.stage('reads') }}
+        UNION ALL
+        SELECT event_table, watermark_value, id, drop_reason, 0, copies
+        FROM {{ t.counted }}
+        WHERE source = {{ d.literal(cfg.name) }}
+    ) AS both_reads
+    GROUP BY event_table, watermark_value, id, drop_reason
+),
+first_reads AS (
+    SELECT drop_reason, SUM(read_now - read_before) AS copies
+    FROM classes
+    WHERE read_now > read_before
+    GROUP BY drop_reason
+)
+{%- endif %}
 SELECT
     {{ d.literal(plan.run_id) }} AS run_id,
     {{ d.literal(plan.mode) }} AS mode,
     {{ d.current_timestamp() }} AS started_at,
     CAST(COUNT(*) AS {{ d.bigint_type }}) AS rows_read,
+{%- if plan.incremental %}
+    CAST(COALESCE((SELECT SUM(copies) FROM first_reads), 0) AS {{ d.bigint_type }}) AS rows_new,
+{%- for reason in drop_reasons if reason != 'duplicate' %}
+    CAST(COALESCE((SELECT SUM(copies) FROM first_reads WHERE drop_reason = '{{ reason }}'), 0) AS {{ d.bigint_type }})
+        AS dropped_{{ reason }},
+{%- endfor %}
+    -- the valid rows read first now: publish subtracts the events new to the model
+    CAST(COALESCE((SELECT SUM(copies) FROM first_reads WHERE drop_reason IS NULL), 0) AS {{ d.bigint_type }})
+        AS new_valid_rows,
+    CAST(NULL AS {{ d.bigint_type }}) AS dropped_duplicate,
+{%- else %}
+    CAST(COUNT(*) AS {{ d.bigint_type }}) AS rows_new,
 {%- for reason in drop_reasons if reason != 'duplicate' %}
     CAST(COALESCE(SUM(CASE WHEN drop_reason = '{{ reason }}' THEN 1 ELSE 0 END), 0) AS {{ d.bigint_type }})
         AS dropped_{{ reason }},
 {%- endfor %}
+    CAST(NULL AS {{ d.bigint_type }}) AS new_valid_rows,
     CAST((SELECT COUNT(*) FROM {{ t.stage('copies') }} WHERE copy_rank > 1) AS {{ d.bigint_type }}) AS dropped_duplicate,
+{%- endif %}
 {%- for et in cfg.event_streams %}
     MAX(CASE WHEN event_table = {{ d.literal(et.table) }} AND watermark_value <= {{ now }} THEN watermark_value END)
         AS max_watermark_{{ loop.index }},
@@ -225,6 +276,26 @@ SELECT
 {%- endfor %}
 {%- endif %}
 FROM {{ t.stage('events') }};
+
+{%- if plan.full %}
+{{ d.drop_table(t.stage('reads')) }};
+
+-- The rows the next incremental run reads again (each table’s from its watermark after this run
+-- minus the lookback of {{ cfg.lookback }}, and every row without a watermark value), by class, for
+-- publish to keep: that run counts only copies beyond these.
+{%- set next_watermark %}
+CASE event_table
+{%- for et in cfg.event_streams %} WHEN {{ d.literal(et.table) }} THEN run.max_watermark_{{ loop.index }}{% endfor %} END
+{%- endset %}
+CREATE TABLE {{ t.stage('reads') }} AS
+SELECT event_table, watermark_value, id, drop_reason, CAST(COUNT(*) AS {{ d.bigint_type }}) AS copies
+FROM {{ t.stage('events') }}
+CROSS JOIN {{ t.stage('run') }} AS run
+WHERE watermark_value IS NULL
+   OR {{ next_watermark }} IS NULL
+   OR {{ d.epoch_us('watermark_value') }} > {{ d.epoch_us(next_watermark) }} - {{ cfg.lookback_microseconds }}
+GROUP BY event_table, watermark_value, id, drop_reason;
+{%- endif %}
 
 DELETE FROM {{ t.stage('events') }}
 WHERE drop_reason IS NOT NULL OR id IN (SELECT id FROM {{ t.stage('copies') }});

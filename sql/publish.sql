@@ -74,6 +74,15 @@ FROM {{ t.stage('run') }} AS run
 UNION ALL
 {%- endif %}
 {%- endfor %};
+{%- if not plan.backfill %}
+
+-- The rows this run read, by class: the next incremental run counts only copies beyond these.
+DELETE FROM {{ t.counted }} WHERE source = {{ d.literal(cfg.name) }};
+
+INSERT INTO {{ t.counted }} ({% for name, kind in counted_columns %}{{ name }}{{ ', ' if not loop.last }}{% endfor %})
+SELECT {{ d.literal(cfg.name) }}, event_table, watermark_value, id, drop_reason, copies
+FROM {{ t.stage('reads') }};
+{%- endif %}
 {%- if plan.full and not d.publish_by_rename %}
 -- A full refresh replaces every row of the published tables.
 {%- for step in steps %}
@@ -126,7 +135,7 @@ DELETE FROM {{ t.runs }} WHERE run_id = {{ d.literal(plan.run_id) }};
 
 INSERT INTO {{ t.runs }} (
     run_id, source, mode, requested_mode, window_start, window_end, watermark_before, watermark_after,
-    started_at, finished_at, outcome, rows_read, future_watermark,
+    started_at, finished_at, outcome, rows_read, rows_new, future_watermark,
 {%- for reason in drop_reasons %} dropped_{{ reason }},{% endfor %}
     events_changed, visitors_affected, visitors, sessions,
 {%- for step in steps %} rows_{{ step }},{% endfor %} state_version, reason,
@@ -145,9 +154,16 @@ SELECT
     {{ d.current_timestamp() }},
     'published',
     run.rows_read,
+    run.rows_new,
     run.future_watermark,
 {%- for reason in drop_reasons %}
+{%- if plan.incremental and reason == 'duplicate' %}
+    -- the valid rows read first now, but the events new to the model: the copies that lost to
+    -- another (this run’s, or the published one), and the published copies they replace
+    run.new_valid_rows - (SELECT COUNT(*) FROM {{ t.stage('changes') }} WHERE old_visitor_id IS NULL),
+{%- else %}
     run.dropped_{{ reason }},
+{%- endif %}
 {%- endfor %}
 {%- if plan.full %}
     (SELECT COUNT(*) FROM {{ t.stage('mapped_tracks') }}),

@@ -1,5 +1,6 @@
 -- Run state, next to the outputs: one row per source (watermark, version for optimistic
--- concurrency, last run), one watermark per event table of the source, and one log row per run. Columns an upgrade adds are added in place.
+-- concurrency, last run), one watermark per event table of the source, the rows the last run read (so the next
+-- counts each row once), and one log row per run. Columns an upgrade adds are added in place.
 {{ d.create_schema(cfg.target_schema) }};
 
 CREATE TABLE IF NOT EXISTS {{ t.state }} (
@@ -12,6 +13,12 @@ CREATE TABLE IF NOT EXISTS {{ t.state }} (
 CREATE TABLE IF NOT EXISTS {{ t.watermarks }} (
 {%- for name, kind in watermark_columns %}
     {{ name }} {{ d.column_type(kind) }}{{ ' NOT NULL' if name in ('source', 'event_table') }}{{ "," if not loop.last }}
+{%- endfor %}
+);
+
+CREATE TABLE IF NOT EXISTS {{ t.counted }} (
+{%- for name, kind in counted_columns %}
+    {{ name }} {{ d.column_type(kind) }}{{ ' NOT NULL' if name in ('source', 'event_table', 'copies') }}{{ "," if not loop.last }}
 {%- endfor %}
 );
 

@@ -322,6 +322,10 @@ class SourceConfig:
         return duration
 
     @property
+    def lookback_microseconds(self) -> int:
+        return self.lookback_delta // timedelta(microseconds=1)
+
+    @property
     def timeout_microseconds(self) -> int:
         return int(self.timeout_minutes * 60_000_000)
 

@@ -311,6 +311,7 @@ RUN_TABLES: tuple[str, ...] = (
     "moves",
     "affected",
     "region",
+    "reads",
     # the identity graph's (aliases_mapping by identity: graph)
     "links",
     "graph_seeds",
@@ -417,6 +418,18 @@ WATERMARK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("event_table", "text"),
     ("watermark", "timestamp"),
 )
+# The rows the last run read, by class: the rows of one event table with one watermark value, id
+# and drop reason (a class is read whole or not at all, as a run reads by watermark value). The next
+# incremental run reads most of them again in its lookback and counts only the copies beyond these
+# (SPEC "Source": every read row is accounted for once).
+COUNTED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("source", "text"),
+    ("event_table", "text"),
+    ("watermark_value", "timestamp"),
+    ("id", "text"),
+    ("drop_reason", "text"),
+    ("copies", "bigint"),
+)
 DROP_REASONS: tuple[str, ...] = ("null_id", "null_timestamp", "no_identifier", "duplicate")
 # What the identity graph did in a run (NULL under last_touch): ids read as NULL because they are
 # junk (identity_exclude), label propagation steps, hub ids (max_users_per_anonymous_id), ids whose
@@ -441,6 +454,9 @@ RUN_LOG_COLUMNS: tuple[tuple[str, str], ...] = (
     ("finished_at", "timestamp"),
     ("outcome", "text"),
     ("rows_read", "bigint"),
+    # Rows read for the first time: a row an earlier incremental run read (in its lookback, or with a
+    # NULL watermark value) is not counted again, in rows_new nor in the dropped counts.
+    ("rows_new", "bigint"),
     *((f"dropped_{reason}", "bigint") for reason in DROP_REASONS),
     # Rows read whose watermark value lies after the run's start (SPEC "Runs"): processed, not
     # moving the watermark, read again until their time has passed.
@@ -510,6 +526,14 @@ class Tables:
         return self.dialect.table(self.config.target_schema, self.watermarks_name)
 
     @property
+    def counted_name(self) -> str:
+        return f"{self.config.table_prefix}rudder_sessions_counted"
+
+    @property
+    def counted(self) -> str:
+        return self.dialect.table(self.config.target_schema, self.counted_name)
+
+    @property
     def runs_name(self) -> str:
         return f"{self.config.table_prefix}rudder_sessions_runs"
 
@@ -550,6 +574,7 @@ def unprefixed_table_names() -> tuple[str, ...]:
         *(f"dbt_{step}" for step in STEPS),
         "rudder_sessions_state",
         "rudder_sessions_watermarks",
+        "rudder_sessions_counted",
         "rudder_sessions_runs",
         *(f"{STAGE_PREFIX}{key}_{name}" for name in (*RUN_TABLES, *STEPS)),
     )

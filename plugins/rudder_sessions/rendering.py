@@ -18,6 +18,7 @@ from rudder_sessions.config import SourceConfig
 from rudder_sessions.dialects import Dialect
 from rudder_sessions.model import (
     CHECKS,
+    COUNTED_COLUMNS,
     DROP_REASONS,
     GRAPH_ITERATIONS,
     IDENTITY_COUNTS,
@@ -81,6 +82,7 @@ def render_template(name: str, config: SourceConfig, dialect: Dialect, tables: T
             target_columns={step: typed_columns(step, config.shape) for step in STEPS},
             state_columns=STATE_COLUMNS,
             watermark_columns=WATERMARK_COLUMNS,
+            counted_columns=COUNTED_COLUMNS,
             run_log_columns=RUN_LOG_COLUMNS,
             drop_reasons=DROP_REASONS,
             identity_counts=IDENTITY_COUNTS,

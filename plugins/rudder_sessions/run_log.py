@@ -46,6 +46,7 @@ SUMMARY_COLUMNS = (
     "watermark_before",
     "watermark_after",
     "rows_read",
+    "rows_new",
     "future_watermark",
     *(f"dropped_{r}" for r in DROP_REASONS),
     "events_changed",
@@ -301,6 +302,14 @@ def _dropped(summary: dict[str, Any]) -> str:
     return f"{sum(summary[f'dropped_{r}'] for r in DROP_REASONS)} ({reasons})"
 
 
+def _read(summary: dict[str, Any]) -> str:
+    """Rows read, and how many of them no earlier run read (the dropped counts count only those)."""
+    read, new = summary["rows_read"], summary.get("rows_new")
+    if new is None or new == read:
+        return f"{read:,}"
+    return f"{read:,} ({new:,} new; the others an earlier run read and counted)"
+
+
 def _future(summary: dict[str, Any]) -> str | None:
     """Rows stamped after the run's start (a clock error upstream): worth a line of their own."""
     count = summary.get("future_watermark") or 0
@@ -331,7 +340,7 @@ def format_note(summary: dict[str, Any], config: SourceConfig, announced: bool =
             f"**{summary['mode']}, {outcome}**: {summary['events_changed']:,} events changed, "
             f"{summary['visitors']:,} visitors, {summary['sessions']:,} sessions",
             "",
-            f"- rows read {summary['rows_read']:,}, dropped {_dropped(summary)}",
+            f"- rows read {_read(summary)}, dropped {_dropped(summary)}",
             *([f"- {future}"] if (future := _future(summary)) else []),
             f"- visitors affected {summary['visitors_affected']:,}",  # the headline has the other counts
             *([f"- {identity}"] if (identity := _identity(summary)) else []),
@@ -353,7 +362,7 @@ def format_summary(summary: dict[str, Any], config: SourceConfig) -> str:
         window = f", window [{summary['window_start']}, {summary['window_end'] or '…'})"
     lines = [
         f"run {summary['run_id']}: {mode} of source {config.name!r}{window}",
-        f"  rows read         {summary['rows_read']}",
+        f"  rows read         {_read(summary)}",
         f"  rows dropped      {_dropped(summary)}",
         *([f"  {future}"] if (future := _future(summary)) else []),
         f"  events changed    {summary['events_changed']}",

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rows import ev
-from rudder_sessions.model import PHASES
+from rudder_sessions.model import DROP_REASONS, PHASES
+from spec_model import compute
 
 BASE = datetime(2026, 5, 1, 8, 0, 0)
 FUTURE = datetime(2100, 1, 1)
@@ -79,10 +80,18 @@ def test_incremental_batches_equal_full_refresh(wh, history, timeout):
     config = wh.config(timeout_minutes=timeout, flow_length=3, lookback="3 hours")
     runner = wh.runner(config)
     wh.load_source([])
+    counted = dict.fromkeys(("rows_new", *(f"dropped_{r}" for r in DROP_REASONS)), 0)
     for number, batch in enumerate(batches(rows, cuts)):
         wh.load_source(batch, append=True)
-        runner.run(f"batch-{number}", "incremental")
+        summary = runner.run(f"batch-{number}", "incremental")
         wh.assert_matches_spec(config)
+        for name in counted:
+            counted[name] += summary[name]
+    # Every row read is accounted for once (SPEC "Source"), though later runs read it again in the
+    # lookback, or every time without a received_at: summed over the runs, the counts are those of
+    # the whole source.
+    expected = compute(wh.source_rows(), timeout_minutes=timeout, flow_length=3)
+    assert counted == {"rows_new": len(rows), **{f"dropped_{r}": expected.dropped[r] for r in DROP_REASONS}}
 
 
 # Two event tables and the session facts: pages names events in `name` and has no revenue.
@@ -383,3 +392,53 @@ def test_a_future_watermark_value_never_freezes_the_source(wh):
     assert second["events_changed"] == 1 and second["watermark_after"] == later
     assert second["future_watermark"] == 1  # read again, until its time has passed
     wh.assert_matches_spec(config)
+
+
+def test_rows_read_again_are_counted_once_and_late_redeliveries_as_duplicates(wh):
+    """Runs read rows again in the lookback (and every run reads the rows without a received_at):
+    each is counted by the run that reads it first. A redelivery received after the published copy
+    loses to it and is counted as a duplicate; one received earlier replaces it, which is then the
+    duplicate."""
+    config = wh.config(lookback="30 minutes")  # every run reads from 25 minutes before `at` on
+    runner = wh.runner(config)
+    at = BASE + timedelta(hours=1)
+    wh.load_source(
+        [
+            ev("e1", "a1", None, BASE, received=BASE),
+            ev("e2", "a1", None, at, received=at),
+            ev("e2", "a1", None, at, received=at + timedelta(minutes=5)),  # a duplicate in the window
+            ev("blank", "  ", None, at, received=at),  # no identifier, in the window
+            ev(None, "a1", None, at, received=None),  # no id, no received_at: read by every run
+            ev("e3", "a1", None, at, received=None),  # valid, no received_at
+        ]
+    )
+    first = runner.run("r1", "incremental")
+    assert (first["rows_read"], first["rows_new"]) == (6, 6)
+    assert [first[f"dropped_{r}"] for r in DROP_REASONS] == [1, 0, 1, 1]
+
+    # Nothing new: the window's rows and those without received_at are read again, counted nowhere.
+    again = runner.run("r2", "incremental")
+    assert (again["rows_read"], again["rows_new"]) == (5, 0)
+    assert [again[f"dropped_{r}"] for r in DROP_REASONS] == [0, 0, 0, 0]
+
+    later = at + timedelta(minutes=30)
+    wh.load_source(
+        [
+            ev("e1", "a1", None, BASE, received=later),  # loses to the published copy: a duplicate
+            ev("e2", "a1", None, at, received=at - timedelta(minutes=1)),  # replaces the published copy
+            ev("e4", "a2", None, later, received=later),
+            ev("late-blank", None, "\u00a0", later, received=later),
+        ],
+        append=True,
+    )
+    third = runner.run("r3", "incremental")
+    assert (third["rows_read"], third["rows_new"]) == (9, 4)
+    assert [third[f"dropped_{r}"] for r in DROP_REASONS] == [0, 0, 1, 2]
+    assert third["events_changed"] == 2  # e2's earlier copy and e4
+    wh.assert_matches_spec(config)
+
+    # Summed over the runs, the counts of a rebuild of the whole source.
+    rebuilt = runner.run("r4", "full_refresh")
+    for name in ("rows_new", *(f"dropped_{r}" for r in DROP_REASONS)):
+        assert first[name] + again[name] + third[name] == rebuilt[name], name
+    assert rebuilt["rows_new"] == rebuilt["rows_read"] == 10

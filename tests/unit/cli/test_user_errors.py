@@ -83,7 +83,13 @@ def test_failed_run_leaves_no_staging_and_publishes_nothing(conn_env, capsys):
         (outcome,) = conn.execute("SELECT outcome FROM sessions.rudder_sessions_runs").fetchone()
     assert outcome.startswith("failed: ") and "session_facts failed for source 'cli'" in outcome
     # the run state, no model, no staging
-    assert tables == {"tracks", "rudder_sessions_state", "rudder_sessions_watermarks", "rudder_sessions_runs"}
+    assert tables == {
+        "tracks",
+        "rudder_sessions_state",
+        "rudder_sessions_watermarks",
+        "rudder_sessions_counted",
+        "rudder_sessions_runs",
+    }
     assert code == 1 and err.startswith("rudder-sessions: error: session_facts failed for source 'cli': ")
 
 
