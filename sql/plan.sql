@@ -119,7 +119,7 @@ FROM cleaned;
 -- reason, read whole or not at all. Publish keeps them: the next run reads most of them again in
 -- its lookback (and every row without a watermark value), and counts only copies beyond these.
 CREATE TABLE {{ t.stage('reads') }} AS
-SELECT event_table, watermark_value, id, drop_reason, CAST(COUNT(*) AS {{ d.bigint_type }}) AS copies
+SELECT event_table, watermark_value, id, drop_reason, CAST(COUNT(*) AS {{ d.bigint_type }}) AS row_count
 FROM {{ t.stage('events') }}
 GROUP BY event_table, watermark_value, id, drop_reason;
 {%- endif %}
@@ -204,17 +204,17 @@ CREATE TABLE {{ t.stage('run') }} AS
 WITH classes AS (
     SELECT event_table, watermark_value, id, drop_reason, SUM(read_now) AS read_now, SUM(read_before) AS read_before
     FROM (
-        SELECT event_table, watermark_value, id, drop_reason, copies AS read_now, 0 AS read_before
+        SELECT event_table, watermark_value, id, drop_reason, row_count AS read_now, 0 AS read_before
         FROM {{ t.stage('reads') }}
         UNION ALL
-        SELECT event_table, watermark_value, id, drop_reason, 0, copies
+        SELECT event_table, watermark_value, id, drop_reason, 0, row_count
         FROM {{ t.counted }}
         WHERE source = {{ d.literal(cfg.name) }}
     ) AS both_reads
     GROUP BY event_table, watermark_value, id, drop_reason
 ),
 first_reads AS (
-    SELECT drop_reason, SUM(read_now - read_before) AS copies
+    SELECT drop_reason, SUM(read_now - read_before) AS row_count
     FROM classes
     WHERE read_now > read_before
     GROUP BY drop_reason
@@ -226,13 +226,13 @@ SELECT
     {{ d.current_timestamp() }} AS started_at,
     CAST(COUNT(*) AS {{ d.bigint_type }}) AS rows_read,
 {%- if plan.incremental %}
-    CAST(COALESCE((SELECT SUM(copies) FROM first_reads), 0) AS {{ d.bigint_type }}) AS rows_new,
+    CAST(COALESCE((SELECT SUM(row_count) FROM first_reads), 0) AS {{ d.bigint_type }}) AS rows_new,
 {%- for reason in drop_reasons if reason != 'duplicate' %}
-    CAST(COALESCE((SELECT SUM(copies) FROM first_reads WHERE drop_reason = '{{ reason }}'), 0) AS {{ d.bigint_type }})
+    CAST(COALESCE((SELECT SUM(row_count) FROM first_reads WHERE drop_reason = '{{ reason }}'), 0) AS {{ d.bigint_type }})
         AS dropped_{{ reason }},
 {%- endfor %}
     -- the valid rows read first now: publish subtracts the events new to the model
-    CAST(COALESCE((SELECT SUM(copies) FROM first_reads WHERE drop_reason IS NULL), 0) AS {{ d.bigint_type }})
+    CAST(COALESCE((SELECT SUM(row_count) FROM first_reads WHERE drop_reason IS NULL), 0) AS {{ d.bigint_type }})
         AS new_valid_rows,
     CAST(NULL AS {{ d.bigint_type }}) AS dropped_duplicate,
 {%- else %}
@@ -288,7 +288,7 @@ CASE event_table
 {%- for et in cfg.event_streams %} WHEN {{ d.literal(et.table) }} THEN run.max_watermark_{{ loop.index }}{% endfor %} END
 {%- endset %}
 CREATE TABLE {{ t.stage('reads') }} AS
-SELECT event_table, watermark_value, id, drop_reason, CAST(COUNT(*) AS {{ d.bigint_type }}) AS copies
+SELECT event_table, watermark_value, id, drop_reason, CAST(COUNT(*) AS {{ d.bigint_type }}) AS row_count
 FROM {{ t.stage('events') }}
 CROSS JOIN {{ t.stage('run') }} AS run
 WHERE watermark_value IS NULL

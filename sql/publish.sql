@@ -80,7 +80,7 @@ UNION ALL
 DELETE FROM {{ t.counted }} WHERE source = {{ d.literal(cfg.name) }};
 
 INSERT INTO {{ t.counted }} ({% for name, kind in counted_columns %}{{ name }}{{ ', ' if not loop.last }}{% endfor %})
-SELECT {{ d.literal(cfg.name) }}, event_table, watermark_value, id, drop_reason, copies
+SELECT {{ d.literal(cfg.name) }}, event_table, watermark_value, id, drop_reason, row_count
 FROM {{ t.stage('reads') }};
 {%- endif %}
 {%- if plan.full and not d.publish_by_rename %}

@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS {{ t.watermarks }} (
 
 CREATE TABLE IF NOT EXISTS {{ t.counted }} (
 {%- for name, kind in counted_columns %}
-    {{ name }} {{ d.column_type(kind) }}{{ ' NOT NULL' if name in ('source', 'event_table', 'copies') }}{{ "," if not loop.last }}
+    {{ name }} {{ d.column_type(kind) }}{{ ' NOT NULL' if name in ('source', 'event_table', 'row_count') }}{{ "," if not loop.last }}
 {%- endfor %}
 );
 

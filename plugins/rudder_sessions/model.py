@@ -428,7 +428,7 @@ COUNTED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("watermark_value", "timestamp"),
     ("id", "text"),
     ("drop_reason", "text"),
-    ("copies", "bigint"),
+    ("row_count", "bigint"),
 )
 DROP_REASONS: tuple[str, ...] = ("null_id", "null_timestamp", "no_identifier", "duplicate")
 # What the identity graph did in a run (NULL under last_touch): ids read as NULL because they are

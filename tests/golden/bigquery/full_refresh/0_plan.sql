@@ -133,7 +133,7 @@ DROP TABLE IF EXISTS `sessions`.`__rs_a330a0bc481b_reads`;
 -- minus the lookback of 3 hours, and every row without a watermark value), by class, for
 -- publish to keep: that run counts only copies beyond these.
 CREATE TABLE `sessions`.`__rs_a330a0bc481b_reads` AS
-SELECT event_table, watermark_value, id, drop_reason, CAST(COUNT(*) AS INT64) AS copies
+SELECT event_table, watermark_value, id, drop_reason, CAST(COUNT(*) AS INT64) AS row_count
 FROM `sessions`.`__rs_a330a0bc481b_events`
 CROSS JOIN `sessions`.`__rs_a330a0bc481b_run` AS run
 WHERE watermark_value IS NULL

@@ -76,7 +76,7 @@ DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_reads";
 -- reason, read whole or not at all. Publish keeps them: the next run reads most of them again in
 -- its lookback (and every row without a watermark value), and counts only copies beyond these.
 CREATE TABLE "sessions"."__rs_a330a0bc481b_reads" AS
-SELECT event_table, watermark_value, id, drop_reason, CAST(COUNT(*) AS BIGINT) AS copies
+SELECT event_table, watermark_value, id, drop_reason, CAST(COUNT(*) AS BIGINT) AS row_count
 FROM "sessions"."__rs_a330a0bc481b_events"
 GROUP BY event_table, watermark_value, id, drop_reason;
 
@@ -116,17 +116,17 @@ CREATE TABLE "sessions"."__rs_a330a0bc481b_run" AS
 WITH classes AS (
     SELECT event_table, watermark_value, id, drop_reason, SUM(read_now) AS read_now, SUM(read_before) AS read_before
     FROM (
-        SELECT event_table, watermark_value, id, drop_reason, copies AS read_now, 0 AS read_before
+        SELECT event_table, watermark_value, id, drop_reason, row_count AS read_now, 0 AS read_before
         FROM "sessions"."__rs_a330a0bc481b_reads"
         UNION ALL
-        SELECT event_table, watermark_value, id, drop_reason, 0, copies
+        SELECT event_table, watermark_value, id, drop_reason, 0, row_count
         FROM "sessions"."rudder_sessions_counted"
         WHERE source = 'shop'
     ) AS both_reads
     GROUP BY event_table, watermark_value, id, drop_reason
 ),
 first_reads AS (
-    SELECT drop_reason, SUM(read_now - read_before) AS copies
+    SELECT drop_reason, SUM(read_now - read_before) AS row_count
     FROM classes
     WHERE read_now > read_before
     GROUP BY drop_reason
@@ -136,15 +136,15 @@ SELECT
     'incremental' AS mode,
     timezone('UTC', current_timestamp) AS started_at,
     CAST(COUNT(*) AS BIGINT) AS rows_read,
-    CAST(COALESCE((SELECT SUM(copies) FROM first_reads), 0) AS BIGINT) AS rows_new,
-    CAST(COALESCE((SELECT SUM(copies) FROM first_reads WHERE drop_reason = 'null_id'), 0) AS BIGINT)
+    CAST(COALESCE((SELECT SUM(row_count) FROM first_reads), 0) AS BIGINT) AS rows_new,
+    CAST(COALESCE((SELECT SUM(row_count) FROM first_reads WHERE drop_reason = 'null_id'), 0) AS BIGINT)
         AS dropped_null_id,
-    CAST(COALESCE((SELECT SUM(copies) FROM first_reads WHERE drop_reason = 'null_timestamp'), 0) AS BIGINT)
+    CAST(COALESCE((SELECT SUM(row_count) FROM first_reads WHERE drop_reason = 'null_timestamp'), 0) AS BIGINT)
         AS dropped_null_timestamp,
-    CAST(COALESCE((SELECT SUM(copies) FROM first_reads WHERE drop_reason = 'no_identifier'), 0) AS BIGINT)
+    CAST(COALESCE((SELECT SUM(row_count) FROM first_reads WHERE drop_reason = 'no_identifier'), 0) AS BIGINT)
         AS dropped_no_identifier,
     -- the valid rows read first now: publish subtracts the events new to the model
-    CAST(COALESCE((SELECT SUM(copies) FROM first_reads WHERE drop_reason IS NULL), 0) AS BIGINT)
+    CAST(COALESCE((SELECT SUM(row_count) FROM first_reads WHERE drop_reason IS NULL), 0) AS BIGINT)
         AS new_valid_rows,
     CAST(NULL AS BIGINT) AS dropped_duplicate,
     MAX(CASE WHEN event_table = 'tracks' AND watermark_value <= timezone('UTC', current_timestamp) THEN watermark_value END)

@@ -133,7 +133,7 @@ DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_READS";
 -- minus the lookback of 3 hours, and every row without a watermark value), by class, for
 -- publish to keep: that run counts only copies beyond these.
 CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_READS" AS
-SELECT event_table, watermark_value, id, drop_reason, CAST(COUNT(*) AS BIGINT) AS copies
+SELECT event_table, watermark_value, id, drop_reason, CAST(COUNT(*) AS BIGINT) AS row_count
 FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS"
 CROSS JOIN "SESSIONS"."__RS_A330A0BC481B_RUN" AS run
 WHERE watermark_value IS NULL

@@ -131,8 +131,8 @@ FROM "sessions"."__rs_a330a0bc481b_run" AS run;
 -- The rows this run read, by class: the next incremental run counts only copies beyond these.
 DELETE FROM "sessions"."rudder_sessions_counted" WHERE source = 'shop';
 
-INSERT INTO "sessions"."rudder_sessions_counted" (source, event_table, watermark_value, id, drop_reason, copies)
-SELECT 'shop', event_table, watermark_value, id, drop_reason, copies
+INSERT INTO "sessions"."rudder_sessions_counted" (source, event_table, watermark_value, id, drop_reason, row_count)
+SELECT 'shop', event_table, watermark_value, id, drop_reason, row_count
 FROM "sessions"."__rs_a330a0bc481b_reads";
 -- A full refresh replaces every row of the published tables.
 

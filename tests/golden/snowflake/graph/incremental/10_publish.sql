@@ -131,8 +131,8 @@ FROM "SESSIONS"."__RS_A330A0BC481B_RUN" AS run;
 -- The rows this run read, by class: the next incremental run counts only copies beyond these.
 DELETE FROM "SESSIONS"."RUDDER_SESSIONS_COUNTED" WHERE source = 'shop';
 
-INSERT INTO "SESSIONS"."RUDDER_SESSIONS_COUNTED" (source, event_table, watermark_value, id, drop_reason, copies)
-SELECT 'shop', event_table, watermark_value, id, drop_reason, copies
+INSERT INTO "SESSIONS"."RUDDER_SESSIONS_COUNTED" (source, event_table, watermark_value, id, drop_reason, row_count)
+SELECT 'shop', event_table, watermark_value, id, drop_reason, row_count
 FROM "SESSIONS"."__RS_A330A0BC481B_READS";
 DELETE FROM "SESSIONS"."DBT_ALIASES_MAPPING"
 WHERE alias IN (SELECT alias FROM "SESSIONS"."__RS_A330A0BC481B_TOUCHED");
