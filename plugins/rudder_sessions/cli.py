@@ -33,8 +33,35 @@ FLAGS = {s.name: s.flag for s in SETTINGS if s.cli} | {"name": "--source-name", 
 OWN_FLAGS = ("conn_id", "dialect")
 CONVERT = {"number": float, "integer": int}
 # Exit codes besides 0: 1 the run failed (or the warehouse said no), 2 a mistake in the flags, and
-# 3 nothing done because the run id was published before (a script re-using it must notice).
+# 3 nothing done because the run id was published before (a script re-using it must notice), 141
+# the reader of the output went away (`... | head -1`): 128 + SIGPIPE, what a shell reports for a
+# command that a closed pipe ends, and not 1, as a run that printed after publishing did not fail.
 ALREADY_PUBLISHED = 3
+CLOSED_PIPE = 141
+
+
+class _ReaderGone(Exception):
+    """The pipe our output goes to has no reader any more (`... | head -1` read its line)."""
+
+
+def _say(text: str, *, err: bool = False) -> None:
+    """Print a line of output; a closed pipe becomes `_ReaderGone`.
+
+    Only the CLI's own writes are read that way: a BrokenPipeError from a warehouse's socket is a
+    failed run, not a reader that went away.
+    """
+    try:
+        print(text, file=sys.stderr if err else sys.stdout)
+    except BrokenPipeError as exc:
+        raise _ReaderGone from exc
+
+
+def _flush() -> None:
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError as exc:
+        raise _ReaderGone from exc
 
 
 def timestamp_arg(value: str) -> datetime:
@@ -152,8 +179,8 @@ def _render(args: argparse.Namespace) -> int:
     )
     phases = [args.step] if args.step else list(PHASES)
     for phase in phases:
-        print(f"-- ===== {phase} =====")
-        print(render_phase(phase, config, dialect, plan))
+        _say(f"-- ===== {phase} =====")
+        _say(render_phase(phase, config, dialect, plan))
     return 0
 
 
@@ -167,10 +194,10 @@ def _run(args: argparse.Namespace) -> int:
     runner = SessionRunner.connect(config)
     if args.run_id and _published(runner, run_id):
         # The engine treats it as a retry and does nothing; its summary would be the old run's.
-        print(f"rudder-sessions: run {run_id} was already published; nothing done", file=sys.stderr)
+        _say(f"rudder-sessions: run {run_id} was already published; nothing done", err=True)
         return ALREADY_PUBLISHED
     summary = runner.run(run_id, args.mode, args.start, args.end)
-    print(format_summary(summary, config))
+    _say(format_summary(summary, config))
     return 0
 
 
@@ -188,15 +215,15 @@ def _status(args: argparse.Namespace) -> int:
     config = _config(args)
     state, runs = SessionRunner.connect(config).status(args.limit)
     if state is None:
-        print(f"source {config.name!r}: nothing published in {config.target_schema} yet")
+        _say(f"source {config.name!r}: nothing published in {config.target_schema} yet")
         return 0
-    print(
+    _say(
         f"source {config.name!r}: watermark {state['watermark']} (version {state['version']}, "
         f"last run {state['last_run_id']}, {state['last_mode']}, at {state['updated_at']})"
     )
     for run in runs:
         window = f"[{run['window_start']}, {run['window_end'] or '…'})" if run["window_start"] else "everything"
-        print(
+        _say(
             f"  {run['finished_at']}  {run['mode']:<12} {window}  read {run['rows_read']}, "
             f"changed {run['events_changed']}, visitors {run['visitors_affected']}  {run['run_id']}  {run['outcome']}"
         )
@@ -212,7 +239,31 @@ def _flag_problem(error: ConfigError, args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        try:
+            return _main(argv)
+        finally:
+            # Flushed here, not at exit, so that a closed pipe is caught below (after --help or a
+            # flag mistake too), not reported by the interpreter as an ignored exception.
+            _flush()
+    except _ReaderGone:
+        # Whoever read the output stopped reading: nothing more to say, and no one to say it to.
+        # The interpreter flushes stdout once more at exit; it goes to /dev/null, not the pipe.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                os.dup2(devnull, stream.fileno())
+            except (OSError, ValueError):  # a stream without a file descriptor (captured)
+                pass
+        os.close(devnull)
+        return CLOSED_PIPE
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)  # prints --help and flag mistakes itself
+    except BrokenPipeError as exc:
+        raise _ReaderGone from exc
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -225,12 +276,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         if args.debug:
             raise
-        print(f"rudder-sessions: error: {'; '.join(_flag_problem(p, args) for p in exc.problems)}", file=sys.stderr)
+        _say(f"rudder-sessions: error: {'; '.join(_flag_problem(p, args) for p in exc.problems)}", err=True)
         return 2
     except RudderSessionsError as exc:
         if args.debug:
             raise
-        print(f"rudder-sessions: error: {exc}", file=sys.stderr)
+        _say(f"rudder-sessions: error: {exc}", err=True)
         return 1
 
 

@@ -106,8 +106,15 @@ class Dialect:
         body = ",\n    ".join(f"{self.quote(name)} {self.column_type(kind)}" for name, kind in columns)
         return f"CREATE TABLE IF NOT EXISTS {table} (\n    {body}\n){(chr(10) + layout) if layout else ''}"
 
+    # ADD COLUMN IF NOT EXISTS: two upgrades of one target at once (both saw the column missing)
+    # then both succeed. DuckDB (duckdb.org/docs/stable/sql/statements/alter_table), PostgreSQL
+    # (www.postgresql.org/docs/current/sql-altertable.html) and BigQuery take it; where it is not
+    # taken (Redshift), the planner reads the columns again after a failed ADD COLUMN.
+    add_column_if_not_exists = False
+
     def add_column(self, table: str, column: str, kind: str) -> str:
-        return f"ALTER TABLE {table} ADD COLUMN {self.quote(column)} {self.column_type(kind)}"
+        guard = " IF NOT EXISTS" if self.add_column_if_not_exists else ""
+        return f"ALTER TABLE {table} ADD COLUMN{guard} {self.quote(column)} {self.column_type(kind)}"
 
     def drop_column(self, table: str, column: str) -> str:
         return f"ALTER TABLE {table} DROP COLUMN {self.quote(column)}"
@@ -287,6 +294,7 @@ class Dialect:
 class DuckDBDialect(Dialect):
     name = "duckdb"
     float_type = "DOUBLE"
+    add_column_if_not_exists = True
     # DuckDB's DDL is transactional (duckdb.org/docs/stable/sql/statements/transactions) and its
     # views bind by name: moving the staged tables into place is atomic and copies no rows.
     publish_by_rename = True
@@ -348,6 +356,7 @@ class DuckDBDialect(Dialect):
 class PostgresDialect(Dialect):
     name = "postgres"
     text_type = "TEXT"
+    add_column_if_not_exists = True  # PostgreSQL 9.6+
 
     def epoch_us(self, expr: str) -> str:
         # EXTRACT(EPOCH ...) is an exact numeric on PostgreSQL 14+.
@@ -441,6 +450,7 @@ class BigQueryDialect(Dialect):
     numeric_type = (
         "NUMERIC"  # NUMERIC(38, 9) (cloud.google.com/bigquery/docs/reference/standard-sql/data-types#decimal_types)
     )
+    add_column_if_not_exists = True
 
     def table_layout(self, step: str, layout: TableLayout | None = None) -> str:
         # Incremental runs delete and read the published events of a visitor from a time on:
@@ -451,9 +461,6 @@ class BigQueryDialect(Dialect):
         if layout.cluster_by:
             parts.append(f"CLUSTER BY {', '.join(map(self.quote, layout.cluster_by))}")
         return "\n".join(parts)
-
-    def add_column(self, table: str, column: str, kind: str) -> str:
-        return f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {self.quote(column)} {self.column_type(kind)}"
 
     def current_timestamp(self) -> str:
         return "CURRENT_TIMESTAMP()"  # a TIMESTAMP is an absolute instant, shown in UTC
@@ -559,6 +566,7 @@ class RedshiftDialect(PostgresDialect):
 
     name = "redshift"
     text_type = "VARCHAR(65535)"
+    add_column_if_not_exists = False  # docs.aws.amazon.com/redshift/latest/dg/r_ALTER_TABLE.html has none
     # Trailing blanks of VARCHAR values are not significant in comparisons
     # (docs.aws.amazon.com/redshift/latest/dg/r_Character_types.html#r_Character_types-significance-of-trailing-blanks):
     # 'u1' and 'u1 ' would be one visitor. The audit refuses runs with such ids instead.

@@ -8,7 +8,10 @@ from typing import Any
 
 from rudder_sessions.errors import PhaseFailed, StatementRefused
 
-# Driver errors that a retry cannot fix, by what the warehouse says: DuckDB's exception classes,
+# Driver errors that a retry cannot fix, by what the warehouse says: DuckDB's exception classes
+# (and every one of its DB-API classes for data errors, such as an out-of-range value, a timestamp
+# overflowing in arithmetic, and for refused statements: PEP 249's DataError, ProgrammingError,
+# IntegrityError, NotSupportedError; not OperationalError, a busy file or a lost connection),
 # PostgreSQL/Redshift SQLSTATE classes 22 (data), 23 (integrity), 42 (syntax, undefined names,
 # www.postgresql.org/docs/current/errcodes-appendix.html), Snowflake's ProgrammingError (SQL
 # compilation errors, docs.snowflake.com/en/developer-guide/python-connector/python-connector-api
@@ -22,6 +25,14 @@ REFUSED_DUCKDB = {
     "InvalidInputException",
     "ConstraintException",
     "NotImplementedException",
+    "OutOfRangeException",
+    "TypeMismatchException",
+    "SyntaxException",
+    "InvalidTypeException",
+    "DataError",
+    "ProgrammingError",
+    "IntegrityError",
+    "NotSupportedError",
 }
 REFUSED_SQLSTATE = ("22", "23", "42")
 RETRIED_BIGQUERY = ("concurrent update", "could not serialize access", "ratelimitexceeded", "resources exceeded")
@@ -31,7 +42,7 @@ def is_refusal(exc: BaseException) -> bool:
     """Whether the warehouse refused the statement itself (the default, when unsure: a hiccup)."""
     for error in _causes(exc):
         kind, module = type(error).__name__, type(error).__module__
-        if module.lstrip("_").startswith("duckdb") and kind in REFUSED_DUCKDB:
+        if module.lstrip("_").startswith("duckdb") and any(c.__name__ in REFUSED_DUCKDB for c in type(error).__mro__):
             return True
         code = getattr(error, "pgcode", None) or getattr(getattr(error, "diag", None), "sqlstate", None)
         if isinstance(code, str) and code[:2] in REFUSED_SQLSTATE:

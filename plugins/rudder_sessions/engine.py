@@ -211,11 +211,17 @@ class SessionRunner:
             except BaseException as exc:
                 with suppress(Exception):  # a failed statement may have left its transaction open
                     self.hook.get_conn().rollback()
+                # The run log first, each on its own: a stage that cannot be dropped (an object the
+                # warehouse refuses to drop) must not leave the run logged as running. The original
+                # error matters more than either failing.
+                try:
+                    self.record_failure(plan, exc)
+                except Exception:
+                    log.warning("could not log the failure of run %s", run_id, exc_info=True)
                 try:
                     self.drop_stages(plan)
-                    self.record_failure(plan, exc)
-                except Exception:  # the original error matters more than a failed cleanup
-                    log.warning("could not clean up after run %s", run_id, exc_info=True)
+                except Exception:
+                    log.warning("could not drop the staging tables of run %s", run_id, exc_info=True)
                 raise
             return self.summary(run_id)
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from contextlib import closing, suppress
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from rudder_sessions.config import SourceConfig
-from rudder_sessions.errors import SettingsChanged, SourceError, TargetTaken
+from rudder_sessions.errors import PhaseFailed, SettingsChanged, SourceError, TargetTaken, WarehouseBusy
 from rudder_sessions.model import (
     RUN_LOG_COLUMNS,
     SOURCE_COLUMNS,
@@ -273,7 +274,20 @@ class Planner:
             if ("event_table", "text") in missing and not config.event_tables:
                 # Published before several event tables: every row came from the one source table.
                 statements.append(f"UPDATE {target} SET event_table = {d.literal(config.source_table)} WHERE TRUE")
-            self.session.execute(statements, "upgrade")
+            try:
+                self.session.execute(statements, "upgrade")
+            except WarehouseBusy:
+                raise
+            except PhaseFailed:
+                # Another run's upgrade may have added them since the columns were read (a dialect
+                # without ADD COLUMN IF NOT EXISTS refuses the second): done if they are all there.
+                with suppress(Exception), closing(self.session.hook.get_conn()) as conn:
+                    conn.rollback()  # a connection the run shares holds the failed transaction
+                now = self.session.columns(config.target_schema, table)
+                if any(name.lower() not in now for name, _ in missing):
+                    raise
+                added = ", ".join(n for n, _ in missing)
+                log.info("columns %s of %s were added by another run meanwhile", added, table)
 
 
 def carried_changes(stored: dict | None, config: SourceConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:

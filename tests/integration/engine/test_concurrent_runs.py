@@ -5,6 +5,7 @@ and the next run converges. SPEC "Runs": two runs for the same source never inte
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -151,3 +152,62 @@ def test_a_run_whose_stages_a_later_plan_dropped_stops_with_the_conflict_line(si
     assert plan_next.mode == "incremental"
     wh.assert_matches_spec(config)
     assert not [n for n in wh.tables(config.target_schema) if n.startswith("__rs_")]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("if_not_exists", [True, False], ids=["add-column-if-not-exists", "read-columns-again"])
+def test_two_upgrades_of_an_old_target_at_once_both_plan(pg, if_not_exists):
+    """Two plans upgrade a target published before `event_table` (its column added, then filled):
+    both read the columns before either adds it. A third connection's lock on the table holds both
+    ADD COLUMNs until both wait on it, then lets them go one after the other. The second used to
+    fail with `column "event_table" of relation "dbt_mapped_tracks" already exists`. With
+    `if_not_exists=False` the dialect writes a plain ADD COLUMN, as on Redshift, which has no IF NOT
+    EXISTS: the planner reads the columns again and finds the other run added it."""
+    import psycopg2
+
+    from warehouses import POSTGRES_URI
+
+    config = pg.config()
+    pg.load_source(FIRST)
+    pg.runner(config).run("first")
+    target = f"{config.target_schema}.dbt_mapped_tracks"
+    pg.query(f"ALTER TABLE {target} DROP COLUMN event_table")  # as published by an older version
+
+    holder = psycopg2.connect(POSTGRES_URI)
+    outcomes: dict[str, BaseException | None] = {}
+
+    def plan(run_id: str) -> None:
+        runner = pg.runner(config)
+        runner.dialect.add_column_if_not_exists = if_not_exists
+        try:
+            runner.plan(run_id, "incremental")
+            outcomes[run_id] = None
+        except BaseException as exc:
+            outcomes[run_id] = exc
+
+    try:
+        with holder.cursor() as cursor:  # psycopg2 opens a transaction: the lock holds until rollback
+            cursor.execute(f"LOCK TABLE {target} IN ACCESS SHARE MODE")
+        threads = [threading.Thread(target=plan, args=(run_id,)) for run_id in ("left", "right")]
+        for thread in threads:
+            thread.start()
+        waiting = 0
+        for _ in range(WAIT_SECONDS * 10):
+            (waiting,) = pg.query(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE %s AND query LIKE '%%ADD COLUMN%%'",
+                [f"%{config.target_schema}%"],
+            )[0].values()
+            if waiting == 2 or not all(t.is_alive() for t in threads):
+                break
+            time.sleep(0.1)
+        assert waiting == 2, f"both ADD COLUMNs should wait on the lock: {outcomes}"
+    finally:
+        holder.rollback()
+        holder.close()
+    for thread in threads:
+        thread.join(WAIT_SECONDS)
+    assert not any(t.is_alive() for t in threads), "a plan hung"
+    shown = {run_id: f"{type(exc).__name__}: {exc}" for run_id, exc in outcomes.items() if exc is not None}
+    assert set(outcomes) == {"left", "right"} and not shown, shown
+    assert pg.query(f"SELECT DISTINCT event_table FROM {target}") == [{"event_table": config.source_table}]

@@ -5,13 +5,16 @@ emulator's wording differs from the service's)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import duckdb
 import pytest
 from google.api_core import exceptions as google_errors
 
 from conftest import require_postgres
+from rows import ev
 from rudder_sessions.driver_errors import is_refusal, phase_error
-from rudder_sessions.errors import StatementRefused
+from rudder_sessions.errors import PhaseFailed, StatementRefused
 from rudder_sessions.operators import FINAL_ERRORS
 
 
@@ -32,6 +35,35 @@ def test_duckdb_refusals_and_hiccups():
     assert is_refusal(error_of(lambda: conn.execute("SELECT * FROM missing")))
     interrupted = duckdb.InterruptException("INTERRUPT Error: Interrupted!")
     assert not is_refusal(interrupted)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT TIMESTAMP '294247-01-10 04:00:54' + INTERVAL 1 DAY",  # Conversion Error
+        "SELECT epoch_us(TIMESTAMP '2026-01-01') - epoch_us(TIMESTAMP '290309-12-22 (BC) 00:00:00')",
+        "SELECT 9223372036854775807::BIGINT + 1",  # Out of Range Error
+    ],
+)
+def test_duckdb_data_errors_are_refusals(sql):
+    """A value out of range (PostgreSQL's SQLSTATE class 22, DuckDB's DataError classes) fails the
+    same way on every retry."""
+    assert is_refusal(error_of(lambda: duckdb.connect().execute(sql)))
+
+
+def test_a_timestamp_overflow_in_a_run_is_final_and_one_line(warehouse):
+    """An event at the start of DuckDB's calendar (290309 BC, in the source as a user's data):
+    the idle time to the visitor's next event overflows. The run fails at once, not retried."""
+    warehouse.load_source([ev("e1", "a1", None, datetime(2026, 1, 1)), ev("e2", "a1", None, datetime(2026, 1, 2))])
+    with warehouse.connect() as conn:
+        conn.execute("UPDATE rudderstack.tracks SET timestamp = TIMESTAMP '290309-12-22 (BC) 00:00:00' WHERE id = 'e2'")
+    config = warehouse.config()
+    with pytest.raises(PhaseFailed) as failed:
+        warehouse.runner(config).run("overflow")
+    assert isinstance(failed.value, StatementRefused) and isinstance(failed.value, FINAL_ERRORS)
+    message = str(failed.value)
+    assert message.startswith("mapped_tracks failed for source 'test': Out of Range Error: Overflow in subtraction")
+    assert "\n" not in message
 
 
 @pytest.mark.postgres

@@ -261,3 +261,38 @@ def test_watermark_column_is_configurable(warehouse):
     assert summary["rows_read"] == 1 and summary["events_changed"] == 1
     assert summary["watermark_after"] == first["watermark_after"] + timedelta(minutes=1)
     warehouse.assert_matches_spec(config)
+
+
+def test_a_failed_run_is_logged_even_when_its_staging_tables_cannot_be_dropped(warehouse):
+    """The run fails (an event at the start of DuckDB's calendar overflows the idle time) and its
+    cleanup fails too: a view sits at the name of one of its staging tables (`input`, a stage of
+    earlier versions of plan, so the run never makes it), and DuckDB refuses DROP TABLE on a view,
+    which rolls back the drop of them all. The run log still says the run failed, and why; the
+    error raised is the run's, not the drop's."""
+    from datetime import datetime
+
+    from rudder_sessions.errors import StatementRefused
+    from rudder_sessions.model import run_key
+
+    warehouse.load_source([ev("e1", "a1", None, datetime(2026, 1, 1)), ev("e2", "a1", None, datetime(2026, 1, 2))])
+    config = warehouse.config()
+    runner = warehouse.runner(config)
+    tables = runner.session.tables(run_key("R1"))
+    schema = config.target_schema
+    with warehouse.connect() as conn:
+        conn.execute("UPDATE rudderstack.tracks SET timestamp = TIMESTAMP '290309-12-22 (BC) 00:00:00' WHERE id = 'e2'")
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        conn.execute(f'CREATE VIEW {schema}."{tables.stage_name("input")}" AS SELECT 1 AS x')
+    with pytest.raises(StatementRefused, match=r"^mapped_tracks failed"):
+        runner.run("R1")
+    with warehouse.connect(read_only=True) as conn:
+        runs = conn.execute(f"SELECT run_id, outcome FROM {schema}.rudder_sessions_runs").fetchall()
+        left = {
+            name
+            for (name,) in conn.execute(
+                f"SELECT table_name FROM duckdb_tables() WHERE schema_name = '{schema}'"
+            ).fetchall()
+        }
+    assert tables.stage_name("events") in left  # the drop did fail: the plan's staged events are still there
+    assert len(runs) == 1 and runs[0][0] == "R1"
+    assert runs[0][1].startswith("failed: StatementRefused: mapped_tracks failed for source 'test': Out of Range")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime
 
 import pytest
 
 from rows import ev
-from rudder_sessions.cli import main
+from rudder_sessions.cli import CLOSED_PIPE, main
 from warehouses import make_config
 
 BASE = datetime(2026, 2, 1, 9, 0)
@@ -106,9 +109,6 @@ def test_a_status_limit_below_one_is_an_argument_error(capsys, limit):
 
 def test_a_duckdb_file_held_by_another_process_is_one_line(wh, capsys):
     """While a task, a CLI run or a notebook holds the embedded file, `run` and `status` say so."""
-    import subprocess
-    import sys
-
     wh.load_source([ev("e1", "a1", None, 0, base=BASE)])
     holder = subprocess.Popen(
         [
@@ -192,3 +192,35 @@ def test_run_log_and_state_times_are_utc_in_a_non_utc_duckdb_session(warehouse, 
     for value in (started, finished, updated):
         assert before <= value <= after, f"{value} is not between {before} and {after} (UTC)"
     assert code == 0 and f"at {updated})" in out and out.splitlines()[1].startswith(f"  {finished}  ")
+
+
+def _cli_process(*args: str, stdout: int) -> subprocess.Popen[bytes]:
+    """`python -m rudder_sessions` in a process of its own, its stdout the given pipe."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "rudder_sessions", *args], stdout=stdout, stderr=subprocess.PIPE, env=os.environ.copy()
+    )
+
+
+def test_a_reader_that_stops_reading_ends_the_output_quietly():
+    """`rudder-sessions render ... | head -1`: more output than the pipe holds, its reader gone
+    after one line. No traceback; the exit code is a shell's for a closed pipe (128 + SIGPIPE)."""
+    process = _cli_process("render", "--dialect", "duckdb", stdout=subprocess.PIPE)
+    assert process.stdout.readline() == b"-- ===== plan =====\n"
+    process.stdout.close()  # what `head -1` does after its line
+    _, err = process.communicate(timeout=120)
+    assert (process.returncode, err.decode()) == (CLOSED_PIPE, "")
+
+
+def test_a_status_written_to_a_pipe_nobody_reads_ends_quietly(wh):
+    """`rudder-sessions status ... | head -1` where the reader is gone before the first write: the
+    few lines of `status` reach the pipe only when stdout is flushed, at the end."""
+    wh.load_source([ev("e1", "a1", None, 0, base=BASE)])
+    assert main(list(RUN)) == 0
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # no process holds the read end: every write to the pipe fails
+    try:
+        process = _cli_process("status", *RUN[1:], stdout=write_end)
+    finally:
+        os.close(write_end)
+    _, err = process.communicate(timeout=120)
+    assert (process.returncode, err.decode()) == (CLOSED_PIPE, "")
