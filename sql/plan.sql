@@ -13,7 +13,7 @@
 {%- macro src(et, column) -%}
 {%- if et.table ~ '.' ~ column in plan.aware_columns -%}{{ d.to_utc(d.quote(column)) }}{%- else -%}{{ d.quote(column) }}{%- endif -%}
 {%- endmacro %}
-{#- An id or event name column as text: one of an integer or UUID type (plan.text_columns) cast. -#}
+{#- An id or event name column as text: one of an integer, UUID or citext type (plan.text_columns) cast. -#}
 {%- macro text(et, column, plain=none) -%}
 {%- if et.table ~ '.' ~ column in plan.text_columns -%}{{ d.to_text(d.quote(column)) }}{%- else -%}{{ plain if plain is not none else column }}{%- endif -%}
 {%- endmacro %}
@@ -21,7 +21,7 @@
 -- Time-zone-aware source columns ({{ plan.aware_columns | join(', ') }}) are read as UTC timestamps.
 {%- endif %}
 {%- if plan.text_columns %}
--- Integer and UUID ids and event names ({{ plan.text_columns | join(', ') }}) are read as text.
+-- Integer, UUID and citext ids and event names ({{ plan.text_columns | join(', ') }}) are read as text.
 {%- endif %}
 {%- if plan.absent_columns %}
 -- Event tables without a column the session facts read give NULL for it: {{ plan.absent_columns | join(', ') }}.

@@ -365,6 +365,20 @@ class PostgresDialect(Dialect):
     def text_order(self, expr: str) -> str:
         return f'{expr} COLLATE "C"'
 
+    def exact_text(self, expr: str) -> str:
+        # A source column of a nondeterministic collation (case- or accent-insensitive) would pass it
+        # on to the staged columns; the database's default collation is always deterministic
+        # (https://www.postgresql.org/docs/15/collation.html#COLLATION-NONDETERMINISTIC).
+        return f'({expr}) COLLATE "default"'
+
+    def columns_query(self, schema: str, table: str) -> tuple[str, tuple]:
+        # An extension's type (citext) is "USER-DEFINED" in data_type; udt_name names it.
+        return (
+            "SELECT column_name, CASE WHEN data_type = 'USER-DEFINED' THEN udt_name ELSE data_type END "
+            "FROM information_schema.columns WHERE lower(table_schema) = lower(%s) AND lower(table_name) = lower(%s)",
+            (schema, table),
+        )
+
     def trim_blank(self, expr: str) -> str:
         return f"BTRIM({expr}, {self.whitespace_chars()})"
 

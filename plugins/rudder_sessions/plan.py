@@ -64,7 +64,7 @@ class RunPlan:
     aware_columns: tuple[str, ...] = ()
     # Columns the session facts read that an event table lacks ("table.column"): NULL for its rows.
     absent_columns: tuple[str, ...] = ()
-    # Ids and event names of an integer or UUID type ("table.column"): the plan reads them as text.
+    # Ids and event names of an integer, UUID or citext type ("table.column"): the plan reads them as text.
     text_columns: tuple[str, ...] = ()
     # Each event table's stored watermark (incremental and backfill runs): (table, watermark).
     watermarks: tuple[tuple[str, datetime | None], ...] = ()
@@ -138,5 +138,5 @@ class RunPlan:
         if self.absent_columns:
             text += f"; NULL for columns the event tables lack: {', '.join(self.absent_columns)}"
         if self.text_columns:
-            text += f"; integer or UUID columns read as text: {', '.join(self.text_columns)}"
+            text += f"; integer, UUID or citext columns read as text: {', '.join(self.text_columns)}"
         return text

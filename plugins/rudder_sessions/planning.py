@@ -40,7 +40,7 @@ NUMERIC_TYPE = re.compile(r"int|numeric|decimal|number|float|double|real", re.IG
 # DATETIME or a DATE (midnight), all compared with the run's timestamps as they are, except on
 # BigQuery, which compares a TIMESTAMP with nothing else.
 TEXT_TYPE = re.compile(r"char|text|string", re.IGNORECASE)
-AS_TEXT_TYPE = re.compile(r"\A(u?(tiny|small|big|huge)?int(eger)?|int(2|4|8|64)|number|uuid)\Z", re.IGNORECASE)
+AS_TEXT_TYPE = re.compile(r"\A(u?(tiny|small|big|huge)?int(eger)?|int(2|4|8|64)|number|uuid|citext)\Z", re.IGNORECASE)
 TIMESTAMP_TYPE = re.compile(r"\A(timestamp\w*( with(out)? time zone)?|datetime|date)\Z", re.IGNORECASE)
 ONLY_TIMESTAMP = {"bigquery": re.compile(r"\Atimestamp\Z", re.IGNORECASE)}
 
@@ -48,7 +48,7 @@ ONLY_TIMESTAMP = {"bigquery": re.compile(r"\Atimestamp\Z", re.IGNORECASE)}
 class SourceColumns(NamedTuple):
     aware: tuple[str, ...]  # "table.column" timestamps with a time zone
     absent: tuple[str, ...]  # "table.column" carried columns the table lacks
-    as_text: tuple[str, ...] = ()  # "table.column" ids or event names of an integer or UUID type
+    as_text: tuple[str, ...] = ()  # "table.column" ids or event names of an integer, UUID or citext type
 
 
 # A staging table of a run still marked running is left alone this long: the run may be alive.
@@ -131,7 +131,7 @@ class Planner:
                 cast.append(f"{column} ({found})")
             elif not TEXT_TYPE.search(found):
                 problems.append(
-                    f"{column} is {found}, expected {d.text_type} (integer and UUID types are read as text)"
+                    f"{column} is {found}, expected {d.text_type} (integer, UUID and citext types are read as text)"
                 )
         for column in timestamps:
             found = types[column.lower()]

@@ -30,7 +30,7 @@ REPORTED = {
     "postgres": {**{k: v.lower() for k, v in DDL["postgres"].items()}, "timestamp": "timestamp without time zone"},
 }
 EXPECTED_TEXT = {"duckdb": "VARCHAR", "postgres": "TEXT"}
-READ_AS_TEXT = "(integer and UUID types are read as text)"
+READ_AS_TEXT = "(integer, UUID and citext types are read as text)"
 TRACKS = {"id": "text", "anonymous_id": "text", "user_id": "text", "event": "text",
           "timestamp": "timestamp", "received_at": "timestamp"}  # fmt: skip
 LINKS = {
@@ -243,7 +243,7 @@ def test_integer_ids_and_events_are_accepted_and_the_plan_says_so(wh, caplog):
         *(f"aliases.{c}" for c in ID_COLUMNS["aliases"]),
     )
     assert plan.text_columns == text_columns
-    assert f"integer or UUID columns read as text: {', '.join(text_columns)}" in plan.describe()
+    assert f"integer, UUID or citext columns read as text: {', '.join(text_columns)}" in plan.describe()
     t = REPORTED[wh.name]
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     tracks = f"source table {wh.source_schema}.tracks (connection {config.conn_id!r})"

@@ -15,9 +15,9 @@ DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_events";
 CREATE TABLE "sessions"."__rs_a330a0bc481b_events" AS
 WITH cleaned AS (
     SELECT
-        id AS id,
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM anonymous_id) = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM user_id) = '' THEN NULL ELSE user_id END AS user_id,
+        (id) COLLATE "default" AS id,
+        (CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM anonymous_id) = '' THEN NULL ELSE anonymous_id END) COLLATE "default" AS anonymous_id,
+        (CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM user_id) = '' THEN NULL ELSE user_id END) COLLATE "default" AS user_id,
         "event" AS event,
         "timestamp" AS "timestamp",
         "received_at" AS received_at,
@@ -46,9 +46,9 @@ WITH cleaned AS (
     )
     UNION ALL
     SELECT
-        id AS id,
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM anonymous_id) = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM user_id) = '' THEN NULL ELSE user_id END AS user_id,
+        (id) COLLATE "default" AS id,
+        (CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM anonymous_id) = '' THEN NULL ELSE anonymous_id END) COLLATE "default" AS anonymous_id,
+        (CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM user_id) = '' THEN NULL ELSE user_id END) COLLATE "default" AS user_id,
         "name" AS event,
         "timestamp" AS "timestamp",
         "received_at" AS received_at,
@@ -77,9 +77,9 @@ WITH cleaned AS (
     )
     UNION ALL
     SELECT
-        id AS id,
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM anonymous_id) = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM user_id) = '' THEN NULL ELSE user_id END AS user_id,
+        (id) COLLATE "default" AS id,
+        (CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM anonymous_id) = '' THEN NULL ELSE anonymous_id END) COLLATE "default" AS anonymous_id,
+        (CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM user_id) = '' THEN NULL ELSE user_id END) COLLATE "default" AS user_id,
         'order_completed' AS event,
         "timestamp" AS "timestamp",
         "received_at" AS received_at,
