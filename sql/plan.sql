@@ -150,7 +150,7 @@ FROM ranked;
 {%- if cfg.identity == 'graph' %}
 {{ d.drop_table(t.stage('links')) }};
 
--- The identity graph’s link rows ({% for kind, table in cfg.identity_tables %}{{ table }}{{ ', ' if not loop.last }}{% endfor %}{{ 'none configured' if not cfg.identity_tables }}), ids cleaned like the events’: all of
+-- The identity graph’s link rows ({% for kind, link in cfg.link_streams %}{{ link.table }}{{ ', ' if not loop.last }}{% endfor %}{{ 'none configured' if not cfg.link_streams }}), ids cleaned like the events’: all of
 -- them, as a touched component is decided again from every row naming its identifiers;
 -- `in_window` marks the rows new to this run (an incremental run starts from their identifiers).
 CREATE TABLE {{ t.stage('links') }} AS
@@ -256,7 +256,7 @@ SELECT
 {%- endif %}
         AS {{ d.bigint_type }}
     ) AS future_watermark,
-{%- for kind, table in cfg.identity_tables %}
+{%- for kind, link in cfg.link_streams %}
     (
         SELECT MAX(watermark_value) FROM {{ t.stage('links') }}
         WHERE link_kind = {{ d.literal(kind) }} AND watermark_value <= {{ now }}

@@ -261,22 +261,18 @@ class SourceConfig:
             problems.add("aliases_table", "is the identifies_table too")
 
     @property
-    def identity_tables(self) -> tuple[tuple[str, str], ...]:
-        """(kind, table) of the link tables the graph reads: identifies, aliases (graph mode only)."""
+    def link_streams(self) -> tuple[tuple[str, EventTable], ...]:
+        """(kind, table) of the link tables the graph reads, identifies then aliases (graph mode
+        only), as the plan reads them: one watermark each, like an event table."""
         if self.identity != GRAPH:
             return ()
         links = (("identifies", self.identifies_table), ("aliases", self.aliases_table))
-        return tuple((kind, table) for kind, table in links if table)
-
-    @property
-    def link_streams(self) -> tuple[tuple[str, EventTable], ...]:
-        """The link tables as the plan reads them (one watermark each, like an event table)."""
-        return tuple((kind, EventTable(table, event_column=None)) for kind, table in self.identity_tables)
+        return tuple((kind, EventTable(table, event_column=None)) for kind, table in links if table)
 
     @property
     def watermarked_tables(self) -> tuple[str, ...]:
         """Every table the run reads by its own watermark: the event tables, then the link tables."""
-        return (*(et.table for et in self.event_streams), *(table for _, table in self.identity_tables))
+        return (*(et.table for et in self.event_streams), *(link.table for _, link in self.link_streams))
 
     @property
     def excluded_ids(self) -> tuple[str, ...]:

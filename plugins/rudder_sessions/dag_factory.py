@@ -194,8 +194,8 @@ def build_dag(source: SourceConfig):
         watermark=source.watermark_column,
         lookback=source.lookback,
     )
-    if source.identity_tables or source.identity == "graph":
-        links = ", ".join(f"`{table}`" for _, table in source.identity_tables) or "the events alone"
+    if source.identity == "graph":
+        links = ", ".join(f"`{link.table}`" for _, link in source.link_streams) or "the events alone"
         doc += (
             f"\nVisitors come from the identity graph over the events and {links}: every identifier "
             'they link is one visitor (README "Identity graph").\n'
