@@ -153,7 +153,7 @@ class Dialect:
         return " || ".join(f"CHR({c})" for c in WHITESPACE_CODEPOINTS)
 
     def blank_to_null(self, expr: str) -> str:
-        return f"CASE WHEN TRIM(BOTH {self.whitespace_chars()} FROM {expr}) = '' THEN NULL ELSE {expr} END"
+        return f"CASE WHEN {self.trim_blank(expr)} = '' THEN NULL ELSE {expr} END"
 
     def trim_blank(self, expr: str) -> str:
         """The text without the blank characters at either end (how junk ids are compared)."""
@@ -344,9 +344,6 @@ class DuckDBDialect(Dialect):
     def to_utc(self, expr: str) -> str:
         return f"timezone('UTC', {expr})"
 
-    def blank_to_null(self, expr: str) -> str:
-        return f"CASE WHEN trim({expr}, {self.whitespace_chars()}) = '' THEN NULL ELSE {expr} END"
-
     def trim_blank(self, expr: str) -> str:
         return f"trim({expr}, {self.whitespace_chars()})"
 
@@ -516,9 +513,6 @@ class BigQueryDialect(Dialect):
     def to_utc(self, expr: str) -> str:
         return expr  # a BigQuery TIMESTAMP is an absolute UTC instant already
 
-    def blank_to_null(self, expr: str) -> str:
-        return f"CASE WHEN TRIM({expr}, {self.whitespace_chars()}) = '' THEN NULL ELSE {expr} END"
-
     def trim_blank(self, expr: str) -> str:
         return f"TRIM({expr}, {self.whitespace_chars()})"
 
@@ -631,9 +625,6 @@ class RedshiftDialect(PostgresDialect):
 
     def text_order(self, expr: str) -> str:
         return expr
-
-    def blank_to_null(self, expr: str) -> str:
-        return f"CASE WHEN BTRIM({expr}, {self.whitespace_chars()}) = '' THEN NULL ELSE {expr} END"
 
     def trim_blank(self, expr: str) -> str:
         return f"BTRIM({expr}, {self.whitespace_chars()})"

@@ -16,15 +16,15 @@ CREATE TABLE "sessions"."__rs_a330a0bc481b_events" AS
 WITH cleaned AS (
     SELECT
         (id) COLLATE "default" AS id,
-        (CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM anonymous_id) = '' THEN NULL ELSE anonymous_id END) COLLATE "default" AS anonymous_id,
-        (CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM user_id) = '' THEN NULL ELSE user_id END) COLLATE "default" AS user_id,
+        (CASE WHEN BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE anonymous_id END) COLLATE "default" AS anonymous_id,
+        (CASE WHEN BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE user_id END) COLLATE "default" AS user_id,
         "event" AS event,
         "timestamp" AS "timestamp",
         "received_at" AS received_at,
         "received_at" AS watermark_value,
         'tracks' AS event_table,
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM CAST("context_campaign_source" AS TEXT)) = '' THEN NULL ELSE CAST("context_campaign_source" AS TEXT) END AS "context_campaign_source",
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM CAST("context_page_referrer" AS TEXT)) = '' THEN NULL ELSE CAST("context_page_referrer" AS TEXT) END AS "context_page_referrer",
+        CASE WHEN BTRIM(CAST("context_campaign_source" AS TEXT), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE CAST("context_campaign_source" AS TEXT) END AS "context_campaign_source",
+        CASE WHEN BTRIM(CAST("context_page_referrer" AS TEXT), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE CAST("context_page_referrer" AS TEXT) END AS "context_page_referrer",
         CAST("revenue" AS DECIMAL(38, 9)) AS "revenue"
     FROM "rudderstack"."tracks"
     -- every copy of every id with a copy, or a published event, in the window
@@ -47,15 +47,15 @@ WITH cleaned AS (
     UNION ALL
     SELECT
         (id) COLLATE "default" AS id,
-        (CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM anonymous_id) = '' THEN NULL ELSE anonymous_id END) COLLATE "default" AS anonymous_id,
-        (CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM user_id) = '' THEN NULL ELSE user_id END) COLLATE "default" AS user_id,
+        (CASE WHEN BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE anonymous_id END) COLLATE "default" AS anonymous_id,
+        (CASE WHEN BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE user_id END) COLLATE "default" AS user_id,
         "name" AS event,
         "timestamp" AS "timestamp",
         "received_at" AS received_at,
         "received_at" AS watermark_value,
         'pages' AS event_table,
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM CAST("context_campaign_source" AS TEXT)) = '' THEN NULL ELSE CAST("context_campaign_source" AS TEXT) END AS "context_campaign_source",
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM CAST("context_page_referrer" AS TEXT)) = '' THEN NULL ELSE CAST("context_page_referrer" AS TEXT) END AS "context_page_referrer",
+        CASE WHEN BTRIM(CAST("context_campaign_source" AS TEXT), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE CAST("context_campaign_source" AS TEXT) END AS "context_campaign_source",
+        CASE WHEN BTRIM(CAST("context_page_referrer" AS TEXT), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE CAST("context_page_referrer" AS TEXT) END AS "context_page_referrer",
         CAST(NULL AS DECIMAL(38, 9)) AS "revenue"
     FROM "rudderstack"."pages"
     -- every copy of every id with a copy, or a published event, in the window
@@ -78,14 +78,14 @@ WITH cleaned AS (
     UNION ALL
     SELECT
         (id) COLLATE "default" AS id,
-        (CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM anonymous_id) = '' THEN NULL ELSE anonymous_id END) COLLATE "default" AS anonymous_id,
-        (CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM user_id) = '' THEN NULL ELSE user_id END) COLLATE "default" AS user_id,
+        (CASE WHEN BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE anonymous_id END) COLLATE "default" AS anonymous_id,
+        (CASE WHEN BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE user_id END) COLLATE "default" AS user_id,
         'order_completed' AS event,
         "timestamp" AS "timestamp",
         "received_at" AS received_at,
         "received_at" AS watermark_value,
         'orders' AS event_table,
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM CAST("context_campaign_source" AS TEXT)) = '' THEN NULL ELSE CAST("context_campaign_source" AS TEXT) END AS "context_campaign_source",
+        CASE WHEN BTRIM(CAST("context_campaign_source" AS TEXT), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE CAST("context_campaign_source" AS TEXT) END AS "context_campaign_source",
         CAST(NULL AS TEXT) AS "context_page_referrer",
         CAST("revenue" AS DECIMAL(38, 9)) AS "revenue"
     FROM "rudderstack"."orders"
