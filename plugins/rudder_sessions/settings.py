@@ -193,6 +193,8 @@ class Setting:
             schema = {"type": "string", "pattern": pattern}
         if self.required:
             return Param(**schema, **labels)
+        if self.default is None:  # optional, unset by default (no cap): the form must not require a value
+            return Param(None, **{**schema, "type": ["null", schema["type"]]}, **labels)
         if self.default == "":  # optional, empty by default: the form must not require a value
             return Param(None, **{**schema, "type": ["null", "string"]}, **labels)
         return Param(self.default, **schema, **labels)
@@ -238,6 +240,11 @@ SETTINGS: tuple[Setting, ...] = (
             form_title="Session timeout (minutes)"),
     Setting("flow_length", "integer", 5, "N: events per dbt_tracks_flow row (1..50)", shapes_model=True,
             form_title="Flow length", bounds=(1, 50)),
+    Setting("max_session_events", "integer", None, "cap on a session's length: a session also ends after this "
+            "many events (a run of events no more than the timeout apart starts a new session at its events "
+            "number 1, K+1, 2K+1, … in event order; Adobe Analytics ends a visit after 2,500 hits), so a bot's "
+            "endless session is recomputed from its last part only (at least 2; default: no cap)",
+            shapes_model=True, form_title="Max events per session", bounds=(2, 1_000_000_000)),
     Setting("schedule", "cron", "0 3 * * *", "cron expression or Airflow preset, UTC (the source's DAG)", cli=()),
     Setting("watermark_column", "identifier", "received_at", "the column incremental runs follow",
             shapes_model=True, form_title="Watermark column"),
