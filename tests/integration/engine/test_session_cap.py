@@ -56,7 +56,10 @@ def test_a_gap_session_of_seven_events_makes_sessions_of_three_three_and_one(wh)
 
 def test_sessions_split_among_events_that_share_a_timestamp(wh):
     # Five events at one instant and two a minute later: the cap splits the instant's events.
-    rows = [ev(f"t{i}", "a1", None, 0, f"tie-{i}") for i in range(5)] + [ev("n1", "a1", None, 1), ev("n2", "a1", None, 1)]
+    rows = [ev(f"t{i}", "a1", None, 0, f"tie-{i}") for i in range(5)] + [
+        ev("n1", "a1", None, 1),
+        ev("n2", "a1", None, 1),
+    ]
     wh.load_source(rows)
     config = wh.config(max_session_events=2, flow_length=3)
     wh.runner(config).run("r1", "full_refresh")
@@ -74,7 +77,10 @@ def test_appending_to_a_capped_open_session_recomputes_its_last_part_and_equals_
     runner = wh.runner(config)
     runner.run("r0", "full_refresh")
     for batch, first in enumerate((30, 32, 37)):
-        rows = [ev(f"b{i:03d}", "bot", None, i, f"hit-{i % 4}", received_delay=60 * 24) for i in range(first, first + 2 + batch)]
+        rows = [
+            ev(f"b{i:03d}", "bot", None, i, f"hit-{i % 4}", received_delay=60 * 24)
+            for i in range(first, first + 2 + batch)
+        ]
         wh.load_source(rows, append=True)
         summary = runner.run(f"r{batch + 1}", "incremental")
         assert summary["mode"] == "incremental"
@@ -136,7 +142,10 @@ def test_a_changed_cap_rebuilds_and_names_the_change(wh):
         config = wh.config(max_session_events=after)
         summary = wh.runner(config).run(f"r{run}", "incremental")
         shown = "(unset)" if after is None else after
-        assert (summary["mode"], summary["reason"]) == ("full_refresh", f"max_session_events changed {before} -> {shown}")
+        assert (summary["mode"], summary["reason"]) == (
+            "full_refresh",
+            f"max_session_events changed {before} -> {shown}",
+        )
         wh.assert_matches_spec(config)
     # Unset again, it is the stored model's value: the next run is incremental.
     wh.load_source([ev("n9", "a1", None, 20)], append=True)
