@@ -285,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--caps", type=int, nargs="*", default=[2500], help="caps to measure besides none")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL too (RUDDER_SESSIONS_TEST_POSTGRES)")
+    parser.add_argument("--output", type=Path, help="result file (default: results/<time>_heavy-visitor.json)")
     parser.add_argument("--report", type=Path, help="print the table of an earlier result file; run nothing")
     args = parser.parse_args(argv)
     if args.report:
@@ -310,11 +311,11 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": began.isoformat(),
         "machine": bench.machine(),
         "code": bench.code_state(),
-        "settings": {k: v for k, v in vars(args).items() if k != "report"},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("report", "output")},
         "data": figures,
         "engines": engines,
     }
-    output = bench.RESULTS / f"{began:%Y-%m-%dT%H%MZ}_heavy-visitor.json"
+    output = args.output or bench.RESULTS / f"{began:%Y-%m-%dT%H%MZ}_heavy-visitor.json"
     output.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(f"wrote {output}")
     print(markdown(result))
