@@ -107,6 +107,84 @@ first_changes AS (
     FROM change_points
     GROUP BY dbt_visitor_id
 ),
+{%- if cfg.max_session_events %}
+earlier_events AS (
+    -- Sessions capped at {{ cfg.max_session_events }} events can start among events that share a
+    -- timestamp: the run reopens a session only at a start no earlier event shares its time with (its
+    -- idle time is above zero, or it has none), so that the events from that start on are exactly
+    -- that session’s and the later ones’. Per visitor: its last published event before the first
+    -- change, and the last such session start before it.
+    SELECT
+        first_changes.dbt_visitor_id,
+        first_changes.first_change_at,
+        MAX(mapped.{{ ts }}) AS before_change_at,
+        MAX(
+            CASE
+                WHEN mapped.starts_session AND (mapped.idle_time_minutes IS NULL OR mapped.idle_time_minutes > 0)
+                THEN mapped.{{ ts }}
+            END
+        ) AS session_start_at
+    FROM first_changes
+    JOIN {{ t.target('mapped_tracks') }} AS mapped
+        ON mapped.dbt_visitor_id = first_changes.dbt_visitor_id
+       AND mapped.{{ ts }} < first_changes.first_change_at
+    WHERE first_changes.whole_visitor = 0
+    GROUP BY first_changes.dbt_visitor_id, first_changes.first_change_at
+),
+last_sessions AS (
+    -- The session starting there (the first of those sharing its start), and the visitor’s last
+    -- published session before the change.
+    SELECT
+        earlier_events.dbt_visitor_id,
+        earlier_events.first_change_at,
+        earlier_events.before_change_at,
+        earlier_events.session_start_at,
+        MIN(sessions.session_sequence_number) AS session_sequence_number,
+        MAX(sessions.session_sequence_number) AS last_sequence_number
+    FROM earlier_events
+    JOIN {{ t.target('session_tracks') }} AS sessions
+        ON sessions.dbt_visitor_id = earlier_events.dbt_visitor_id
+       AND sessions.session_start_at >= earlier_events.session_start_at
+       AND sessions.session_start_at < earlier_events.first_change_at
+    GROUP BY
+        earlier_events.dbt_visitor_id,
+        earlier_events.first_change_at,
+        earlier_events.before_change_at,
+        earlier_events.session_start_at
+),
+before_sessions AS (
+    -- The last published event before that session’s start.
+    SELECT
+        last_sessions.dbt_visitor_id,
+        last_sessions.first_change_at,
+        last_sessions.before_change_at,
+        last_sessions.session_start_at,
+        last_sessions.session_sequence_number,
+        last_sessions.last_sequence_number,
+        MAX(mapped.{{ ts }}) AS before_session_at
+    FROM last_sessions
+    LEFT JOIN {{ t.target('mapped_tracks') }} AS mapped
+        ON mapped.dbt_visitor_id = last_sessions.dbt_visitor_id
+       AND mapped.{{ ts }} < last_sessions.session_start_at
+    GROUP BY
+        last_sessions.dbt_visitor_id,
+        last_sessions.first_change_at,
+        last_sessions.before_change_at,
+        last_sessions.session_start_at,
+        last_sessions.session_sequence_number,
+        last_sessions.last_sequence_number
+),
+reopen_points AS (
+    -- A change more than the timeout after the last published event opens a new session when that
+    -- session is the visitor’s last before the change; otherwise the run reopens it.
+    SELECT
+        before_sessions.*,
+        ({{ d.epoch_us('before_sessions.first_change_at') }} - {{ d.epoch_us('before_sessions.before_change_at') }}
+            > {{ cfg.timeout_microseconds }}
+            AND before_sessions.session_sequence_number = before_sessions.last_sequence_number) AS opens_session
+    FROM before_sessions
+)
+{%- else %}
 last_sessions AS (
     -- The visitor’s last published session starting before the first change.
     SELECT
@@ -150,6 +228,7 @@ reopen_points AS (
             > {{ cfg.timeout_microseconds }}) AS opens_session
     FROM earlier_events
 )
+{%- endif %}
 -- A visitor without a published session before its first change has no published event before
 -- it either: it is recomputed from that change, all of it (a backfill’s whole visitors: NULLs).
 SELECT

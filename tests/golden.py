@@ -34,6 +34,10 @@ CONFIG = SourceConfig(
 # The same source under the identity graph, with both link tables: its files are under graph/.
 GRAPH_CONFIG = replace(CONFIG, identity="graph", identifies_table="identifies", aliases_table="aliases")
 GRAPH = "graph"
+# The same source with sessions capped at 2,500 events (README "Capping a session's length"): its
+# files are under capped/.
+CAPPED_CONFIG = replace(CONFIG, max_session_events=2500)
+CAPPED = "capped"
 # The columns of the example's event tables besides id, anonymous_id, user_id, timestamp and
 # received_at; pages has no revenue, orders no referrer: the plan reads NULL for them.
 EVENT_COLUMNS = {
@@ -97,15 +101,16 @@ def golden_name(phase: str) -> str:
 
 def golden_dir(dialect: str, mode: str) -> Path:
     """Where a mode's files are: `<dialect>/<mode>`, or `<dialect>/graph/<mode>` for the graph's
-    modes (`graph/<mode>`)."""
+    modes (`graph/<mode>`), `<dialect>/capped/<mode>` for the session cap's."""
     return GOLDEN / dialect / mode
 
 
 def rendered() -> dict[Path, str]:
-    """Every golden file's expected content: the example source, and the same under the graph."""
+    """Every golden file's expected content: the example source, and the same under the graph and
+    with the session cap."""
     files = {}
     for dialect in sorted(DIALECTS):
-        for config, prefix in ((CONFIG, ""), (GRAPH_CONFIG, f"{GRAPH}/")):
+        for config, prefix in ((CONFIG, ""), (GRAPH_CONFIG, f"{GRAPH}/"), (CAPPED_CONFIG, f"{CAPPED}/")):
             for mode in MODES:
                 for phase in PHASES:
                     sql = render_phase(phase, config, get_dialect(dialect), example_plan(mode))

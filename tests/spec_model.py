@@ -11,6 +11,18 @@ Written from SPEC.md alone, never from the SQL, plus these decisions where SPEC.
 - idle time is the gap in whole microseconds / 60e6; a session breaks when that gap is strictly
   greater than ``timeout_minutes * 60e6``.
 
+Session cap (``max_session_events``; SPEC is silent, README "Capping a session's length"; the
+default None is no cap and changes nothing above):
+
+- decision: with ``max_session_events = K`` (an integer >= 2) a session also ends when it holds K
+  events: an event whose gap does not exceed the timeout starts a new session when the current
+  session already has K events. Within a run of events no more than the timeout apart this makes
+  sessions start at its events number 1, K+1, 2K+1, … in ``(timestamp, id)`` order (Adobe
+  Analytics ends a visit after 2,500 hits the same way);
+- ``idle_time_minutes`` keeps its meaning (time since the visitor's previous event), so an event
+  that starts a session by the cap may have a small idle time; sequence numbers, flows and facts
+  follow the sessions as always, and two sessions may share a timestamp (ties are cut by ``id``).
+
 Several event tables (SPEC "Activity from several event tables"):
 
 - a source row may say which table it came from in ``event_table`` (absent or None: ``tracks``);
@@ -419,6 +431,7 @@ def compute(
     aliases: Iterable[Mapping[str, Any]] = (),
     identity_exclude: Iterable[str] = DEFAULT_IDENTITY_EXCLUDE,
     max_users_per_anonymous_id: int = 1,
+    max_session_events: int | None = None,
 ) -> SpecResult:
     """Compute the SPEC.md tables from raw event rows of one or more event tables (and, in graph
     mode, the identifies and aliases rows), as a full rebuild would."""
@@ -431,6 +444,8 @@ def compute(
         raise ValueError("identifies and aliases rows are read in identity='graph' mode only")
     if max_users_per_anonymous_id < 0:
         raise ValueError(f"max_users_per_anonymous_id must be >= 0, got {max_users_per_anonymous_id}")
+    if max_session_events is not None and max_session_events < 2:
+        raise ValueError(f"max_session_events must be >= 2 or None, got {max_session_events}")
     columns = _Columns.of(first_columns, sum_columns)
     conversions = frozenset(conversion_events)
     timeout_us = timeout_minutes * _US_PER_MINUTE
@@ -466,6 +481,10 @@ def compute(
                 gap_us = (ev.timestamp - previous.timestamp) // _MICROSECOND
                 idle = gap_us / _US_PER_MINUTE
                 starts = gap_us > timeout_us
+            # The cap: a session that already holds max_session_events events is full; the next
+            # event of the same gap session opens the next one (whatever its idle time).
+            if not starts and max_session_events is not None and len(sessions[-1]) == max_session_events:
+                starts = True
             if starts:
                 sessions.append([])
             sessions[-1].append(ev)

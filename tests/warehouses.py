@@ -412,6 +412,8 @@ class Warehouse:
                 max_users_per_anonymous_id=config.max_users_per_anonymous_id,
                 **self.source_links(config),
             )
+        if getattr(config, "max_session_events", None):
+            facts["max_session_events"] = config.max_session_events
         expected = compute(self.source_rows(event_tables), config.timeout_minutes, config.flow_length, **facts)
         actual = self.read_tables(config)
         for step in STEPS:

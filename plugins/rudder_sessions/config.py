@@ -144,6 +144,8 @@ class SourceConfig:
     table_prefix: str = ""
     timeout_minutes: float = 30
     flow_length: int = 5
+    # Cap on a session's length in events (None: no cap, sessions end at idle gaps only).
+    max_session_events: int | None = None
     schedule: str = "0 3 * * *"
     dialect: str | None = None
     watermark_column: str = "received_at"
@@ -306,6 +308,11 @@ class SourceConfig:
         stored: dict[str, Any] = {}
         for name in MODEL_SETTINGS:
             value = getattr(self, name)
+            if name in STORED_WHEN_SET and value is None:
+                # Unset, it is left out: the stored settings (and the SQL publish sends) stay as
+                # the versions before it wrote them, and a stored model that does not name it
+                # compares as unset (run_log.settings_changes).
+                continue
             if name == "event_tables" and value is not None:
                 value = [table.as_setting() for table in value]
             stored[name] = list(value) if isinstance(value, tuple) else value
@@ -352,6 +359,8 @@ class SourceConfig:
 
 
 FACT_SETTINGS = ("session_first_columns", "session_sum_columns")
+# Model settings added with no effect when unset: stored only when set.
+STORED_WHEN_SET = ("max_session_events",)
 
 # The trigger form's fields, and `dialect` for a trigger's conf given through the REST API.
 ADHOC_KEYS = (*FORM_SETTINGS, "dialect")

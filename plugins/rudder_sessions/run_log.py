@@ -280,11 +280,14 @@ def settings_changes(stored: dict[str, Any] | None, current: dict[str, Any]) -> 
         return ["the published model's settings are not recorded (it was published by an older version)"]
     # A setting the stored model does not name did not exist when it was published: the model was
     # built as its default builds it (an upgrade adds settings whose defaults keep the old model).
-    defaults = {name: _stored_default(name) for name in current}
+    # A setting stored only when set (config.STORED_WHEN_SET) that the run leaves unset has its
+    # default, and is compared like the others.
+    names = [*current, *(n for n in stored if n not in current and n in BY_NAME and BY_NAME[n].shapes_model)]
+    defaults = {name: _stored_default(name) for name in names}
     return [
-        f"{name} changed {_show(stored.get(name, defaults[name]))} -> {_show(value)}"
-        for name, value in current.items()
-        if stored.get(name, defaults[name]) != value
+        f"{name} changed {_show(stored.get(name, defaults[name]))} -> {_show(current.get(name, defaults[name]))}"
+        for name in names
+        if stored.get(name, defaults[name]) != current.get(name, defaults[name])
     ]
 
 

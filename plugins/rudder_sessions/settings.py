@@ -81,6 +81,8 @@ def _kind_problem(setting: Setting, value: Any) -> str | None:
             return f"{value!r} is not an integer"
         assert setting.bounds, f"integer setting {setting.name} declares no bounds"
         low, high = setting.bounds
+        if high is None:  # no upper bound
+            return None if value >= low else f"must be an integer of at least {low}, got {value}"
         return None if low <= value <= high else f"must be between {low} and {high}, got {value}"
     if kind == "duration":
         duration = parse_duration(value)
@@ -153,8 +155,8 @@ class Setting:
     cli_default: Any = REQUIRED
     # A field of the ad-hoc DAG's trigger form, titled so.
     form_title: str | None = None
-    # Inclusive range of an integer setting (kind `integer` needs one).
-    bounds: tuple[int, int] | None = None
+    # Inclusive range of an integer setting (kind `integer` needs one; None above: no upper bound).
+    bounds: tuple[int, int | None] | None = None
     # The CLI flag, when not the name's (`--event-table`, given once per table).
     cli_flag: str | None = None
     # The values a `choice` setting takes.
@@ -187,12 +189,16 @@ class Setting:
             schema: dict[str, Any] = {"type": "number", "exclusiveMinimum": 0}
         elif self.kind == "integer":
             assert self.bounds, f"integer setting {self.name} declares no bounds"
-            schema = {"type": "integer", "minimum": self.bounds[0], "maximum": self.bounds[1]}
+            schema = {"type": "integer", "minimum": self.bounds[0]}
+            if self.bounds[1] is not None:
+                schema["maximum"] = self.bounds[1]
         else:
             pattern = {"conn_id": CONN_ID_PATTERN, "duration": DURATION_PATTERN}.get(self.kind, IDENTIFIER_PATTERN)
             schema = {"type": "string", "pattern": pattern}
         if self.required:
             return Param(**schema, **labels)
+        if self.default is None:  # optional, unset by default (no cap): the form must not require a value
+            return Param(None, **{**schema, "type": ["null", schema["type"]]}, **labels)
         if self.default == "":  # optional, empty by default: the form must not require a value
             return Param(None, **{**schema, "type": ["null", "string"]}, **labels)
         return Param(self.default, **schema, **labels)
@@ -238,6 +244,11 @@ SETTINGS: tuple[Setting, ...] = (
             form_title="Session timeout (minutes)"),
     Setting("flow_length", "integer", 5, "N: events per dbt_tracks_flow row (1..50)", shapes_model=True,
             form_title="Flow length", bounds=(1, 50)),
+    Setting("max_session_events", "integer", None, "cap on a session's length: a session also ends after this "
+            "many events (a run of events no more than the timeout apart starts a new session at its events "
+            "number 1, K+1, 2K+1, … in event order; Adobe Analytics ends a visit after 2,500 hits), so a bot's "
+            "endless session is recomputed from its last part only (at least 2; default: no cap)",
+            shapes_model=True, form_title="Max events per session", bounds=(2, None)),
     Setting("schedule", "cron", "0 3 * * *", "cron expression or Airflow preset, UTC (the source's DAG)", cli=()),
     Setting("watermark_column", "identifier", "received_at", "the column incremental runs follow",
             shapes_model=True, form_title="Watermark column"),

@@ -32,7 +32,7 @@ def test_golden_files_are_current():
 def test_every_statement_parses_strictly(dialect):
     count = 0
     for path, sql in rendered().items():
-        if path.parent.parent.name != dialect:
+        if path.relative_to(GOLDEN).parts[0] != dialect:  # graph/ and capped/ files too
             continue
         for statement in sqlglot.parse(sql, read=SQLGLOT[dialect], error_level=sqlglot.ErrorLevel.RAISE):
             if statement is not None:

@@ -10,7 +10,7 @@ import pytest
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 import googlesql
-from golden import CONFIG, EVENT_COLUMNS, GOLDEN, GRAPH, example_plan, golden_name
+from golden import CAPPED, CONFIG, EVENT_COLUMNS, GOLDEN, GRAPH, example_plan, golden_name
 from rudder_sessions.dialects import get_dialect
 from rudder_sessions.engine import runs_as_script
 from rudder_sessions.model import MODES, PHASES, STEPS, Tables, column_type, published_columns, target_table_name
@@ -44,8 +44,9 @@ SOURCE[f"{CONFIG.source_schema}.aliases"] = {
     "timestamp": "TIMESTAMP",
     "received_at": "TIMESTAMP",
 }
-# Every mode of the golden files: the example source's, and the same under the identity graph.
-GOLDEN_MODES = (*MODES, *(f"{GRAPH}/{mode}" for mode in MODES))
+# Every mode of the golden files: the example source's, and the same under the identity graph and
+# with the session cap.
+GOLDEN_MODES = (*MODES, *(f"{GRAPH}/{mode}" for mode in MODES), *(f"{CAPPED}/{mode}" for mode in MODES))
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -73,11 +73,13 @@ EXAMPLES = int(os.environ.get("RUDDER_SESSIONS_EXAMPLES", 25 if CI else 12))
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(history=histories(), timeout=st.sampled_from([30, 45]))
-def test_incremental_batches_equal_full_refresh(wh, history, timeout):
+@given(history=histories(), timeout=st.sampled_from([30, 45]), cap=st.sampled_from([None, None, 2, 3]))
+def test_incremental_batches_equal_full_refresh(wh, history, timeout, cap):
+    """Some examples cap sessions at 2 or 3 events (max_session_events): the histories' repeated
+    minutes put capped boundaries among events that share a timestamp."""
     rows, cuts = history
     wh.reset()
-    config = wh.config(timeout_minutes=timeout, flow_length=3, lookback="3 hours")
+    config = wh.config(timeout_minutes=timeout, flow_length=3, lookback="3 hours", max_session_events=cap)
     runner = wh.runner(config)
     wh.load_source([])
     counted = dict.fromkeys(("rows_new", *(f"dropped_{r}" for r in DROP_REASONS)), 0)

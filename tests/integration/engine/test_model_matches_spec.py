@@ -117,6 +117,17 @@ def test_edge_cases_with_other_settings(wh, timeout_minutes, flow_length):
     run_and_compare(wh, EDGE_CASES, timeout_minutes=timeout_minutes, flow_length=flow_length)
 
 
+@pytest.mark.parametrize("cap", [2, 3])
+def test_edge_cases_under_a_session_cap(wh, cap):
+    """The cap (max_session_events) splits the long sessions; the tied and gap cases keep theirs."""
+    config = wh.config(max_session_events=cap, flow_length=4)
+    wh.load_source(EDGE_CASES)
+    wh.runner(config).run("test-run", "full_refresh")
+    actual = wh.assert_matches_spec(config)
+    long_sessions = {r["session_id"] for r in actual["track_facts"] if r["dbt_visitor_id"] == "u-long"}
+    assert len(long_sessions) == -(-12 // cap)
+
+
 def test_empty_source(wh):
     actual, summary = run_and_compare(wh, [])
     assert all(rows == [] for rows in actual.values())

@@ -143,6 +143,7 @@ SETTINGS = st.fixed_dictionaries(
         "timeout_minutes": st.sampled_from([30, 45, 60]),
         "flow_length": st.integers(2, 4),
         "conversion_events": st.sampled_from([[], ["view"]]),
+        "max_session_events": st.sampled_from([None, None, 2, 3]),
     }
 )
 

@@ -268,6 +268,7 @@ def test_a_connection_of_an_unsupported_type(monkeypatch, capsys):
         (("--lookback", "99999999999 days"), "--lookback: '99999999999 days' is longer than 36500 days (100 years)"),
         (("--lookback", "9" * 5000 + " minutes"), "--lookback: '99999999999999999999…' is longer than 36500 days"),
         (("--lookback", "36501 days"), "--lookback: '36501 days' is longer than 36500 days (100 years)"),
+        (("--max-session-events", "1"), "--max-session-events: must be an integer of at least 2, got 1"),
     ],
 )
 def test_numbers_out_of_range_are_one_line(conn_env, capsys, args, message):

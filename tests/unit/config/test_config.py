@@ -8,7 +8,7 @@ import pytest
 
 from rudder_sessions.config import SourceConfig, load_config
 from rudder_sessions.errors import ConfigError
-from warehouses import ROOT
+from warehouses import ROOT, make_config
 
 GOOD = {"conn_id": "wh", "source_schema": "rudder", "target_schema": "sessions"}
 
@@ -50,6 +50,11 @@ def test_repository_config_is_valid():
         ({"timeout_minutes": "30"}, "timeout_minutes", "not a number"),
         ({"flow_length": 0}, "flow_length", "between 1 and 50"),
         ({"flow_length": 2.5}, "flow_length", "not an integer"),
+        ({"max_session_events": 1}, "max_session_events", "must be an integer of at least 2, got 1"),
+        ({"max_session_events": 0}, "max_session_events", "at least 2"),
+        ({"max_session_events": 2.5}, "max_session_events", "not an integer"),
+        ({"max_session_events": "2500"}, "max_session_events", "not an integer"),
+        ({"max_session_events": True}, "max_session_events", "not an integer"),
         ({"conn_id": ""}, "conn_id", "non-empty"),
         ({"dialect": "oracle"}, "dialect", "not one of"),
         ({"pool": "duckdb pool"}, "pool", "not an Airflow pool name"),
@@ -258,3 +263,19 @@ def test_numbers_no_run_can_use_are_refused_in_a_config_file(override, field, me
     with pytest.raises(ConfigError) as err:
         SourceConfig.from_mapping("shop", {**GOOD, **override})
     assert str(err.value) == f"source 'shop': {field}: {message}"
+
+
+def test_the_session_cap_is_stored_only_when_set():
+    """Unset (the default), the stored settings stay as before the cap existed; set, they name it."""
+    plain = make_config()
+    assert "max_session_events" not in plain.model_settings() and plain.max_session_events is None
+    assert make_config(max_session_events=2500).model_settings()["max_session_events"] == 2500
+
+
+def test_a_change_of_the_session_cap_is_named_both_ways():
+    from rudder_sessions.run_log import settings_changes
+
+    plain, capped = make_config().model_settings(), make_config(max_session_events=3).model_settings()
+    assert settings_changes(plain, capped) == ["max_session_events changed (unset) -> 3"]
+    assert settings_changes(capped, plain) == ["max_session_events changed 3 -> (unset)"]
+    assert settings_changes(plain, plain) == [] and settings_changes(capped, capped) == []

@@ -63,6 +63,7 @@ def test_the_readme_shows_the_table_and_the_sample_config_names_every_setting():
         "aliases_table",
         "identity_exclude",
         "max_users_per_anonymous_id",
+        "max_session_events",
     }
 
 

@@ -575,3 +575,48 @@ def test_totals_are_exact_decimals_and_null_when_every_value_is() -> None:
     assert by_event(both.tables["mapped_tracks"])["r3"]["revenue"] == "19.99"
     second = {r["session_id"]: r for r in both.tables["session_facts"]}["2 - a"]
     assert (second["first_revenue"], second["total_revenue"]) == ("19.99", Decimal("25.09"))
+
+
+# -- the session cap (max_session_events) -------------------------------------------------------
+
+
+def test_a_capped_gap_session_of_seven_events_gives_sessions_of_three_three_and_one() -> None:
+    rows = [row(f"e{i}", "a1", None, ts(10, i), f"step-{i}") for i in range(1, 8)]
+    rows.append(row("x1", "a1", None, ts(12), "back"))  # a new gap session: its count starts again
+    result = compute(rows, flow_length=3, max_session_events=3)
+    facts = by_event(result.tables["track_facts"])
+    assert [(facts[f"e{i}"]["session_id"], facts[f"e{i}"]["track_sequence_number"]) for i in range(1, 8)] == [
+        ("1 - a1", 1), ("1 - a1", 2), ("1 - a1", 3), ("2 - a1", 1), ("2 - a1", 2), ("2 - a1", 3), ("3 - a1", 1),
+    ]  # fmt: skip
+    assert facts["x1"]["session_id"] == "4 - a1"
+    sessions = result.tables["session_tracks"]
+    assert [s["session_start_at"] for s in sessions] == [ts(10, 1), ts(10, 4), ts(10, 7), ts(12)]
+    assert [s["next_session_start_at"] for s in sessions] == [ts(10, 4), ts(10, 7), ts(12), None]
+    mapped = by_event(result.tables["mapped_tracks"])
+    assert [mapped[f"e{i}"]["starts_session"] for i in range(1, 8)] == [True, False, False, True, False, False, True]
+    assert mapped["e4"]["idle_time_minutes"] == 1.0  # idle time is still the time since the previous event
+    flow = by_event(result.tables["tracks_flow"])
+    assert [flow["e2"]["event_2"], flow["e2"]["event_3"]] == ["step-3", None]
+    assert [flow["e4"]["event_2"], flow["e4"]["event_3"]] == ["step-5", "step-6"]
+    assert [f["event_count"] for f in result.tables["session_facts"]] == [3, 3, 1, 1]
+    assert result.tables["user_session_facts"][0]["session_count"] == 4
+
+
+def test_the_cap_splits_events_that_share_a_timestamp_by_id() -> None:
+    rows = [row(f"t{i}", "a1", None, ts(9), f"tie-{i}") for i in range(5)]
+    facts = by_event(compute(rows, max_session_events=2).tables["track_facts"])
+    assert [facts[f"t{i}"]["session_id"] for i in range(5)] == ["1 - a1", "1 - a1", "2 - a1", "2 - a1", "3 - a1"]
+
+
+def test_no_cap_and_a_cap_above_every_session_change_nothing() -> None:
+    rows = [row(f"e{i}", "a1", None, ts(10, 2 * i)) for i in range(6)] + [row("z", "u9", "u9", ts(11))]
+    plain = compute(rows)
+    assert compute(rows, max_session_events=None) == plain
+    assert compute(rows, max_session_events=6) == plain
+    assert compute(rows, max_session_events=5) != plain
+
+
+@pytest.mark.parametrize("cap", [0, 1, -3])
+def test_a_cap_below_two_is_refused(cap: int) -> None:
+    with pytest.raises(ValueError, match="max_session_events must be >= 2"):
+        compute([], max_session_events=cap)

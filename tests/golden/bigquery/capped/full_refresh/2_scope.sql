@@ -1,0 +1,2 @@
+-- Scope: which visitors this run changes, and from which point on.
+-- Full refresh: every visitor is rebuilt from the first event; there is nothing to scope.

@@ -1,0 +1,209 @@
+-- Publish, in one transaction of DML only: claim the run state the plan saw (a concurrent or
+-- stale run finds it moved and is refused), write the tables, advance the watermarks, log the
+-- run. Readers see the previous model or the new one, never a mix; a failure anywhere leaves the
+-- previous one.
+
+
+-- The published tables, created once with their layout (before the transaction: DDL commits on
+-- most warehouses). Publish writes them with DML only, so their layout, grants and dependent
+-- views stay as the warehouse’s owner set them.
+
+CREATE TABLE IF NOT EXISTS "sessions"."dbt_aliases_mapping" (
+    "alias" VARCHAR,
+    "dbt_visitor_id" VARCHAR,
+    "is_user_id" BOOLEAN,
+    "identified_user_id" VARCHAR,
+    "identified_at" TIMESTAMP,
+    "identified_event_id" VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS "sessions"."dbt_mapped_tracks" (
+    "event_id" VARCHAR,
+    "anonymous_id" VARCHAR,
+    "dbt_visitor_id" VARCHAR,
+    "timestamp" TIMESTAMP,
+    "event" VARCHAR,
+    "idle_time_minutes" DOUBLE,
+    "user_id" VARCHAR,
+    "received_at" TIMESTAMP,
+    "starts_session" BOOLEAN,
+    "event_table" VARCHAR,
+    "context_campaign_source" VARCHAR,
+    "context_page_referrer" VARCHAR,
+    "revenue" DECIMAL(38, 9)
+);
+
+CREATE TABLE IF NOT EXISTS "sessions"."dbt_session_tracks" (
+    "session_id" VARCHAR,
+    "dbt_visitor_id" VARCHAR,
+    "session_start_at" TIMESTAMP,
+    "session_sequence_number" BIGINT,
+    "next_session_start_at" TIMESTAMP
+);
+
+CREATE TABLE IF NOT EXISTS "sessions"."dbt_track_facts" (
+    "anonymous_id" VARCHAR,
+    "timestamp" TIMESTAMP,
+    "event_id" VARCHAR,
+    "event" VARCHAR,
+    "session_id" VARCHAR,
+    "dbt_visitor_id" VARCHAR,
+    "track_sequence_number" BIGINT,
+    "event_table" VARCHAR,
+    "context_campaign_source" VARCHAR,
+    "context_page_referrer" VARCHAR,
+    "revenue" DECIMAL(38, 9)
+);
+
+CREATE TABLE IF NOT EXISTS "sessions"."dbt_tracks_flow" (
+    "event_id" VARCHAR,
+    "session_id" VARCHAR,
+    "track_sequence_number" BIGINT,
+    "event" VARCHAR,
+    "dbt_visitor_id" VARCHAR,
+    "timestamp" TIMESTAMP,
+    "event_2" VARCHAR,
+    "event_3" VARCHAR,
+    "event_4" VARCHAR,
+    "event_5" VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS "sessions"."dbt_session_facts" (
+    "session_id" VARCHAR,
+    "dbt_visitor_id" VARCHAR,
+    "session_start_at" TIMESTAMP,
+    "session_end_at" TIMESTAMP,
+    "duration_seconds" DOUBLE,
+    "event_count" BIGINT,
+    "first_event" VARCHAR,
+    "last_event" VARCHAR,
+    "conversion_count" BIGINT,
+    "converted" BOOLEAN,
+    "first_context_campaign_source" VARCHAR,
+    "first_context_page_referrer" VARCHAR,
+    "total_revenue" DECIMAL(38, 9),
+    "session_sequence_number" BIGINT
+);
+
+CREATE TABLE IF NOT EXISTS "sessions"."dbt_user_session_facts" (
+    "dbt_visitor_id" VARCHAR,
+    "first_seen_at" TIMESTAMP,
+    "last_seen_at" TIMESTAMP,
+    "session_count" BIGINT,
+    "event_count" BIGINT,
+    "converted_session_count" BIGINT,
+    "first_session_id" VARCHAR,
+    "last_session_id" VARCHAR
+);
+
+BEGIN TRANSACTION;
+SET force_compression = 'auto';  -- published tables: compressed
+-- The claim: exactly one state row at the planned version, or the run is refused.
+UPDATE "sessions"."rudder_sessions_state" SET
+    watermark = (SELECT run.max_watermark FROM "sessions"."__rs_a330a0bc481b_run" AS run),
+    version = version + 1,
+    last_run_id = 'scheduled__2026-03-02T03:00:00+00:00',
+    last_mode = 'full_refresh',
+    last_window_start = CAST(NULL AS TIMESTAMP),
+    last_window_end = CAST(NULL AS TIMESTAMP),
+    updated_at = timezone('UTC', current_timestamp),
+    settings = '{"aliases_table": "", "conversion_events": ["order_completed", "signed_up"], "event_tables": [{"event_column": "event", "table": "tracks"}, {"event_column": "name", "table": "pages"}, {"event_name": "order_completed", "table": "orders"}], "flow_length": 5, "identifies_table": "", "identity": "last_touch", "identity_exclude": ["", "null", "undefined", "anonymous", "0"], "max_session_events": 2500, "max_users_per_anonymous_id": 1, "session_first_columns": ["context_campaign_source", "context_page_referrer"], "session_sum_columns": ["revenue"], "source_schema": "rudderstack", "source_table": "tracks", "timeout_minutes": 30, "watermark_column": "received_at"}'
+WHERE source = 'shop' AND version = 0;
+
+-- One watermark per event table.
+DELETE FROM "sessions"."rudder_sessions_watermarks" WHERE source = 'shop';
+
+INSERT INTO "sessions"."rudder_sessions_watermarks" (source, event_table, watermark)
+SELECT 'shop', 'tracks', run.max_watermark_1
+FROM "sessions"."__rs_a330a0bc481b_run" AS run
+UNION ALL
+SELECT 'shop', 'pages', run.max_watermark_2
+FROM "sessions"."__rs_a330a0bc481b_run" AS run
+UNION ALL
+SELECT 'shop', 'orders', run.max_watermark_3
+FROM "sessions"."__rs_a330a0bc481b_run" AS run;
+
+DELETE FROM "sessions"."rudder_sessions_runs" WHERE run_id = 'scheduled__2026-03-02T03:00:00+00:00';
+
+INSERT INTO "sessions"."rudder_sessions_runs" (
+    run_id, source, mode, requested_mode, window_start, window_end, watermark_before, watermark_after,
+    started_at, finished_at, outcome, rows_read, future_watermark, dropped_null_id, dropped_null_timestamp, dropped_no_identifier, dropped_duplicate,
+    events_changed, visitors_affected, visitors, sessions, rows_aliases_mapping, rows_mapped_tracks, rows_session_tracks, rows_track_facts, rows_tracks_flow, rows_session_facts, rows_user_session_facts, state_version, reason,
+    identity_excluded, identity_iterations, identity_hub_ids, identity_remapped, identity_merged
+)
+SELECT
+    run.run_id,
+    'shop',
+    run.mode,
+    'full_refresh',
+    CAST(NULL AS TIMESTAMP),
+    CAST(NULL AS TIMESTAMP),
+    CAST(NULL AS TIMESTAMP),
+    run.max_watermark,
+    run.started_at,
+    timezone('UTC', current_timestamp),
+    'published',
+    run.rows_read,
+    run.future_watermark,
+    run.dropped_null_id,
+    run.dropped_null_timestamp,
+    run.dropped_no_identifier,
+    run.dropped_duplicate,
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_mapped_tracks"),
+    totals.visitor_count,
+    totals.visitor_count,
+    totals.session_count,
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_aliases_mapping"),
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_mapped_tracks"),
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_session_tracks"),
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_track_facts"),
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_tracks_flow"),
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_session_facts"),
+    (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_user_session_facts"),
+    0,
+    CAST(NULL AS VARCHAR),
+    run.identity_excluded,
+    run.identity_iterations,
+    run.identity_hub_ids,
+    run.identity_remapped,
+    run.identity_merged
+FROM "sessions"."__rs_a330a0bc481b_run" AS run
+-- Visitors and sessions of the model as published, in one scan of session_tracks (every visitor
+-- has a session: several times fewer rows than its events).
+CROSS JOIN (
+    -- (named unlike any dataset: GoogleSQL would read `sessions`.`t` in this scope as a field of a
+    -- column named sessions)
+    SELECT COUNT(DISTINCT dbt_visitor_id) AS visitor_count, COUNT(*) AS session_count
+    FROM "sessions"."__rs_a330a0bc481b_session_tracks"
+) AS totals;
+-- A full refresh moves its staged tables into place (the staged columns are the published ones).
+
+DROP TABLE IF EXISTS "sessions"."dbt_aliases_mapping";
+
+ALTER TABLE "sessions"."__rs_a330a0bc481b_aliases_mapping" RENAME TO "dbt_aliases_mapping";
+
+DROP TABLE IF EXISTS "sessions"."dbt_mapped_tracks";
+
+ALTER TABLE "sessions"."__rs_a330a0bc481b_mapped_tracks" RENAME TO "dbt_mapped_tracks";
+
+DROP TABLE IF EXISTS "sessions"."dbt_session_tracks";
+
+ALTER TABLE "sessions"."__rs_a330a0bc481b_session_tracks" RENAME TO "dbt_session_tracks";
+
+DROP TABLE IF EXISTS "sessions"."dbt_track_facts";
+
+ALTER TABLE "sessions"."__rs_a330a0bc481b_track_facts" RENAME TO "dbt_track_facts";
+
+DROP TABLE IF EXISTS "sessions"."dbt_tracks_flow";
+
+ALTER TABLE "sessions"."__rs_a330a0bc481b_tracks_flow" RENAME TO "dbt_tracks_flow";
+
+DROP TABLE IF EXISTS "sessions"."dbt_session_facts";
+
+ALTER TABLE "sessions"."__rs_a330a0bc481b_session_facts" RENAME TO "dbt_session_facts";
+
+DROP TABLE IF EXISTS "sessions"."dbt_user_session_facts";
+
+ALTER TABLE "sessions"."__rs_a330a0bc481b_user_session_facts" RENAME TO "dbt_user_session_facts";
+
+COMMIT;

@@ -1,0 +1,26 @@
+-- Session tracks: one row per session, numbered from 1 per visitor in time order, with the
+-- start of the visitor’s next session (NULL for the last one).
+
+DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_SESSION_TRACKS";
+
+CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_SESSION_TRACKS" AS
+WITH session_starts AS (
+    SELECT
+        mapped.dbt_visitor_id,
+        mapped."TIMESTAMP" AS session_start_at,
+        ROW_NUMBER() OVER (
+            PARTITION BY mapped.dbt_visitor_id ORDER BY mapped."TIMESTAMP", mapped.event_id
+        ) AS session_sequence_number
+    FROM "SESSIONS"."__RS_A330A0BC481B_MAPPED_TRACKS" AS mapped
+    WHERE mapped.starts_session
+)
+SELECT
+    CAST(session_sequence_number AS VARCHAR) || ' - ' || dbt_visitor_id AS session_id,
+    dbt_visitor_id,
+    session_start_at,
+    session_sequence_number,
+    LEAD(session_start_at) OVER (
+        PARTITION BY dbt_visitor_id ORDER BY session_sequence_number
+    ) AS next_session_start_at
+FROM session_starts;
+
