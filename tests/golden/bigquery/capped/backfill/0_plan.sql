@@ -220,12 +220,14 @@ SELECT
     'backfill' AS mode,
     CURRENT_TIMESTAMP() AS started_at,
     CAST(COUNT(*) AS INT64) AS rows_read,
+    CAST(COUNT(*) AS INT64) AS rows_new,
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'null_id' THEN 1 ELSE 0 END), 0) AS INT64)
         AS dropped_null_id,
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'null_timestamp' THEN 1 ELSE 0 END), 0) AS INT64)
         AS dropped_null_timestamp,
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'no_identifier' THEN 1 ELSE 0 END), 0) AS INT64)
         AS dropped_no_identifier,
+    CAST(NULL AS INT64) AS new_valid_rows,
     CAST((SELECT COUNT(*) FROM `sessions`.`__rs_a330a0bc481b_copies` WHERE copy_rank > 1) AS INT64) AS dropped_duplicate,
     MAX(CASE WHEN event_table = 'tracks' AND watermark_value <= CURRENT_TIMESTAMP() THEN watermark_value END)
         AS max_watermark_1,

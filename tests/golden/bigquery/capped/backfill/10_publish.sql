@@ -221,7 +221,7 @@ DELETE FROM `sessions`.`rudder_sessions_runs` WHERE run_id = 'scheduled__2026-03
 
 INSERT INTO `sessions`.`rudder_sessions_runs` (
     run_id, source, mode, requested_mode, window_start, window_end, watermark_before, watermark_after,
-    started_at, finished_at, outcome, rows_read, future_watermark, dropped_null_id, dropped_null_timestamp, dropped_no_identifier, dropped_duplicate,
+    started_at, finished_at, outcome, rows_read, rows_new, future_watermark, dropped_null_id, dropped_null_timestamp, dropped_no_identifier, dropped_duplicate,
     events_changed, visitors_affected, visitors, sessions, rows_aliases_mapping, rows_mapped_tracks, rows_session_tracks, rows_track_facts, rows_tracks_flow, rows_session_facts, rows_user_session_facts, state_version, reason,
     identity_excluded, identity_iterations, identity_hub_ids, identity_remapped, identity_merged
 )
@@ -238,6 +238,7 @@ SELECT
     CURRENT_TIMESTAMP(),
     'published',
     run.rows_read,
+    run.rows_new,
     run.future_watermark,
     run.dropped_null_id,
     run.dropped_null_timestamp,

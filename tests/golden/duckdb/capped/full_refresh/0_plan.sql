@@ -102,12 +102,14 @@ SELECT
     'full_refresh' AS mode,
     timezone('UTC', current_timestamp) AS started_at,
     CAST(COUNT(*) AS BIGINT) AS rows_read,
+    CAST(COUNT(*) AS BIGINT) AS rows_new,
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'null_id' THEN 1 ELSE 0 END), 0) AS BIGINT)
         AS dropped_null_id,
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'null_timestamp' THEN 1 ELSE 0 END), 0) AS BIGINT)
         AS dropped_null_timestamp,
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'no_identifier' THEN 1 ELSE 0 END), 0) AS BIGINT)
         AS dropped_no_identifier,
+    CAST(NULL AS BIGINT) AS new_valid_rows,
     CAST((SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_copies" WHERE copy_rank > 1) AS BIGINT) AS dropped_duplicate,
     MAX(CASE WHEN event_table = 'tracks' AND watermark_value <= timezone('UTC', current_timestamp) THEN watermark_value END)
         AS max_watermark_1,
@@ -126,6 +128,21 @@ SELECT
     CAST(NULL AS BIGINT) AS identity_remapped,
     CAST(NULL AS BIGINT) AS identity_merged
 FROM "sessions"."__rs_a330a0bc481b_events";
+DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_reads";
+
+-- The rows the next incremental run reads again (each table’s from its watermark after this run
+-- minus the lookback of 3 hours, and every row without a watermark value), by class, for
+-- publish to keep: that run counts only copies beyond these.
+CREATE TABLE "sessions"."__rs_a330a0bc481b_reads" AS
+SELECT event_table, watermark_value, id, drop_reason, CAST(COUNT(*) AS BIGINT) AS row_count
+FROM "sessions"."__rs_a330a0bc481b_events"
+CROSS JOIN "sessions"."__rs_a330a0bc481b_run" AS run
+WHERE watermark_value IS NULL
+   OR 
+CASE event_table WHEN 'tracks' THEN run.max_watermark_1 WHEN 'pages' THEN run.max_watermark_2 WHEN 'orders' THEN run.max_watermark_3 END IS NULL
+   OR epoch_us(watermark_value) > epoch_us(
+CASE event_table WHEN 'tracks' THEN run.max_watermark_1 WHEN 'pages' THEN run.max_watermark_2 WHEN 'orders' THEN run.max_watermark_3 END) - 10800000000
+GROUP BY event_table, watermark_value, id, drop_reason;
 
 DELETE FROM "sessions"."__rs_a330a0bc481b_events"
 WHERE drop_reason IS NOT NULL OR id IN (SELECT id FROM "sessions"."__rs_a330a0bc481b_copies");

@@ -70,6 +70,15 @@ SELECT
         WHEN anonymous_id IS NULL AND user_id IS NULL THEN 'no_identifier'
     END AS drop_reason
 FROM cleaned;
+DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_reads";
+
+-- The rows of the run by class: one event table’s rows with one watermark value, id and drop
+-- reason, read whole or not at all. Publish keeps them: the next run reads most of them again in
+-- its lookback (and every row without a watermark value), and counts only copies beyond these.
+CREATE TABLE "sessions"."__rs_a330a0bc481b_reads" AS
+SELECT event_table, watermark_value, id, drop_reason, CAST(COUNT(*) AS BIGINT) AS row_count
+FROM "sessions"."__rs_a330a0bc481b_events"
+GROUP BY event_table, watermark_value, id, drop_reason;
 
 -- Copies of one id: only the ids with several valid copies are ranked (a hash aggregate finds
 -- them; sorting every row by id would cost more than the whole cleaning).
@@ -100,20 +109,44 @@ DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_run";
 -- later than the run’s start. A row stamped in the future (a clock error) is processed and counted
 -- as future_watermark, and read again by later runs until its time has passed: it never holds
 -- back the rows that arrive after it.
+-- Each row is counted once, by the first run that reads it: of each class, the copies beyond those
+-- the last run read. A valid row is new to the model or a duplicate; publish tells them apart.
 
 CREATE TABLE "sessions"."__rs_a330a0bc481b_run" AS
+WITH classes AS (
+    SELECT event_table, watermark_value, id, drop_reason, SUM(read_now) AS read_now, SUM(read_before) AS read_before
+    FROM (
+        SELECT event_table, watermark_value, id, drop_reason, row_count AS read_now, 0 AS read_before
+        FROM "sessions"."__rs_a330a0bc481b_reads"
+        UNION ALL
+        SELECT event_table, watermark_value, id, drop_reason, 0, row_count
+        FROM "sessions"."rudder_sessions_counted"
+        WHERE source = 'shop'
+    ) AS both_reads
+    GROUP BY event_table, watermark_value, id, drop_reason
+),
+first_reads AS (
+    SELECT drop_reason, SUM(read_now - read_before) AS row_count
+    FROM classes
+    WHERE read_now > read_before
+    GROUP BY drop_reason
+)
 SELECT
     'scheduled__2026-03-02T03:00:00+00:00' AS run_id,
     'incremental' AS mode,
     timezone('UTC', current_timestamp) AS started_at,
     CAST(COUNT(*) AS BIGINT) AS rows_read,
-    CAST(COALESCE(SUM(CASE WHEN drop_reason = 'null_id' THEN 1 ELSE 0 END), 0) AS BIGINT)
+    CAST(COALESCE((SELECT SUM(row_count) FROM first_reads), 0) AS BIGINT) AS rows_new,
+    CAST(COALESCE((SELECT SUM(row_count) FROM first_reads WHERE drop_reason = 'null_id'), 0) AS BIGINT)
         AS dropped_null_id,
-    CAST(COALESCE(SUM(CASE WHEN drop_reason = 'null_timestamp' THEN 1 ELSE 0 END), 0) AS BIGINT)
+    CAST(COALESCE((SELECT SUM(row_count) FROM first_reads WHERE drop_reason = 'null_timestamp'), 0) AS BIGINT)
         AS dropped_null_timestamp,
-    CAST(COALESCE(SUM(CASE WHEN drop_reason = 'no_identifier' THEN 1 ELSE 0 END), 0) AS BIGINT)
+    CAST(COALESCE((SELECT SUM(row_count) FROM first_reads WHERE drop_reason = 'no_identifier'), 0) AS BIGINT)
         AS dropped_no_identifier,
-    CAST((SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_copies" WHERE copy_rank > 1) AS BIGINT) AS dropped_duplicate,
+    -- the valid rows read first now: publish subtracts the events new to the model
+    CAST(COALESCE((SELECT SUM(row_count) FROM first_reads WHERE drop_reason IS NULL), 0) AS BIGINT)
+        AS new_valid_rows,
+    CAST(NULL AS BIGINT) AS dropped_duplicate,
     MAX(CASE WHEN event_table = 'tracks' AND watermark_value <= timezone('UTC', current_timestamp) THEN watermark_value END)
         AS max_watermark_1,
     MAX(CASE WHEN event_table = 'pages' AND watermark_value <= timezone('UTC', current_timestamp) THEN watermark_value END)

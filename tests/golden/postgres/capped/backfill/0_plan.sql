@@ -15,16 +15,16 @@ DROP TABLE IF EXISTS "sessions"."__rs_a330a0bc481b_events";
 CREATE TABLE "sessions"."__rs_a330a0bc481b_events" AS
 WITH cleaned AS (
     SELECT
-        id AS id,
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM anonymous_id) = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM user_id) = '' THEN NULL ELSE user_id END AS user_id,
+        (id) COLLATE "default" AS id,
+        (CASE WHEN BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE anonymous_id END) COLLATE "default" AS anonymous_id,
+        (CASE WHEN BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE user_id END) COLLATE "default" AS user_id,
         "event" AS event,
         "timestamp" AS "timestamp",
         "received_at" AS received_at,
         "received_at" AS watermark_value,
         'tracks' AS event_table,
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM CAST("context_campaign_source" AS TEXT)) = '' THEN NULL ELSE CAST("context_campaign_source" AS TEXT) END AS "context_campaign_source",
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM CAST("context_page_referrer" AS TEXT)) = '' THEN NULL ELSE CAST("context_page_referrer" AS TEXT) END AS "context_page_referrer",
+        CASE WHEN BTRIM(CAST("context_campaign_source" AS TEXT), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE CAST("context_campaign_source" AS TEXT) END AS "context_campaign_source",
+        CASE WHEN BTRIM(CAST("context_page_referrer" AS TEXT), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE CAST("context_page_referrer" AS TEXT) END AS "context_page_referrer",
         CAST("revenue" AS DECIMAL(38, 9)) AS "revenue"
     FROM "rudderstack"."tracks"
     -- every copy of every id with a copy, or a published event, in the window
@@ -46,16 +46,16 @@ WITH cleaned AS (
     )
     UNION ALL
     SELECT
-        id AS id,
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM anonymous_id) = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM user_id) = '' THEN NULL ELSE user_id END AS user_id,
+        (id) COLLATE "default" AS id,
+        (CASE WHEN BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE anonymous_id END) COLLATE "default" AS anonymous_id,
+        (CASE WHEN BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE user_id END) COLLATE "default" AS user_id,
         "name" AS event,
         "timestamp" AS "timestamp",
         "received_at" AS received_at,
         "received_at" AS watermark_value,
         'pages' AS event_table,
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM CAST("context_campaign_source" AS TEXT)) = '' THEN NULL ELSE CAST("context_campaign_source" AS TEXT) END AS "context_campaign_source",
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM CAST("context_page_referrer" AS TEXT)) = '' THEN NULL ELSE CAST("context_page_referrer" AS TEXT) END AS "context_page_referrer",
+        CASE WHEN BTRIM(CAST("context_campaign_source" AS TEXT), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE CAST("context_campaign_source" AS TEXT) END AS "context_campaign_source",
+        CASE WHEN BTRIM(CAST("context_page_referrer" AS TEXT), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE CAST("context_page_referrer" AS TEXT) END AS "context_page_referrer",
         CAST(NULL AS DECIMAL(38, 9)) AS "revenue"
     FROM "rudderstack"."pages"
     -- every copy of every id with a copy, or a published event, in the window
@@ -77,15 +77,15 @@ WITH cleaned AS (
     )
     UNION ALL
     SELECT
-        id AS id,
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM anonymous_id) = '' THEN NULL ELSE anonymous_id END AS anonymous_id,
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM user_id) = '' THEN NULL ELSE user_id END AS user_id,
+        (id) COLLATE "default" AS id,
+        (CASE WHEN BTRIM(anonymous_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE anonymous_id END) COLLATE "default" AS anonymous_id,
+        (CASE WHEN BTRIM(user_id, CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE user_id END) COLLATE "default" AS user_id,
         'order_completed' AS event,
         "timestamp" AS "timestamp",
         "received_at" AS received_at,
         "received_at" AS watermark_value,
         'orders' AS event_table,
-        CASE WHEN TRIM(BOTH CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288) FROM CAST("context_campaign_source" AS TEXT)) = '' THEN NULL ELSE CAST("context_campaign_source" AS TEXT) END AS "context_campaign_source",
+        CASE WHEN BTRIM(CAST("context_campaign_source" AS TEXT), CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13) || CHR(133) || CHR(160) || CHR(5760) || CHR(8192) || CHR(8193) || CHR(8194) || CHR(8195) || CHR(8196) || CHR(8197) || CHR(8198) || CHR(8199) || CHR(8200) || CHR(8201) || CHR(8202) || CHR(8232) || CHR(8233) || CHR(8239) || CHR(8287) || CHR(12288)) = '' THEN NULL ELSE CAST("context_campaign_source" AS TEXT) END AS "context_campaign_source",
         CAST(NULL AS TEXT) AS "context_page_referrer",
         CAST("revenue" AS DECIMAL(38, 9)) AS "revenue"
     FROM "rudderstack"."orders"
@@ -152,12 +152,14 @@ SELECT
     'backfill' AS mode,
     (CURRENT_TIMESTAMP AT TIME ZONE 'UTC') AS started_at,
     CAST(COUNT(*) AS BIGINT) AS rows_read,
+    CAST(COUNT(*) AS BIGINT) AS rows_new,
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'null_id' THEN 1 ELSE 0 END), 0) AS BIGINT)
         AS dropped_null_id,
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'null_timestamp' THEN 1 ELSE 0 END), 0) AS BIGINT)
         AS dropped_null_timestamp,
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'no_identifier' THEN 1 ELSE 0 END), 0) AS BIGINT)
         AS dropped_no_identifier,
+    CAST(NULL AS BIGINT) AS new_valid_rows,
     CAST((SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_copies" WHERE copy_rank > 1) AS BIGINT) AS dropped_duplicate,
     MAX(CASE WHEN event_table = 'tracks' AND watermark_value <= (CURRENT_TIMESTAMP AT TIME ZONE 'UTC') THEN watermark_value END)
         AS max_watermark_1,

@@ -152,12 +152,14 @@ SELECT
     'backfill' AS mode,
     GETDATE() AS started_at,
     CAST(COUNT(*) AS BIGINT) AS rows_read,
+    CAST(COUNT(*) AS BIGINT) AS rows_new,
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'null_id' THEN 1 ELSE 0 END), 0) AS BIGINT)
         AS dropped_null_id,
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'null_timestamp' THEN 1 ELSE 0 END), 0) AS BIGINT)
         AS dropped_null_timestamp,
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'no_identifier' THEN 1 ELSE 0 END), 0) AS BIGINT)
         AS dropped_no_identifier,
+    CAST(NULL AS BIGINT) AS new_valid_rows,
     CAST((SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_copies" WHERE copy_rank > 1) AS BIGINT) AS dropped_duplicate,
     MAX(CASE WHEN event_table = 'tracks' AND watermark_value <= GETDATE() THEN watermark_value END)
         AS max_watermark_1,

@@ -128,6 +128,13 @@ FROM "sessions"."__rs_a330a0bc481b_run" AS run
 UNION ALL
 SELECT 'shop', 'orders', COALESCE(GREATEST(run.max_watermark_3, CAST(NULL AS TIMESTAMP)), run.max_watermark_3, CAST(NULL AS TIMESTAMP))
 FROM "sessions"."__rs_a330a0bc481b_run" AS run;
+
+-- The rows this run read, by class: the next incremental run counts only copies beyond these.
+DELETE FROM "sessions"."rudder_sessions_counted" WHERE source = 'shop';
+
+INSERT INTO "sessions"."rudder_sessions_counted" (source, event_table, watermark_value, id, drop_reason, row_count)
+SELECT 'shop', event_table, watermark_value, id, drop_reason, row_count
+FROM "sessions"."__rs_a330a0bc481b_reads";
 DELETE FROM "sessions"."dbt_aliases_mapping"
 WHERE alias IN (SELECT alias FROM "sessions"."__rs_a330a0bc481b_touched");
 
@@ -194,7 +201,7 @@ DELETE FROM "sessions"."rudder_sessions_runs" WHERE run_id = 'scheduled__2026-03
 
 INSERT INTO "sessions"."rudder_sessions_runs" (
     run_id, source, mode, requested_mode, window_start, window_end, watermark_before, watermark_after,
-    started_at, finished_at, outcome, rows_read, future_watermark, dropped_null_id, dropped_null_timestamp, dropped_no_identifier, dropped_duplicate,
+    started_at, finished_at, outcome, rows_read, rows_new, future_watermark, dropped_null_id, dropped_null_timestamp, dropped_no_identifier, dropped_duplicate,
     events_changed, visitors_affected, visitors, sessions, rows_aliases_mapping, rows_mapped_tracks, rows_session_tracks, rows_track_facts, rows_tracks_flow, rows_session_facts, rows_user_session_facts, state_version, reason,
     identity_excluded, identity_iterations, identity_hub_ids, identity_remapped, identity_merged
 )
@@ -211,11 +218,14 @@ SELECT
     GETDATE(),
     'published',
     run.rows_read,
+    run.rows_new,
     run.future_watermark,
     run.dropped_null_id,
     run.dropped_null_timestamp,
     run.dropped_no_identifier,
-    run.dropped_duplicate,
+    -- the valid rows read first now, but the events new to the model: the copies that lost to
+    -- another (this run’s, or the published one), and the published copies they replace
+    run.new_valid_rows - (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_changes" WHERE old_visitor_id IS NULL),
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_changes"),
     (SELECT COUNT(*) FROM "sessions"."__rs_a330a0bc481b_affected"),
     totals.visitor_count,

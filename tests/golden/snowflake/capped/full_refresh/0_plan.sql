@@ -101,12 +101,14 @@ SELECT
     'full_refresh' AS mode,
     SYSDATE() AS started_at,
     CAST(COUNT(*) AS BIGINT) AS rows_read,
+    CAST(COUNT(*) AS BIGINT) AS rows_new,
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'null_id' THEN 1 ELSE 0 END), 0) AS BIGINT)
         AS dropped_null_id,
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'null_timestamp' THEN 1 ELSE 0 END), 0) AS BIGINT)
         AS dropped_null_timestamp,
     CAST(COALESCE(SUM(CASE WHEN drop_reason = 'no_identifier' THEN 1 ELSE 0 END), 0) AS BIGINT)
         AS dropped_no_identifier,
+    CAST(NULL AS BIGINT) AS new_valid_rows,
     CAST((SELECT COUNT(*) FROM "SESSIONS"."__RS_A330A0BC481B_COPIES" WHERE copy_rank > 1) AS BIGINT) AS dropped_duplicate,
     MAX(CASE WHEN event_table = 'tracks' AND watermark_value <= SYSDATE() THEN watermark_value END)
         AS max_watermark_1,
@@ -125,6 +127,21 @@ SELECT
     CAST(NULL AS BIGINT) AS identity_remapped,
     CAST(NULL AS BIGINT) AS identity_merged
 FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS";
+DROP TABLE IF EXISTS "SESSIONS"."__RS_A330A0BC481B_READS";
+
+-- The rows the next incremental run reads again (each table’s from its watermark after this run
+-- minus the lookback of 3 hours, and every row without a watermark value), by class, for
+-- publish to keep: that run counts only copies beyond these.
+CREATE TABLE "SESSIONS"."__RS_A330A0BC481B_READS" AS
+SELECT event_table, watermark_value, id, drop_reason, CAST(COUNT(*) AS BIGINT) AS row_count
+FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS"
+CROSS JOIN "SESSIONS"."__RS_A330A0BC481B_RUN" AS run
+WHERE watermark_value IS NULL
+   OR 
+CASE event_table WHEN 'tracks' THEN run.max_watermark_1 WHEN 'pages' THEN run.max_watermark_2 WHEN 'orders' THEN run.max_watermark_3 END IS NULL
+   OR DATE_PART(EPOCH_MICROSECOND, watermark_value) > DATE_PART(EPOCH_MICROSECOND, 
+CASE event_table WHEN 'tracks' THEN run.max_watermark_1 WHEN 'pages' THEN run.max_watermark_2 WHEN 'orders' THEN run.max_watermark_3 END) - 10800000000
+GROUP BY event_table, watermark_value, id, drop_reason;
 
 DELETE FROM "SESSIONS"."__RS_A330A0BC481B_EVENTS"
 WHERE drop_reason IS NOT NULL OR id IN (SELECT id FROM "SESSIONS"."__RS_A330A0BC481B_COPIES");

@@ -121,6 +121,13 @@ FROM "SESSIONS"."__RS_A330A0BC481B_RUN" AS run
 UNION ALL
 SELECT 'shop', 'orders', run.max_watermark_3
 FROM "SESSIONS"."__RS_A330A0BC481B_RUN" AS run;
+
+-- The rows this run read, by class: the next incremental run counts only copies beyond these.
+DELETE FROM "SESSIONS"."RUDDER_SESSIONS_COUNTED" WHERE source = 'shop';
+
+INSERT INTO "SESSIONS"."RUDDER_SESSIONS_COUNTED" (source, event_table, watermark_value, id, drop_reason, row_count)
+SELECT 'shop', event_table, watermark_value, id, drop_reason, row_count
+FROM "SESSIONS"."__RS_A330A0BC481B_READS";
 -- A full refresh replaces every row of the published tables.
 
 DELETE FROM "SESSIONS"."DBT_ALIASES_MAPPING" WHERE TRUE;
@@ -169,7 +176,7 @@ DELETE FROM "SESSIONS"."RUDDER_SESSIONS_RUNS" WHERE run_id = 'scheduled__2026-03
 
 INSERT INTO "SESSIONS"."RUDDER_SESSIONS_RUNS" (
     run_id, source, mode, requested_mode, window_start, window_end, watermark_before, watermark_after,
-    started_at, finished_at, outcome, rows_read, future_watermark, dropped_null_id, dropped_null_timestamp, dropped_no_identifier, dropped_duplicate,
+    started_at, finished_at, outcome, rows_read, rows_new, future_watermark, dropped_null_id, dropped_null_timestamp, dropped_no_identifier, dropped_duplicate,
     events_changed, visitors_affected, visitors, sessions, rows_aliases_mapping, rows_mapped_tracks, rows_session_tracks, rows_track_facts, rows_tracks_flow, rows_session_facts, rows_user_session_facts, state_version, reason,
     identity_excluded, identity_iterations, identity_hub_ids, identity_remapped, identity_merged
 )
@@ -186,6 +193,7 @@ SELECT
     SYSDATE(),
     'published',
     run.rows_read,
+    run.rows_new,
     run.future_watermark,
     run.dropped_null_id,
     run.dropped_null_timestamp,
