@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import select
 import sys
 import uuid
 from collections.abc import Sequence
@@ -62,6 +63,16 @@ def _flush() -> None:
         sys.stderr.flush()
     except BrokenPipeError as exc:
         raise _ReaderGone from exc
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe without a reader: Linux reports POLLERR on its write end then."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no descriptor (captured), or no poll()
+        return False
 
 
 def timestamp_arg(value: str) -> datetime:
@@ -239,6 +250,9 @@ def _flag_problem(error: ConfigError, args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Airflow's loggers write to stdout too: when its reader has gone, a log line would print
+    # "--- Logging error ---" and a traceback to stderr. The closed pipe is this CLI's to report.
+    logging.raiseExceptions = False
     try:
         try:
             return _main(argv)
@@ -246,7 +260,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Flushed here, not at exit, so that a closed pipe is caught below (after --help or a
             # flag mistake too), not reported by the interpreter as an ignored exception.
             _flush()
-    except _ReaderGone:
+    except (_ReaderGone, BrokenPipeError) as error:
+        # Airflow's log lines go to stdout too: a BrokenPipeError from one of them is the same
+        # closed pipe. One from a warehouse's socket, with stdout still read, is not.
+        if isinstance(error, BrokenPipeError) and not _stdout_reader_gone():
+            raise
         # Whoever read the output stopped reading: nothing more to say, and no one to say it to.
         # The interpreter flushes stdout once more at exit; it goes to /dev/null, not the pipe.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -279,6 +297,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
         _say(f"rudder-sessions: error: {'; '.join(_flag_problem(p, args) for p in exc.problems)}", err=True)
         return 2
     except RudderSessionsError as exc:
+        if isinstance(exc.__cause__, BrokenPipeError) and _stdout_reader_gone():
+            raise _ReaderGone from exc  # a log line met the closed pipe, inside a hook's call
         if args.debug:
             raise
         _say(f"rudder-sessions: error: {exc}", err=True)

@@ -194,10 +194,13 @@ def test_run_log_and_state_times_are_utc_in_a_non_utc_duckdb_session(warehouse, 
     assert code == 0 and f"at {updated})" in out and out.splitlines()[1].startswith(f"  {finished}  ")
 
 
-def _cli_process(*args: str, stdout: int) -> subprocess.Popen[bytes]:
+def _cli_process(*args: str, stdout: int, **env: str) -> subprocess.Popen[bytes]:
     """`python -m rudder_sessions` in a process of its own, its stdout the given pipe."""
     return subprocess.Popen(
-        [sys.executable, "-m", "rudder_sessions", *args], stdout=stdout, stderr=subprocess.PIPE, env=os.environ.copy()
+        [sys.executable, "-m", "rudder_sessions", *args],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **env},
     )
 
 
@@ -211,15 +214,17 @@ def test_a_reader_that_stops_reading_ends_the_output_quietly():
     assert (process.returncode, err.decode()) == (CLOSED_PIPE, "")
 
 
-def test_a_status_written_to_a_pipe_nobody_reads_ends_quietly(wh):
+@pytest.mark.parametrize("log_level", ["INFO", "DEBUG"])
+def test_a_status_written_to_a_pipe_nobody_reads_ends_quietly(wh, log_level):
     """`rudder-sessions status ... | head -1` where the reader is gone before the first write: the
-    few lines of `status` reach the pipe only when stdout is flushed, at the end."""
+    few lines of `status` reach the pipe only when stdout is flushed, at the end. At DEBUG, Airflow's
+    own log lines, written to stdout while the hook works, meet the closed pipe first."""
     wh.load_source([ev("e1", "a1", None, 0, base=BASE)])
     assert main(list(RUN)) == 0
     read_end, write_end = os.pipe()
     os.close(read_end)  # no process holds the read end: every write to the pipe fails
     try:
-        process = _cli_process("status", *RUN[1:], stdout=write_end)
+        process = _cli_process("status", *RUN[1:], stdout=write_end, AIRFLOW__LOGGING__LOGGING_LEVEL=log_level)
     finally:
         os.close(write_end)
     _, err = process.communicate(timeout=120)
