@@ -3,7 +3,11 @@ tables is refused before it writes anything (SPEC "Runs"; issue of two sources m
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from test_incremental import batches, histories
 
 from rows import BASE, ev
 from rudder_sessions.errors import TargetTaken
@@ -48,3 +52,28 @@ def test_two_sources_in_one_schema_with_their_own_prefixes_stay_apart(wh):
     assert {"dbt_mapped_tracks", "web_dbt_mapped_tracks", "rudder_sessions_state", "web_rudder_sessions_state"} <= {
         n.lower() for n in names
     }
+
+
+@settings(
+    max_examples=int(os.environ.get("RUDDER_SESSIONS_EXAMPLES", 6)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(history=histories())
+def test_two_sources_in_one_schema_each_equal_their_rebuild_after_every_batch(wh, history):
+    """The incremental property test with a neighbour: random rows arrive in batches, alternately
+    in tracks (one source, no prefix) and pages (another, prefix `web_`, same target schema); after
+    every batch, each source's tables equal the model of its own event table."""
+    rows, cuts = history
+    wh.reset()
+    columns = {"pages": "name"}
+    wh.load_source([ev("seed-t", "s", None, 0), ev("seed-p", "s", None, 0, event_table="pages")], event_columns=columns)
+    tracks = wh.config(name="tracks_source", lookback="3 hours")
+    pages = wh.config(name="pages_source", event_tables=["pages"], table_prefix="web_", lookback="3 hours")
+    placed = [{**row, **({"event_table": "pages"} if i % 2 else {})} for i, row in enumerate(rows)]
+    for number, batch in enumerate(batches(placed, cuts)):
+        wh.load_source(batch, append=True, event_columns=columns)
+        wh.runner(tracks).run(f"t-{number}", "incremental")
+        wh.runner(pages).run(f"p-{number}", "incremental")
+        wh.assert_matches_spec(tracks)
+        wh.assert_matches_spec(pages)
