@@ -8,32 +8,17 @@ from typing import Any
 
 from rudder_sessions.errors import PhaseFailed, StatementRefused
 
-# Driver errors that a retry cannot fix, by what the warehouse says: DuckDB's exception classes
-# (and every one of its DB-API classes for data errors, such as an out-of-range value, a timestamp
-# overflowing in arithmetic, and for refused statements: PEP 249's DataError, ProgrammingError,
-# IntegrityError, NotSupportedError; not OperationalError, a busy file or a lost connection),
+# Driver errors that a retry cannot fix, by what the warehouse says: DuckDB's by their PEP 249
+# classes, which each of its exceptions derives from (BinderException, CatalogException and
+# ParserException from ProgrammingError; ConversionException and OutOfRangeException from
+# DataError; ConstraintException from IntegrityError; NotImplementedException from
+# NotSupportedError; not OperationalError: a busy file, a lost connection, memory),
 # PostgreSQL/Redshift SQLSTATE classes 22 (data), 23 (integrity), 42 (syntax, undefined names,
 # www.postgresql.org/docs/current/errcodes-appendix.html), Snowflake's ProgrammingError (SQL
 # compilation errors, docs.snowflake.com/en/developer-guide/python-connector/python-connector-api
 # #exceptions), and BigQuery's 400 invalidQuery (cloud.google.com/bigquery/docs/error-messages)
 # unless it reports a concurrent update, which BigQuery asks to retry.
-REFUSED_DUCKDB = {
-    "BinderException",
-    "CatalogException",
-    "ParserException",
-    "ConversionException",
-    "InvalidInputException",
-    "ConstraintException",
-    "NotImplementedException",
-    "OutOfRangeException",
-    "TypeMismatchException",
-    "SyntaxException",
-    "InvalidTypeException",
-    "DataError",
-    "ProgrammingError",
-    "IntegrityError",
-    "NotSupportedError",
-}
+REFUSED_DUCKDB = frozenset({"DataError", "ProgrammingError", "IntegrityError", "NotSupportedError"})
 REFUSED_SQLSTATE = ("22", "23", "42")
 RETRIED_BIGQUERY = ("concurrent update", "could not serialize access", "ratelimitexceeded", "resources exceeded")
 
