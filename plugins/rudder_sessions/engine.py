@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager, nullcontext, suppress
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -112,9 +112,7 @@ class SessionRunner:
     def _overtaken(self, plan: RunPlan, phase: str) -> PublishConflict | None:
         """A phase that failed because another run published meanwhile (the next plan drops the
         staging tables of a run that can no longer publish) reports that, not the missing table."""
-        # A connection the run shares holds the failed transaction (closing it is the run's).
-        with suppress(Exception), closing(self.hook.get_conn()) as conn:
-            conn.rollback()
+        self.session.end_failed_transaction()
         return self.publisher.overtaken(plan, phase)
 
     def _execute_phase(self, phase: str, plan: RunPlan, sql: str) -> dict[str, int]:
@@ -209,8 +207,7 @@ class SessionRunner:
                 for phase in PHASES:
                     self.timings[phase] = self.execute(phase, plan).seconds
             except BaseException as exc:
-                with suppress(Exception):  # a failed statement may have left its transaction open
-                    self.hook.get_conn().rollback()
+                self.session.end_failed_transaction()
                 # The run log first, each on its own: a stage that cannot be dropped (an object the
                 # warehouse refuses to drop) must not leave the run logged as running. The original
                 # error matters more than either failing.

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from contextlib import closing, suppress
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
@@ -281,8 +280,7 @@ class Planner:
             except PhaseFailed:
                 # Another run's upgrade may have added them since the columns were read (a dialect
                 # without ADD COLUMN IF NOT EXISTS refuses the second): done if they are all there.
-                with suppress(Exception), closing(self.session.hook.get_conn()) as conn:
-                    conn.rollback()  # a connection the run shares holds the failed transaction
+                self.session.end_failed_transaction()
                 now = self.session.columns(config.target_schema, table)
                 if any(name.lower() not in now for name, _ in missing):
                     raise

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-from contextlib import closing, suppress
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -92,9 +91,7 @@ def execute_idempotent(session: SqlSession, statements: list[str], phase: str) -
                 session.config.name,
                 exc,
             )
-            # A connection the run shares holds the failed transaction (closing it is the run's).
-            with suppress(Exception), closing(session.hook.get_conn()) as conn:
-                conn.rollback()
+            session.end_failed_transaction()
 
 
 class RunLog:

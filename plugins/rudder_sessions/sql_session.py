@@ -3,6 +3,7 @@ run's table names, and statements sent with their failures classified."""
 
 from __future__ import annotations
 
+from contextlib import closing, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,13 @@ class SqlSession:
             raise
         except Exception as exc:
             raise phase_error(phase, self.config.name, exc) from exc
+
+    def end_failed_transaction(self) -> None:
+        """Roll back what a failed statement left open: a run serves every call from one shared
+        connection (SessionRunner.one_connection), which would refuse the next statement; closing
+        that connection is the run's, so closing it here does nothing. Best effort."""
+        with suppress(Exception), closing(self.hook.get_conn()) as conn:
+            conn.rollback()
 
     def records(self, sql: str, parameters: Any = None) -> list[Any]:
         return self.hook.get_records(sql, parameters=parameters or None)
