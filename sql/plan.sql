@@ -112,16 +112,24 @@ SELECT
     END AS drop_reason
 FROM cleaned;
 
+{#- The run's rows by class, for publish to keep (`condition`: only those the next run reads). -#}
+{%- macro read_classes(condition=none) %}
+CREATE TABLE {{ t.stage('reads') }} AS
+SELECT event_table, watermark_value, id, drop_reason, CAST(COUNT(*) AS {{ d.bigint_type }}) AS row_count
+FROM {{ t.stage('events') }}
+{%- if condition %}
+CROSS JOIN {{ t.stage('run') }} AS run
+WHERE {{ condition }}
+{%- endif %}
+GROUP BY event_table, watermark_value, id, drop_reason;
+{%- endmacro %}
 {%- if plan.incremental %}
 {{ d.drop_table(t.stage('reads')) }};
 
 -- The rows of the run by class: one event table’s rows with one watermark value, id and drop
 -- reason, read whole or not at all. Publish keeps them: the next run reads most of them again in
 -- its lookback (and every row without a watermark value), and counts only copies beyond these.
-CREATE TABLE {{ t.stage('reads') }} AS
-SELECT event_table, watermark_value, id, drop_reason, CAST(COUNT(*) AS {{ d.bigint_type }}) AS row_count
-FROM {{ t.stage('events') }}
-GROUP BY event_table, watermark_value, id, drop_reason;
+{{- read_classes() }}
 {%- endif %}
 
 -- Copies of one id: only the ids with several valid copies are ranked (a hash aggregate finds
@@ -287,14 +295,11 @@ FROM {{ t.stage('events') }};
 CASE event_table
 {%- for et in cfg.event_streams %} WHEN {{ d.literal(et.table) }} THEN run.max_watermark_{{ loop.index }}{% endfor %} END
 {%- endset %}
-CREATE TABLE {{ t.stage('reads') }} AS
-SELECT event_table, watermark_value, id, drop_reason, CAST(COUNT(*) AS {{ d.bigint_type }}) AS row_count
-FROM {{ t.stage('events') }}
-CROSS JOIN {{ t.stage('run') }} AS run
-WHERE watermark_value IS NULL
+{%- set in_next_window %}watermark_value IS NULL
    OR {{ next_watermark }} IS NULL
    OR {{ d.epoch_us('watermark_value') }} > {{ d.epoch_us(next_watermark) }} - {{ cfg.lookback_microseconds }}
-GROUP BY event_table, watermark_value, id, drop_reason;
+{%- endset %}
+{{- read_classes(in_next_window) }}
 {%- endif %}
 
 DELETE FROM {{ t.stage('events') }}
